@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test unit install broker clean
+
+run: $(STAMP) broker ## start the five services and the gateway with the demo data
+	$(PY) -m wushe.cli run
+
+test: $(STAMP) ## the whole suite, against the real broker
+	./deploy/ensure-broker.sh --management
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP) ## the pure-domain tests only; no broker needed
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade 'pip>=23' 'setuptools<82'
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+broker: $(STAMP)
+	./deploy/ensure-broker.sh
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

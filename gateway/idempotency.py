@@ -1,0 +1,68 @@
+"""Idempotency-Key for POSTs that create: the same key and body answer the same result and
+create nothing new; the same key with another body is refused (422)."""
+import hashlib
+import json
+
+from pymongo.errors import DuplicateKeyError
+from werkzeug.wrappers import Response
+
+from gateway.web import HttpProblem
+
+
+class Idempotency:
+    def __init__(self, collection):
+        self.records = collection
+
+    def run(self, key, route, raw_body, handle):
+        if len(key) > 200:
+            raise HttpProblem(422, "Invalid input", "Idempotency-Key is too long",
+                              {"Idempotency-Key": ["at most 200 characters"]})
+        record_id = hashlib.sha256(f"{route}\n{key}".encode()).hexdigest()
+        body_hash = hashlib.sha256(raw_body).hexdigest()
+        try:
+            self.records.insert_one({"_id": record_id, "body_hash": body_hash, "state": "running"})
+        except DuplicateKeyError:
+            return self._replay(record_id, body_hash)
+        try:
+            answer = handle()
+        except HttpProblem as problem:
+            if problem.status >= 500:
+                self.records.delete_one({"_id": record_id})  # let a retry run again
+            else:
+                self._keep(record_id, problem.status, None, problem)
+            raise
+        except Exception as exc:
+            from gateway.web import to_problem
+            problem = to_problem(exc)
+            if problem is None or problem.status >= 500:
+                self.records.delete_one({"_id": record_id})
+            else:
+                self._keep(record_id, problem.status, None, problem)
+            raise
+        if isinstance(answer, Response):
+            self.records.delete_one({"_id": record_id})
+            return answer
+        status, body = answer
+        self._keep(record_id, status, body)
+        return status, body
+
+    def _keep(self, record_id, status, body, problem=None):
+        saved = {"status": status, "body": json.dumps(body, ensure_ascii=False), "state": "done"}
+        if problem is not None:
+            saved["problem"] = {"title": problem.title, "detail": problem.detail, "errors": problem.errors}
+        self.records.update_one({"_id": record_id}, {"$set": saved})
+
+    def _replay(self, record_id, body_hash):
+        record = self.records.find_one({"_id": record_id})
+        if record["body_hash"] != body_hash:
+            raise HttpProblem(422, "Idempotency-Key reused",
+                              "this Idempotency-Key was used with a different body",
+                              {"Idempotency-Key": ["already used with a different body"]})
+        if record["state"] != "done":
+            raise HttpProblem(409, "Request in progress",
+                              "a request with this Idempotency-Key is still being processed",
+                              headers={"Retry-After": "1"})
+        if "problem" in record:
+            p = record["problem"]
+            raise HttpProblem(record["status"], p["title"], p["detail"], p["errors"])
+        return record["status"], json.loads(record["body"])

@@ -1,0 +1,49 @@
+"""The OpenAPI 3 document, generated from the declared routes and their marshmallow schemas."""
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from gateway.schemas import Problem
+
+STANDARD_ERRORS = {
+    400: "Malformed JSON", 401: "Missing or wrong API key", 404: "Not found (or not yours)",
+    409: "Conflict with the record's state", 413: "Body too large", 422: "Invalid fields",
+    503: "A service is not running", 504: "A service did not answer in time",
+}
+
+
+def document(routes):
+    spec = APISpec(
+        title="Wushe gateway (五社联动)", version="1.0.0", openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "One resident's need sets five parties moving: community, social "
+                             "organisations, social workers, volunteers and charitable resources."},
+        servers=[{"url": "/"}],
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Problem", schema=Problem)
+    paths = {}
+    for r in routes:
+        operation = {"summary": r.summary, "tags": [r.tag], "operationId": f"{r.method.lower()}_{r.path}",
+                     "responses": {str(r.status): {"description": "OK"}}}
+        if r.response:
+            operation["responses"][str(r.status)]["content"] = {"application/json": {"schema": r.response}}
+        if r.request:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": r.request}}}
+        if r.query:
+            operation["parameters"] = [{"in": "query", "schema": r.query}]
+        params = [p.strip("{}") for p in r.openapi_path.split("/") if p.startswith("{")]
+        operation.setdefault("parameters", []).extend(
+            {"in": "path", "name": p, "required": True, "schema": {"type": "string"}} for p in params)
+        if not r.public:
+            operation["security"] = [{"bearer": []}]
+            for code in (401, 422) + tuple(r.errors):
+                operation["responses"][str(code)] = {
+                    "description": STANDARD_ERRORS.get(code, "Error"),
+                    "content": {"application/problem+json": {"schema": "Problem"}}}
+        if r.method == "POST" and not r.public:
+            operation["parameters"].append({"in": "header", "name": "Idempotency-Key", "required": False,
+                                            "schema": {"type": "string", "maxLength": 200}})
+        paths.setdefault(r.openapi_path, {})[r.method.lower()] = operation
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()

@@ -1,0 +1,100 @@
+"""The gateway's read model: one document per need, projected from every party's events, so
+that reads are fast and do not depend on every service being up. The linkage is folded with
+`wushe.linkage`, the same rules the community service uses."""
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from wushe import linkage
+from wushe.regions import under_filter
+
+LIFECYCLE = {"need_cancelled": "cancelled", "need_resolved": "resolved", "need_evaluated": "evaluated"}
+TERMINAL_RANK = {"resolved": 1, "evaluated": 2, "cancelled": 3}
+ATTEMPTS = 50
+
+
+def blank(need_id):
+    """A view for a need whose registration has not reached the gateway yet (events race)."""
+    parts = {name: {"state": "pending", "at": None} for name in linkage.PARTS}
+    parts["volunteers"].update(claimed=[])
+    return {"_id": need_id, "status": "registered", "linkage": parts, "timeline": [], "applied": [],
+            "version": 0, "linked_at": None, "registered_at": None}
+
+
+def project(view, event):
+    """The view after `event` (pure; `view` is not changed)."""
+    view = {**view, "applied": view["applied"] + [event.id]}
+    data = event.data
+    if event.type == "need_registered":
+        required = linkage.initial(data["requirements"])
+        # parts some party already reported on keep what they said
+        parts = {name: required[name] if required[name]["state"] == "not_required"
+                 else {**required[name], **view["linkage"][name]} for name in linkage.PARTS}
+        view.update({k: data[k] for k in ("community", "street", "district", "category", "urgency",
+                                           "requirements", "registered_at")}, linkage=parts)
+    elif event.type in LIFECYCLE:
+        to = LIFECYCLE[event.type]
+        if TERMINAL_RANK.get(view["status"], 0) < TERMINAL_RANK[to]:
+            view["status"] = to
+        view[f"{to}_at"] = event.time
+    elif event.type == "need_linked":
+        view["linked_at"] = view.get("linked_at") or data["linked_at"]
+    else:
+        view["linkage"] = linkage.apply(view["linkage"], event)
+    view["status"] = linkage.status(view["status"], view["linkage"])
+    if view["status"] == "linked" and not view.get("linked_at"):
+        view["linked_at"] = event.time
+    entry = {"type": event.type, "source": event.source, "at": event.time}
+    view["timeline"] = sorted(view["timeline"] + [entry], key=lambda e: e["at"])
+    return view
+
+
+def public(view, resident=None):
+    """A view as API.md shows it."""
+    shown = {"id": view["_id"], **{k: view.get(k) for k in (
+        "status", "community", "category", "urgency", "registered_at", "linked_at")},
+        "linkage": linkage.public(view["linkage"]), "timeline": view["timeline"]}
+    for terminal in ("cancelled_at", "resolved_at", "evaluated_at"):
+        if view.get(terminal):
+            shown[terminal] = view[terminal]
+    if resident is not None:
+        shown["resident"] = resident
+    return shown
+
+
+class GatewayStore:
+    def __init__(self, db):
+        self.needs = db.need_views
+        self.idempotency = db.idempotency_keys
+
+    def ensure_indexes(self):
+        self.needs.create_index([("community", ASCENDING)])
+        self.needs.create_index([("status", ASCENDING)])
+
+    def outboxes(self):
+        return []
+
+    def apply(self, need_id, event):
+        """Project `event` into a need's view (compare-and-set on the view's version)."""
+        for _ in range(ATTEMPTS):
+            view = self.needs.find_one({"_id": need_id})
+            if view and event.id in view["applied"]:
+                return view
+            new = project(view or blank(need_id), event)
+            new["version"] = (view or {"version": 0})["version"] + 1
+            if view is None:
+                try:
+                    self.needs.insert_one(new)
+                    return new
+                except DuplicateKeyError:
+                    continue
+            if self.needs.replace_one({"_id": need_id, "version": view["version"]}, new).matched_count:
+                return new
+        raise RuntimeError(f"need view {need_id}: gave up after {ATTEMPTS} concurrent updates")
+
+    def counts(self, region):
+        match = {"community": under_filter(region)}
+        by_status = {row["_id"]: row["n"] for row in self.needs.aggregate(
+            [{"$match": match}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}])}
+        by_category = {row["_id"]: row["n"] for row in self.needs.aggregate(
+            [{"$match": match}, {"$group": {"_id": "$category", "n": {"$sum": 1}}}])}
+        return {"registered": sum(by_status.values()), "by_status": by_status, "by_category": by_category}

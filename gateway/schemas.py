@@ -1,0 +1,113 @@
+"""The gateway's own schemas: query parameters and the shapes it answers with. Request bodies
+are the services' schemas (services/*/schemas.py), which validate them where the data lives."""
+from marshmallow import Schema, fields, validate
+
+from wushe.events.catalog import PledgeLine, MissingLine, region
+from wushe.vocabulary import CATEGORIES, ORG_STAGES, URGENCIES
+
+NEED_STATUSES = ("registered", "linking", "linked", "escalated", "resolved", "evaluated", "cancelled")
+CALL_STATES = ("open", "filled", "expired", "cancelled")
+
+
+class PageQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class NeedsQuery(PageQuery):
+    status = fields.String(validate=validate.OneOf(NEED_STATUSES))
+    community = region()
+    category = fields.String(validate=validate.OneOf(CATEGORIES))
+    urgency = fields.String(validate=validate.OneOf(URGENCIES))
+
+
+class RegionsQuery(Schema):
+    parent = region(load_default=None)
+
+
+class OrganisationsQuery(PageQuery):
+    community = region()
+    stage = fields.String(validate=validate.OneOf(ORG_STAGES))
+
+
+class CallsQuery(PageQuery):
+    state = fields.String(validate=validate.OneOf(CALL_STATES))
+    community = region()
+
+
+class LotsQuery(PageQuery):
+    item = fields.String(validate=validate.Length(1, 64))
+    region = region()
+
+
+class StatsQuery(Schema):
+    region = region(required=True)
+
+
+class Part(Schema):
+    state = fields.String()
+
+
+class OrganisationPart(Part):
+    organisation_id = fields.String()
+
+
+class WorkerPart(Part):
+    worker_id = fields.String()
+    case_id = fields.String()
+    reason = fields.String()
+
+
+class VolunteersPart(Part):
+    call_id = fields.String()
+    slots = fields.Integer()
+    claimed = fields.List(fields.String())
+    expires_at = fields.String()
+
+
+class ResourcesPart(Part):
+    pledges = fields.List(fields.Nested(PledgeLine))
+    shortfall = fields.List(fields.Nested(MissingLine))
+
+
+class Linkage(Schema):
+    organisation = fields.Nested(OrganisationPart)
+    worker = fields.Nested(WorkerPart)
+    volunteers = fields.Nested(VolunteersPart)
+    resources = fields.Nested(ResourcesPart)
+
+
+class TimelineEntry(Schema):
+    type = fields.String()
+    source = fields.String()
+    at = fields.String()
+
+
+class NeedView(Schema):
+    id = fields.String()
+    status = fields.String(validate=validate.OneOf(NEED_STATUSES))
+    community = fields.String()
+    category = fields.String()
+    urgency = fields.String()
+    registered_at = fields.String()
+    linked_at = fields.String(allow_none=True)
+    linkage = fields.Nested(Linkage)
+    timeline = fields.List(fields.Nested(TimelineEntry))
+
+
+class Problem(Schema):
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.Dict()
+
+
+class Stats(Schema):
+    region = fields.String()
+    needs = fields.Dict()
+    person_times_served = fields.Integer()
+    volunteer_hours = fields.Float()
+    resources_value_cents = fields.Integer()
+    organisations = fields.Dict()
+    cases_open = fields.Integer()

@@ -1,0 +1,277 @@
+"""The gateway (网关): the HTTP API integrators use (API.md), and the need read model."""
+import secrets
+
+import eventlet
+import kombu
+import structlog
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
+from nameko.web.handlers import http
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.wrappers import Response
+
+from gateway import openapi, schemas as gs
+from gateway.idempotency import Idempotency
+from gateway.readmodel import GatewayStore, public
+from gateway.web import (ROUTES, HttpProblem, ServiceTimeout, check_bearer, json_response,
+                         problem_response, query_args, route)
+from services.charity import schemas as charity_api
+from services.community import schemas as community_api
+from services.orgs import schemas as orgs_api
+from services.volunteers import schemas as volunteers_api
+from services.workers import schemas as workers_api
+from wushe.config import settings
+from wushe.events.catalog import SOURCES
+from wushe.regions import under_filter
+from wushe.store import Store, page
+from wushe.subscribe import on_event
+from wushe.telemetry import Telemetry
+
+log = structlog.get_logger("wushe.gateway")
+PARTIES = [s for s in SOURCES if s != "station"]
+
+
+class Settings(DependencyProvider):
+    """The gateway's settings; generates a bootstrap admin key when none is configured."""
+
+    def setup(self):
+        self.settings = {**settings(self.container), "AMQP_URI": self.container.config["AMQP_URI"]}
+        if not self.settings["ADMIN_KEY"]:
+            self.settings["ADMIN_KEY"] = secrets.token_urlsafe(24)
+            log.warning("gateway.admin_key_generated", admin_key=self.settings["ADMIN_KEY"],
+                        detail="WUSHE_ADMIN_KEY is unset; this key is valid until the gateway stops")
+
+    def get_dependency(self, worker_ctx):
+        return self.settings
+
+
+class GatewayService:
+    name = "gateway"
+
+    settings = Settings()
+    store = Store(GatewayStore)
+    log = Telemetry()
+    community = RpcProxy("community")
+    orgs = RpcProxy("orgs")
+    workers = RpcProxy("workers")
+    volunteers = RpcProxy("volunteers")
+    charity = RpcProxy("charity")
+
+    # plumbing used by gateway.web.route --------------------------------------------------------
+    def authorise(self, request):
+        check_bearer(request, self.settings["ADMIN_KEY"])
+
+    @property
+    def idempotency(self):
+        return Idempotency(self.store.idempotency)
+
+    def call(self, service, method, *args, **kwargs):
+        """An RPC with a deadline: nothing waits forever on a service that is down."""
+        timeout = self.settings["RPC_TIMEOUT"]
+        reply = getattr(getattr(self, service), method).call_async(*args, **kwargs)
+        with eventlet.Timeout(timeout, ServiceTimeout(f"the {service} service did not answer within {timeout:g} s")):
+            return reply.result()
+
+    # read model -------------------------------------------------------------------------------
+    @on_event(PARTIES, ["#"], queue_name="evt-all--gateway.project")
+    def project(self, event):
+        need_ids = event.data["need_ids"] if event.type == "org_incubation_started" else [event.need_id]
+        for need_id in filter(None, need_ids):
+            self.store.apply(need_id, event)
+
+    # operations -------------------------------------------------------------------------------
+    @http("GET", "/healthz")
+    def healthz(self, request):
+        return json_response({"status": "ok"})
+
+    @http("GET", "/readyz")
+    def readyz(self, request):
+        checks = {"broker": _broker_ok(self.settings["AMQP_URI"]), "store": _store_ok(self.store.needs.database)}
+        status = 200 if all(checks.values()) else 503
+        return json_response({"status": "ready" if status == 200 else "not_ready", "checks": checks}, status)
+
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    @route("GET", "/api/v1/openapi.json", "This document", "meta")
+    def openapi(self, request, body):
+        return 200, openapi.document(ROUTES)
+
+    @http("GET,POST,PUT,PATCH,DELETE", "/<path:anything>")
+    def not_found(self, request, anything):
+        return problem_response(HttpProblem(404, "Not found", f"no route {request.method} /{anything}"))
+
+    # registries -------------------------------------------------------------------------------
+    @route("POST", "/api/v1/regions", "Register a region (city, district, street or community)", "registries",
+           request=community_api.RegionIn, response=community_api.RegionOut, status=201, errors=(409,))
+    def add_region(self, request, body):
+        return 201, self.call("community", "add_region", body)
+
+    @route("GET", "/api/v1/regions", "Child regions of a region (cities without `parent`)", "registries",
+           query=gs.RegionsQuery)
+    def list_regions(self, request, body):
+        args = query_args(request, gs.RegionsQuery)
+        return 200, {"items": self.call("community", "list_regions", args["parent"]), "next_cursor": None}
+
+    @route("POST", "/api/v1/stations", "Register a social work station (社工站) serving one street", "registries",
+           request=workers_api.StationIn, response=workers_api.StationOut, status=201, errors=(409,), id_prefix="station")
+    def add_station(self, request, body):
+        return 201, self.call("workers", "add_station", body)
+
+    @route("GET", "/api/v1/stations/<station_id>", "A station", "registries",
+           response=workers_api.StationOut, errors=(404,))
+    def get_station(self, request, body, station_id):
+        return 200, self.call("workers", "get_station", station_id)
+
+    @route("POST", "/api/v1/workers", "Register a social worker (社工)", "registries",
+           request=workers_api.WorkerIn, response=workers_api.WorkerOut, status=201, errors=(409,), id_prefix="worker")
+    def add_worker(self, request, body):
+        return 201, self.call("workers", "add_worker", body)
+
+    @route("GET", "/api/v1/workers/<worker_id>", "A social worker", "registries",
+           response=workers_api.WorkerOut, errors=(404,))
+    def get_worker(self, request, body, worker_id):
+        return 200, self.call("workers", "get_worker", worker_id)
+
+    @route("POST", "/api/v1/organisations", "Register a community organisation (社会组织)", "registries",
+           request=orgs_api.OrganisationIn, response=orgs_api.OrganisationOut, status=201, errors=(409,), id_prefix="org")
+    def add_organisation(self, request, body):
+        return 201, self.call("orgs", "add_organisation", body)
+
+    @route("GET", "/api/v1/organisations", "Organisations, incubating ones included", "registries",
+           query=gs.OrganisationsQuery)
+    def list_organisations(self, request, body):
+        return 200, self.call("orgs", "list_organisations", **query_args(request, gs.OrganisationsQuery))
+
+    @route("POST", "/api/v1/volunteers", "Register a volunteer (志愿者)", "registries",
+           request=volunteers_api.VolunteerIn, response=volunteers_api.VolunteerOut, status=201, errors=(409,),
+           id_prefix="vol")
+    def add_volunteer(self, request, body):
+        return 201, self.call("volunteers", "add_volunteer", body)
+
+    @route("GET", "/api/v1/volunteers/<volunteer_id>", "A volunteer with the time bank balance", "registries",
+           response=volunteers_api.VolunteerOut, errors=(404,))
+    def get_volunteer(self, request, body, volunteer_id):
+        return 200, self.call("volunteers", "get_volunteer", volunteer_id)
+
+    @route("POST", "/api/v1/donors", "Register a donor", "registries",
+           request=charity_api.DonorIn, response=charity_api.DonorOut, status=201, errors=(409,), id_prefix="donor")
+    def add_donor(self, request, body):
+        return 201, self.call("charity", "add_donor", body)
+
+    @route("POST", "/api/v1/donations", "Record a donation; each line becomes a lot", "registries",
+           request=charity_api.DonationIn, status=201)
+    def donate(self, request, body):
+        return 201, self.call("charity", "donate", body)
+
+    @route("GET", "/api/v1/lots", "Lots with quantity, reserved, delivered, available", "registries",
+           query=gs.LotsQuery)
+    def list_lots(self, request, body):
+        return 200, self.call("charity", "list_lots", **query_args(request, gs.LotsQuery))
+
+    # needs ------------------------------------------------------------------------------------
+    @route("POST", "/api/v1/needs", "Register a resident's need; linkage goes on asynchronously", "needs",
+           request=community_api.NeedIn, response=community_api.NeedAccepted, status=202, errors=(409,),
+           id_prefix="need")
+    def register_need(self, request, body):
+        return 202, self.call("community", "register_need", body)
+
+    @route("GET", "/api/v1/needs/<need_id>", "The need's aggregated linkage and timeline", "needs",
+           response=gs.NeedView, errors=(404,))
+    def get_need(self, request, body, need_id):
+        view = self.store.needs.find_one({"_id": need_id})
+        if view is None or view.get("registered_at") is None:
+            # just registered, its event not projected yet: ask the owner
+            need = self.call("community", "get_need", need_id)
+            view = {**need, "timeline": [], "applied": []}
+        return 200, public(view)
+
+    @route("GET", "/api/v1/needs", "Needs, filtered; a region filter includes everything under it", "needs",
+           query=gs.NeedsQuery)
+    def list_needs(self, request, body):
+        args = query_args(request, gs.NeedsQuery)
+        query = {k: args[k] for k in ("status", "category", "urgency") if k in args}
+        query["registered_at"] = {"$ne": None}
+        if "community" in args:
+            query["community"] = under_filter(args["community"])
+        docs, next_cursor = page(self.store.needs, query, args["limit"], args["cursor"])
+        return 200, {"items": [public(d) for d in docs], "next_cursor": next_cursor}
+
+    @route("POST", "/api/v1/needs/<need_id>/cancel", "Cancel: case closed, call cancelled, pledges released",
+           "needs", request=community_api.CancelIn, errors=(404, 409))
+    def cancel_need(self, request, body, need_id):
+        return 200, self.call("community", "cancel_need", need_id, body)
+
+    @route("POST", "/api/v1/needs/<need_id>/resolve", "Resolve a linked or escalated need", "needs",
+           request=community_api.ResolveIn, errors=(404, 409))
+    def resolve_need(self, request, body, need_id):
+        return 200, self.call("community", "resolve_need", need_id, body)
+
+    @route("POST", "/api/v1/needs/<need_id>/evaluate", "Evaluate a resolved need (score 1–5)", "needs",
+           request=community_api.EvaluateIn, errors=(404, 409))
+    def evaluate_need(self, request, body, need_id):
+        return 200, self.call("community", "evaluate_need", need_id, body)
+
+    # calls (抢单) -------------------------------------------------------------------------------
+    @route("GET", "/api/v1/calls", "Calls for volunteers near a community", "calls", query=gs.CallsQuery)
+    def list_calls(self, request, body):
+        return 200, self.call("volunteers", "list_calls", **query_args(request, gs.CallsQuery))
+
+    @route("GET", "/api/v1/calls/<call_id>", "A call with its slots and claims", "calls",
+           response=volunteers_api.CallOut, errors=(404,))
+    def get_call(self, request, body, call_id):
+        return 200, self.call("volunteers", "get_call", call_id)
+
+    @route("POST", "/api/v1/calls/<call_id>/claims", "Claim a slot (exactly `slots` claims succeed)", "calls",
+           request=volunteers_api.ClaimIn, status=201, errors=(404, 409))
+    def claim(self, request, body, call_id):
+        return 201, self.call("volunteers", "claim", call_id, body)
+
+    @route("POST", "/api/v1/calls/<call_id>/completions", "Record a service done; credits hours once", "calls",
+           request=volunteers_api.CompletionIn, status=201, errors=(404, 409))
+    def complete(self, request, body, call_id):
+        return 201, self.call("volunteers", "complete", call_id, body)
+
+    # pledges and statistics ---------------------------------------------------------------------
+    @route("POST", "/api/v1/pledges/<pledge_id>/delivery", "Deliver a pledge: reserved becomes delivered",
+           "pledges", errors=(404, 409))
+    def deliver(self, request, body, pledge_id):
+        return 200, self.call("charity", "deliver_pledge", pledge_id)
+
+    @route("GET", "/api/v1/stats", "The figures a station reports, for a region and everything under it",
+           "stats", query=gs.StatsQuery, response=gs.Stats)
+    def stats(self, request, body):
+        region = query_args(request, gs.StatsQuery)["region"]
+        replies = {s: getattr(self, s).stats.call_async(region) for s in ("orgs", "workers", "volunteers", "charity")}
+        figures = {}
+        timeout = self.settings["RPC_TIMEOUT"]
+        with eventlet.Timeout(timeout, ServiceTimeout(f"statistics took longer than {timeout:g} s")):
+            for reply in replies.values():
+                figures.update(reply.result())
+        needs = self.store.counts(region)
+        served = needs["by_status"].get("resolved", 0) + needs["by_status"].get("evaluated", 0)
+        return 200, {
+            "region": region, "needs": needs,
+            "person_times_served": served + figures["volunteer_services_completed"],
+            "volunteer_hours": figures["volunteer_hours"],
+            "resources_value_cents": figures["resources_value_cents"],
+            "organisations": figures["organisations"], "cases_open": figures["cases_open"],
+        }
+
+
+def _broker_ok(uri):
+    try:
+        with kombu.Connection(uri, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)
+        return True
+    except Exception:
+        return False
+
+
+def _store_ok(db):
+    try:
+        db.command("ping")
+        return True
+    except Exception:
+        return False

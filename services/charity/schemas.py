@@ -1,0 +1,54 @@
+"""RPC input and output of the charity service."""
+from marshmallow import Schema, fields, validate, validates_schema, ValidationError
+
+from wushe.events.catalog import ResourceLine, region
+from wushe.vocabulary import DONOR_KINDS
+
+ID = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class DonorIn(Schema):
+    id = fields.String(validate=ID)
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+    kind = fields.String(required=True, validate=validate.OneOf(DONOR_KINDS))
+    region = region(required=True)
+
+
+class DonorOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    kind = fields.String()
+    region = fields.String()
+
+
+class DonationLine(ResourceLine):
+    value_cents = fields.Integer(validate=validate.Range(min=0))  # declared value of the whole line
+
+    class Meta:
+        unknown = "raise"
+
+
+class DonationIn(Schema):
+    donor_id = fields.String(required=True, validate=ID)
+    region = region(required=True)
+    lines = fields.List(fields.Nested(DonationLine), required=True, validate=validate.Length(1, 50))
+
+    @validates_schema
+    def lines_given(self, data, **_):
+        if not data.get("lines"):
+            raise ValidationError("at least one line", "lines")
+
+
+class LotOut(Schema):
+    id = fields.String()
+    donor_id = fields.String()
+    donation_id = fields.String()
+    item = fields.String()
+    unit = fields.String()
+    region = fields.String()
+    quantity = fields.Float()
+    reserved = fields.Float()
+    delivered = fields.Float()
+    available = fields.Float()
+    unit_value_cents = fields.Float()
+    created_at = fields.String()

@@ -1,0 +1,70 @@
+"""The charity service's collections: donors, donations, lots (each holding its own pledges),
+and allocations (one per need asking for resources)."""
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from wushe.outbox import entries
+from wushe.regions import under_filter
+from wushe.store import after
+
+
+class CharityStore:
+    def __init__(self, db):
+        self.donors = db.donors
+        self.donations = db.donations
+        self.lots = db.lots
+        self.allocations = db.allocations
+
+    def ensure_indexes(self):
+        self.lots.create_index([("item", ASCENDING), ("unit", ASCENDING), ("available", ASCENDING)])
+        self.lots.create_index("pledges.pledge_id")
+        self.lots.create_index("pledges.need_id")
+        self.allocations.create_index("community")
+
+    def outboxes(self):
+        return [self.allocations, self.lots]
+
+    def insert(self, collection, doc):
+        try:
+            collection.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    def candidates(self, item, unit, city):
+        return list(self.lots.find({"item": item, "unit": unit, "available": {"$gt": 0},
+                                    "region": under_filter(city)}))
+
+    def reserve(self, lot_id, pledge, quantity):
+        """Reserve `quantity` of a lot for a pledge only if that much is still available and
+        the pledge is not there yet — one conditional update, never beyond the lot's quantity."""
+        return after(self.lots,
+                     {"_id": lot_id, "available": {"$gte": quantity}, "pledges.pledge_id": {"$ne": pledge["pledge_id"]}},
+                     {"$inc": {"available": -quantity, "reserved": quantity},
+                      "$push": {"pledges": {**pledge, "quantity": quantity, "state": "reserved"}}})
+
+    def pledged_to(self, need_id):
+        """(lot, pledge) pairs of a need."""
+        return [(lot, p) for lot in self.lots.find({"pledges.need_id": need_id})
+                for p in lot["pledges"] if p["need_id"] == need_id]
+
+    def settle(self, lot_id, pledge, to, event=None):
+        """Move a reserved pledge to `released` (back to available) or `delivered`, once."""
+        q = pledge["quantity"]
+        inc = {"reserved": -q, "available": q} if to == "released" else {"reserved": -q, "delivered": q}
+        update = {"$set": {"pledges.$.state": to}, "$inc": inc}
+        if event:
+            update.update(entries(event))
+        return after(self.lots, {"_id": lot_id, "pledges": {"$elemMatch": {
+            "pledge_id": pledge["pledge_id"], "state": "reserved"}}}, update)
+
+    def finish_allocation(self, need_id, state, pledges, shortfall, event):
+        return after(self.allocations, {"_id": need_id, "state": "pledging"},
+                     {"$set": {"state": state, "pledges": pledges, "shortfall": shortfall}, **entries(event)})
+
+    def value_pledged(self, region):
+        total = 0
+        for allocation in self.allocations.find({"community": under_filter(region)}, {"pledges": 1, "released": 1}):
+            if not allocation.get("released"):
+                total += sum(p.get("value_cents", 0) for p in allocation.get("pledges", []))
+        return total

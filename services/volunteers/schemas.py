@@ -1,0 +1,47 @@
+"""RPC input and output of the volunteers service."""
+from marshmallow import Schema, fields, validate
+
+from wushe.events.catalog import region
+
+ID = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class VolunteerIn(Schema):
+    id = fields.String(validate=ID)
+    name = fields.String(required=True, validate=validate.Length(1, 64))
+    community = region("community", required=True)
+    skills = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=list,
+                         validate=validate.Length(max=30))
+
+
+class VolunteerOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    community = fields.String()
+    skills = fields.List(fields.String())
+    hours_balance = fields.Float()
+    created_at = fields.String()
+
+
+class ClaimIn(Schema):
+    volunteer_id = fields.String(required=True, validate=ID)
+
+
+class CompletionIn(Schema):
+    volunteer_id = fields.String(required=True, validate=ID)
+    hours = fields.Float(required=True, validate=validate.Range(min=0, max=24, min_inclusive=False))
+
+
+class CallOut(Schema):
+    id = fields.String()
+    need_id = fields.String()
+    community = fields.String()
+    category = fields.String()
+    urgency = fields.String()
+    skills = fields.List(fields.String())
+    hours = fields.Float()
+    slots = fields.Integer()
+    claimed = fields.List(fields.String())
+    state = fields.String()
+    opened_at = fields.String()
+    expires_at = fields.String()

@@ -1,0 +1,162 @@
+"""The volunteers service (志愿者): volunteers, calls and claims (抢单), the time bank (时间银行)."""
+import os
+
+from nameko.rpc import rpc
+from nameko.timer import timer
+
+from services.volunteers import domain, schemas
+from services.volunteers.store import VolunteersStore
+from wushe.clock import new_id, now_iso
+from wushe.config import RulesConfig
+from wushe.errors import Conflict, InvalidInput, NotFound, loaded
+from wushe.outbox import Outbox
+from wushe.regions import level_of, truncate, under_filter
+from wushe.store import Store, page
+from wushe.subscribe import on_event
+from wushe.telemetry import Telemetry
+
+# how often open calls are checked against their deadline (read at import: nameko timers are static)
+EXPIRY_CHECK_SECONDS = float(os.environ.get("WUSHE_CALL_EXPIRY_CHECK_SECONDS", "30"))
+
+
+class VolunteersService:
+    name = "volunteers"
+
+    store = Store(VolunteersStore)
+    outbox = Outbox(lambda store: store.outboxes())
+    log = Telemetry()
+    rules = RulesConfig()
+
+    @rpc
+    def add_volunteer(self, payload):
+        body = loaded(schemas.VolunteerIn(), payload)
+        volunteer = {"_id": body.pop("id", None) or new_id("vol"), **body, "hours_balance": 0.0,
+                     "credited_calls": [], "created_at": now_iso()}
+        if not self.store.insert(self.store.volunteers, volunteer):
+            raise Conflict(f"volunteer {volunteer['_id']} exists")
+        return self._volunteer_out(volunteer)
+
+    @rpc
+    def get_volunteer(self, volunteer_id):
+        return self._volunteer_out(self._volunteer(volunteer_id))
+
+    @rpc
+    def get_call(self, call_id):
+        return self._call_out(self._call(call_id))
+
+    @rpc
+    def list_calls(self, state=None, community=None, limit=50, cursor=None):
+        query = {}
+        if state:
+            query["state"] = state
+        if community:
+            # "near" a community: the calls of its street (a larger region: everything under it)
+            near = truncate(community, "street") if level_of(community) == "community" else community
+            query["street"] = under_filter(near)
+        docs, next_cursor = page(self.store.calls, query, limit, cursor)
+        return {"items": [self._call_out(d) for d in docs], "next_cursor": next_cursor}
+
+    @rpc
+    def claim(self, call_id, payload):
+        body = loaded(schemas.ClaimIn(), payload)
+        call = self._call(call_id)
+        volunteer = self._volunteer(body["volunteer_id"], field="volunteer_id")
+        lacking = domain.missing_skills(call, volunteer)
+        if lacking:
+            raise InvalidInput("the volunteer lacks a required skill",
+                               {"volunteer_id": [f"missing skills: {', '.join(lacking)}"]})
+        claimed_event = domain.event(call, "call_claimed", volunteer_id=volunteer["_id"], slots=call["slots"])
+        updated = self.store.claim(call, volunteer["_id"], claimed_event)
+        if not updated:
+            raise Conflict(domain.why_refused(self._call(call_id), volunteer["_id"]))
+        self.outbox.flush(self.store.calls, updated)
+        if domain.is_full(updated):
+            self._move(updated, ["open"], "filled", "call_filled", volunteer_ids=updated["claimed"])
+        self.log.info("call.claimed", need_id=call["need_id"], call_id=call_id, volunteer_id=volunteer["_id"])
+        return {"call_id": call_id, "volunteer_id": volunteer["_id"],
+                "position": updated["claimed"].index(volunteer["_id"]) + 1, "slots": call["slots"]}
+
+    @rpc
+    def complete(self, call_id, payload):
+        body = loaded(schemas.CompletionIn(), payload)
+        call = self._call(call_id)
+        volunteer = self._volunteer(body["volunteer_id"], field="volunteer_id")
+        if volunteer["_id"] not in call["claimed"] or call["state"] == "cancelled":
+            raise Conflict("only a volunteer holding a claim on a call that is not cancelled can complete it")
+        credited = domain.event(call, "hours_credited", volunteer_id=volunteer["_id"], hours=body["hours"])
+        updated = self.store.credit(volunteer["_id"], call_id, body["hours"], credited)
+        if not updated:
+            raise Conflict("this volunteer's hours for this call are already credited")
+        # the call keeps the services done for it (the statistics' 人次 and hours)
+        self.store.calls.update_one({"_id": call_id}, {"$addToSet": {"completions": {
+            "volunteer_id": volunteer["_id"], "hours": body["hours"]}}})
+        self.outbox.flush(self.store.volunteers, updated)
+        return {"call_id": call_id, "volunteer_id": volunteer["_id"], "hours": body["hours"],
+                "hours_balance": updated["hours_balance"]}
+
+    @rpc
+    def stats(self, region):
+        completions = [c for call in self.store.calls.find({"community": under_filter(region)}, {"completions": 1})
+                       for c in call.get("completions", [])]
+        return {"volunteer_services_completed": len(completions),
+                "volunteer_hours": sum(c["hours"] for c in completions)}
+
+    @on_event("community", "need_registered")
+    def on_need_registered(self, event):
+        need = event.data
+        if not need["requirements"].get("volunteers"):
+            return
+        if self.store.cancelled.find_one({"_id": need["need_id"]}):
+            return
+        call, opened = domain.new_call(new_id("call"), need, self.rules.call_expiry_hours, now_iso())
+        if self.store.insert(self.store.calls, {**call, "outbox": [opened]}):
+            self.outbox.flush(self.store.calls, {"_id": call["_id"], "outbox": [opened]})
+        else:  # a redelivery: publish whatever is still pending
+            call = self.store.calls.find_one({"need_id": need["need_id"]})
+            self.outbox.flush(self.store.calls, call)
+        if self.store.cancelled.find_one({"_id": need["need_id"]}):  # cancelled meanwhile
+            self._move(call, ["open", "filled"], "cancelled", "call_cancelled", reason="need_cancelled")
+
+    @on_event("community", "need_cancelled")
+    def on_need_cancelled(self, event):
+        self.store.insert(self.store.cancelled, {"_id": event.need_id, "at": event.time})
+        call = self.store.calls.find_one({"need_id": event.need_id})
+        if call:
+            self._move(call, ["open", "filled"], "cancelled", "call_cancelled", reason="need_cancelled")
+
+    @timer(interval=EXPIRY_CHECK_SECONDS)
+    def expire_calls(self):
+        """Calls still open at their deadline expire (the need is escalated)."""
+        for call in self.store.calls.find({"state": "open", "expires_at": {"$lt": now_iso()}}).limit(500):
+            self._move(call, ["open"], "expired", "call_expired", volunteer_ids=call["claimed"])
+
+    # ----------------------------------------------------------------------------------------
+    def _move(self, call, from_states, to, event_type, **data):
+        updated = self.store.move(call, from_states, to, domain.event(call, event_type, **data),
+                                  **{f"{to}_at": now_iso()})
+        if updated:
+            self.outbox.flush(self.store.calls, updated)
+            self.log.info("call." + to, need_id=call["need_id"], call_id=call["_id"])
+        return updated
+
+    def _call(self, call_id):
+        call = self.store.calls.find_one({"_id": call_id})
+        if not call:
+            raise NotFound(f"no call {call_id}")
+        return call
+
+    def _volunteer(self, volunteer_id, field=None):
+        volunteer = self.store.volunteers.find_one({"_id": volunteer_id})
+        if not volunteer:
+            if field:
+                raise InvalidInput("unknown volunteer", {field: [f"no volunteer {volunteer_id}"]})
+            raise NotFound(f"no volunteer {volunteer_id}")
+        return volunteer
+
+    @staticmethod
+    def _call_out(call):
+        return schemas.CallOut().dump({**call, "id": call["_id"]})
+
+    @staticmethod
+    def _volunteer_out(volunteer):
+        return schemas.VolunteerOut().dump({**volunteer, "id": volunteer["_id"]})

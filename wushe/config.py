@@ -1,0 +1,84 @@
+"""Configuration from the environment (12-factor), turned into one nameko config dict.
+
+Dependency providers read `container.config["WUSHE"]`, so tests can hand a container its own
+settings without touching the process environment.
+"""
+import os
+from dataclasses import dataclass, field, asdict
+
+from nameko.extensions import DependencyProvider
+
+DEFAULT_AMQP_URI = "pyamqp://guest:guest@127.0.0.1:5672/"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The default linkage rules (README, "Rules"); each can be overridden from the environment."""
+    # orgs: the Nth unmatched need of one category in one community within the window starts an incubation
+    incubation_threshold: int = 3
+    incubation_window_days: int = 90
+    # workers
+    default_max_caseload: int = 12
+    # volunteers: hours a call stays open before it expires unfilled, by urgency
+    call_expiry_hours: dict = field(default_factory=lambda: {
+        "critical": 2, "high": 12, "normal": 48, "low": 168})
+
+    @classmethod
+    def from_env(cls, env=os.environ):
+        base = cls()
+        expiry = dict(base.call_expiry_hours)
+        for urgency in expiry:
+            value = env.get(f"WUSHE_CALL_EXPIRY_HOURS_{urgency.upper()}")
+            if value:
+                expiry[urgency] = float(value)
+        return cls(
+            incubation_threshold=int(env.get("WUSHE_INCUBATION_THRESHOLD", base.incubation_threshold)),
+            incubation_window_days=int(env.get("WUSHE_INCUBATION_WINDOW_DAYS", base.incubation_window_days)),
+            default_max_caseload=int(env.get("WUSHE_DEFAULT_MAX_CASELOAD", base.default_max_caseload)),
+            call_expiry_hours=expiry,
+        )
+
+
+def nameko_config(env=os.environ, **overrides):
+    """The nameko config for a container or runner, from the environment plus overrides."""
+    port = int(env.get("WUSHE_HTTP_PORT", "8000"))
+    wushe = {
+        "MONGO_URI": env.get("MONGO_URI", "mongomock://"),
+        # every service's database is <prefix><service>; tests give each run its own prefix
+        "DB_PREFIX": env.get("WUSHE_DB_PREFIX", "wushe_"),
+        "ADMIN_KEY": env.get("WUSHE_ADMIN_KEY", ""),
+        "RPC_TIMEOUT": float(env.get("WUSHE_RPC_TIMEOUT", "10")),
+        "METRICS_PORT": int(env.get("WUSHE_METRICS_PORT", "0")),
+        "OUTBOX_RELAY_SECONDS": float(env.get("WUSHE_OUTBOX_RELAY_SECONDS", "1")),
+        "OUTBOX_GRACE_SECONDS": float(env.get("WUSHE_OUTBOX_GRACE_SECONDS", "2")),
+        "CALL_EXPIRY_CHECK_SECONDS": float(env.get("WUSHE_CALL_EXPIRY_CHECK_SECONDS", "30")),
+        "RULES": asdict(Rules.from_env(env)),
+    }
+    wushe.update(overrides.pop("WUSHE", {}))
+    config = {
+        "AMQP_URI": env.get("AMQP_URI", DEFAULT_AMQP_URI),
+        "WEB_SERVER_ADDRESS": f"{env.get('WUSHE_HTTP_HOST', '0.0.0.0')}:{port}",
+        "serializer": "json",
+        "max_workers": int(env.get("WUSHE_MAX_WORKERS", "10")),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+        "WUSHE": wushe,
+    }
+    config.update(overrides)
+    return config
+
+
+def settings(container):
+    """The WUSHE section of a container's config, with defaults for anything missing."""
+    defaults = nameko_config(env={})["WUSHE"]
+    return {**defaults, **container.config.get("WUSHE", {})}
+
+
+def rules(container):
+    return Rules(**settings(container)["RULES"])
+
+
+class RulesConfig(DependencyProvider):
+    """Gives a service the linkage rules in force (`self.rules.incubation_threshold`, …)."""
+
+    def get_dependency(self, worker_ctx):
+        return rules(self.container)

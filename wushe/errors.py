@@ -1,0 +1,40 @@
+"""Errors a service raises to a caller; they cross RPC as themselves (nameko's
+`deserialize_to_instance`), and the gateway maps each type to an HTTP status in one table."""
+from nameko.exceptions import deserialize_to_instance
+
+
+class WusheError(Exception):
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail, errors=None):
+        # nameko serialises args; a None would come back as the string "None"
+        super().__init__(*((detail,) if errors is None else (detail, errors)))
+        self.detail = detail
+        self.errors = errors
+
+
+@deserialize_to_instance
+class InvalidInput(WusheError):
+    """The request's fields are wrong; `errors` is keyed by field."""
+    status, title = 422, "Invalid input"
+
+
+@deserialize_to_instance
+class NotFound(WusheError):
+    status, title = 404, "Not found"
+
+
+@deserialize_to_instance
+class Conflict(WusheError):
+    """The request is well-formed but the record's state forbids it (full call, wrong status)."""
+    status, title = 409, "Conflict"
+
+
+def loaded(schema, payload):
+    """`schema.load(payload)`, with marshmallow's errors turned into InvalidInput."""
+    from marshmallow import ValidationError
+    try:
+        return schema.load(payload)
+    except ValidationError as exc:
+        raise InvalidInput("the request has invalid fields", exc.messages) from None

@@ -1,0 +1,90 @@
+"""The event envelope: CloudEvents-style attributes around one catalog event's data.
+
+    {"id", "type", "version", "source", "time", "subject", "correlation_id", "data"}
+
+`new_event` validates the data before anything is stored or published; `load` validates a
+received body and returns an `Event`. Both raise `InvalidEvent` with the field errors.
+"""
+import uuid
+from dataclasses import dataclass, asdict
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from wushe.clock import now_iso
+from wushe.events.catalog import CATALOG, SOURCES
+
+VERSION = 1
+
+
+class InvalidEvent(ValueError):
+    def __init__(self, errors):
+        super().__init__(f"invalid event: {errors}")
+        self.errors = errors
+
+
+class Envelope(Schema):
+    id = fields.String(required=True, validate=validate.Length(1, 100))
+    type = fields.String(required=True)
+    version = fields.Integer(required=True, validate=validate.Equal(VERSION))
+    source = fields.String(required=True, validate=validate.OneOf(SOURCES))
+    time = fields.String(required=True)
+    subject = fields.String(allow_none=True, load_default=None)
+    correlation_id = fields.String(allow_none=True, load_default=None)
+    data = fields.Dict(required=True)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    version: int
+    source: str
+    time: str
+    subject: str | None
+    correlation_id: str | None
+    data: dict
+
+    @property
+    def need_id(self):
+        return self.data.get("need_id") or self.subject
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def _schema(source, event_type):
+    try:
+        return CATALOG[(source, event_type)]()
+    except KeyError:
+        raise InvalidEvent({"type": [f"{source} publishes no event {event_type!r} in v1"]}) from None
+
+
+def new_event(source, event_type, data, *, subject=None, correlation_id=None, event_id=None):
+    """An envelope (a plain dict, ready to store in an outbox or publish) for validated data."""
+    schema = _schema(source, event_type)
+    errors = schema.validate(data)
+    if errors:
+        raise InvalidEvent(errors)
+    subject = subject if subject is not None else data.get("need_id")
+    return {
+        "id": event_id or str(uuid.uuid4()),
+        "type": event_type,
+        "version": VERSION,
+        "source": source,
+        "time": now_iso(),
+        "subject": subject,
+        "correlation_id": correlation_id or subject,
+        "data": schema.dump(schema.load(data)),
+    }
+
+
+def load(body):
+    """A received message body as an `Event`, its data loaded through the catalog schema."""
+    if not isinstance(body, dict):
+        raise InvalidEvent({"_schema": ["the body is not a JSON object"]})
+    try:
+        envelope = Envelope().load(body, unknown="exclude")
+        data = _schema(envelope["source"], envelope["type"]).load(envelope["data"])
+    except ValidationError as exc:
+        raise InvalidEvent(exc.messages) from None
+    return Event(**{**envelope, "data": data})

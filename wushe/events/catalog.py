@@ -1,0 +1,265 @@
+"""Every v1 event of the catalog as a marshmallow schema: `CATALOG[(source, type)]`.
+
+Readers are tolerant (unknown fields are dropped, so a producer may add fields within v1);
+writers are strict (dispatch validates the data it is about to publish).
+No schema here has a field for a resident's name, phone or address, except `need_reported`,
+the one inbound event, which the community service keeps to its own store.
+"""
+from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema, ValidationError
+
+from wushe.regions import is_valid
+from wushe.vocabulary import CATEGORIES, URGENCIES
+
+
+class RegionPath(validate.Validator):
+    """A region path such as tianjin/binhai/taida/xinghua, at `level` when one is given.
+    (marshmallow 4 validators must raise; returning False is not a failure.)"""
+
+    def __init__(self, level=None):
+        self.level = level
+
+    def __call__(self, value):
+        if not is_valid(value, self.level):
+            shape = "city/district/street/community"
+            if self.level:
+                shape = "/".join(shape.split("/")[: ("city", "district", "street", "community").index(self.level) + 1])
+            raise ValidationError(f"expected a {self.level or 'region'} path like {shape} "
+                                  "(lower-case letters, digits, - and _)")
+        return value
+
+
+def region(level=None, **kw):
+    return fields.String(validate=RegionPath(level), **kw)
+
+
+class Tolerant(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class ResourceLine(Tolerant):
+    """A requested line: goods `{item, quantity, unit}` or money `{funds_cents}`."""
+    item = fields.String(validate=validate.Length(1, 64))
+    quantity = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
+    unit = fields.String(validate=validate.Length(1, 16))
+    funds_cents = fields.Integer(validate=validate.Range(min=1))
+
+    @validates_schema
+    def goods_or_funds(self, data, **_):
+        goods = {"item", "quantity", "unit"} & data.keys()
+        if "funds_cents" in data and goods:
+            raise ValidationError("give either item/quantity/unit or funds_cents, not both")
+        if "funds_cents" not in data and goods != {"item", "quantity", "unit"}:
+            raise ValidationError("a goods line needs item, quantity and unit; a money line needs funds_cents")
+
+
+class VolunteerRequirement(Tolerant):
+    count = fields.Integer(required=True, validate=validate.Range(1, 200))
+    skills = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=list)
+    hours = fields.Float(load_default=1.0, validate=validate.Range(min=0, max=24 * 7))
+
+
+class Requirements(Tolerant):
+    worker = fields.Boolean(load_default=True)
+    organisation = fields.Boolean(load_default=True)
+    volunteers = fields.Nested(VolunteerRequirement, allow_none=True, load_default=None)
+    resources = fields.List(fields.Nested(ResourceLine), allow_none=True, load_default=None,
+                            validate=validate.Length(max=50))
+
+
+class PledgeLine(Tolerant):
+    pledge_id = fields.String(required=True)
+    lot_id = fields.String(required=True)
+    item = fields.String(required=True)
+    quantity = fields.Float(required=True)
+    unit = fields.String(required=True)
+    value_cents = fields.Integer(load_default=0)
+
+
+class MissingLine(Tolerant):
+    item = fields.String(required=True)
+    quantity = fields.Float(required=True)
+    unit = fields.String(required=True)
+
+
+class NeedEvent(Tolerant):
+    need_id = fields.String(required=True)
+    community = region("community", required=True)
+
+
+# --- community -----------------------------------------------------------------------------
+class NeedRegistered(NeedEvent):
+    street = region("street", required=True)
+    district = region("district", required=True)
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
+    requirements = fields.Nested(Requirements, required=True)
+    registered_at = fields.String(required=True)
+    channel = fields.String(load_default="gateway")  # gateway | station (need_reported)
+
+
+class NeedLinked(NeedEvent):
+    linked_at = fields.String(required=True)
+
+
+class NeedEscalated(NeedEvent):
+    missing = fields.List(fields.String(), required=True)
+    escalated_to = region("district", required=True)  # the district guidance centre
+
+
+class NeedCancelled(NeedEvent):
+    reason = fields.String(required=True, validate=validate.Length(max=500))
+
+
+class NeedResolved(NeedEvent):
+    resolved_at = fields.String(required=True)
+
+
+class NeedEvaluated(NeedEvent):
+    score = fields.Integer(required=True, validate=validate.Range(1, 5))
+    outcome = fields.String(required=True, validate=validate.Length(max=64))
+
+
+# --- orgs ------------------------------------------------------------------------------------
+class OrgMatched(NeedEvent):
+    organisation_id = fields.String(required=True)
+    category = fields.String(required=True)
+
+
+class OrgUnmatched(NeedEvent):
+    category = fields.String(required=True)
+    demand = fields.Integer(required=True)  # unmatched needs of this category here, in the window
+    # set when an incubation for this community and category is already under way
+    organisation_id = fields.String(allow_none=True, load_default=None)
+
+
+class OrgIncubationStarted(Tolerant):
+    organisation_id = fields.String(required=True)
+    community = region("community", required=True)
+    category = fields.String(required=True)
+    need_ids = fields.List(fields.String(), required=True)
+    mentor_street = region("street", required=True)  # mentored by the street's station
+
+
+class OrgGraduated(Tolerant):
+    organisation_id = fields.String(required=True)
+    community = region("community", required=True)
+    categories = fields.List(fields.String(), required=True)
+
+
+# --- workers ---------------------------------------------------------------------------------
+class WorkerAssigned(NeedEvent):
+    worker_id = fields.String(required=True)
+    case_id = fields.String(required=True)
+    station_id = fields.String(required=True)
+
+
+class WorkerUnavailable(NeedEvent):
+    station_id = fields.String(allow_none=True, load_default=None)
+    reason = fields.String(required=True)  # no_station | no_worker_with_room
+    escalated_to = region("district", required=True)
+
+
+class CaseClosed(NeedEvent):
+    case_id = fields.String(required=True)
+    worker_id = fields.String(required=True)
+    reason = fields.String(required=True)  # need_cancelled | need_resolved
+
+
+# --- volunteers ------------------------------------------------------------------------------
+class CallEvent(NeedEvent):
+    call_id = fields.String(required=True)
+
+
+class CallOpened(CallEvent):
+    slots = fields.Integer(required=True)
+    skills = fields.List(fields.String(), required=True)
+    hours = fields.Float(required=True)
+    expires_at = fields.String(required=True)
+
+
+class CallClaimed(CallEvent):
+    volunteer_id = fields.String(required=True)
+    slots = fields.Integer(required=True)
+
+
+class CallFilled(CallEvent):
+    volunteer_ids = fields.List(fields.String(), required=True)
+
+
+class CallExpired(CallEvent):
+    volunteer_ids = fields.List(fields.String(), required=True)
+
+
+class CallCancelled(CallEvent):
+    reason = fields.String(required=True)
+
+
+class HoursCredited(CallEvent):
+    volunteer_id = fields.String(required=True)
+    hours = fields.Float(required=True)
+
+
+# --- charity ---------------------------------------------------------------------------------
+class ResourcePledged(NeedEvent):
+    pledges = fields.List(fields.Nested(PledgeLine), required=True)
+
+
+class ResourceShortfall(NeedEvent):
+    pledges = fields.List(fields.Nested(PledgeLine), required=True)  # what could be pledged
+    shortfall = fields.List(fields.Nested(MissingLine), required=True)
+
+
+class PledgeDelivered(NeedEvent):
+    pledge = fields.Nested(PledgeLine, required=True)
+
+
+class PledgeReleased(NeedEvent):
+    pledges = fields.List(fields.Nested(PledgeLine), required=True)
+
+
+# --- station software (inbound) ---------------------------------------------------------------
+class Resident(Schema):
+    name = fields.String(validate=validate.Length(1, 64))
+    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
+    address = fields.String(validate=validate.Length(1, 200))
+
+
+class NeedReported(Schema):
+    """The same fields as POST /needs; strict, since it comes from outside."""
+    id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$"))
+    community = region("community", required=True)
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
+    description = fields.String(required=True, validate=validate.Length(1, 2000))
+    resident = fields.Nested(Resident, load_default=None, allow_none=True)
+    requirements = fields.Nested(Requirements, load_default=lambda: Requirements().load({}))
+
+
+CATALOG = {
+    ("community", "need_registered"): NeedRegistered,
+    ("community", "need_linked"): NeedLinked,
+    ("community", "need_escalated"): NeedEscalated,
+    ("community", "need_cancelled"): NeedCancelled,
+    ("community", "need_resolved"): NeedResolved,
+    ("community", "need_evaluated"): NeedEvaluated,
+    ("orgs", "org_matched"): OrgMatched,
+    ("orgs", "org_unmatched"): OrgUnmatched,
+    ("orgs", "org_incubation_started"): OrgIncubationStarted,
+    ("orgs", "org_graduated"): OrgGraduated,
+    ("workers", "worker_assigned"): WorkerAssigned,
+    ("workers", "worker_unavailable"): WorkerUnavailable,
+    ("workers", "case_closed"): CaseClosed,
+    ("volunteers", "call_opened"): CallOpened,
+    ("volunteers", "call_claimed"): CallClaimed,
+    ("volunteers", "call_filled"): CallFilled,
+    ("volunteers", "call_expired"): CallExpired,
+    ("volunteers", "call_cancelled"): CallCancelled,
+    ("volunteers", "hours_credited"): HoursCredited,
+    ("charity", "resource_pledged"): ResourcePledged,
+    ("charity", "resource_shortfall"): ResourceShortfall,
+    ("charity", "pledge_delivered"): PledgeDelivered,
+    ("charity", "pledge_released"): PledgeReleased,
+    ("station", "need_reported"): NeedReported,
+}
+SOURCES = ("community", "orgs", "workers", "volunteers", "charity", "station")

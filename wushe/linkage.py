@@ -1,0 +1,124 @@
+"""The need's linkage, as API.md defines it: four parts, their states, and the need's status.
+
+This is contract, not one service's private rule: the community service folds the parties'
+events with it to decide `need_linked` / `need_escalated`, and the gateway's read model folds
+the same events with it, so both always agree. Pure functions, no I/O.
+
+Events reach a consumer in any order (one queue per event type). A part therefore takes an
+event's state only if the event is not older than the part's last change; claimed volunteers
+are a set union. Re-applying an event changes nothing.
+"""
+
+PARTS = ("organisation", "worker", "volunteers", "resources")
+SUCCESS = {"worker": {"assigned"}, "volunteers": {"filled"}, "resources": {"pledged", "delivered"}}
+FAILURE = {"worker": {"unavailable"}, "volunteers": {"expired", "cancelled"},
+           "resources": {"shortfall", "released"}}
+TERMINAL = ("resolved", "evaluated", "cancelled")
+ALLOWED_FROM = {  # the statuses a need may leave for each manual transition
+    "cancelled": ("registered", "linking", "linked", "escalated"),
+    "resolved": ("linked", "escalated"),
+    "evaluated": ("resolved",),
+}
+
+
+def initial(requirements):
+    """The linkage of a freshly registered need."""
+    def part(required):
+        return {"state": "pending" if required else "not_required", "at": None}
+    linkage = {
+        "organisation": part(requirements.get("organisation", True)),
+        "worker": part(requirements.get("worker", True)),
+        "volunteers": part(bool(requirements.get("volunteers"))),
+        "resources": part(bool(requirements.get("resources"))),
+    }
+    if requirements.get("volunteers"):
+        linkage["volunteers"].update(slots=requirements["volunteers"]["count"], claimed=[])
+    return linkage
+
+
+def _state_of(event):
+    """(part, state, fields) for an event about one need, or None."""
+    d = event.data
+    t = event.type
+    if t == "org_matched":
+        return "organisation", "matched", {"organisation_id": d["organisation_id"]}
+    if t == "org_unmatched":
+        if d.get("organisation_id"):
+            return "organisation", "incubating", {"organisation_id": d["organisation_id"]}
+        return "organisation", "none", {}
+    if t == "org_incubation_started":
+        return "organisation", "incubating", {"organisation_id": d["organisation_id"]}
+    if t == "worker_assigned":
+        return "worker", "assigned", {"worker_id": d["worker_id"], "case_id": d["case_id"]}
+    if t == "worker_unavailable":
+        return "worker", "unavailable", {"reason": d["reason"]}
+    if t == "case_closed":
+        return "worker", None, {"case_state": "closed"}
+    if t == "call_opened":
+        return "volunteers", "open", {"call_id": d["call_id"], "slots": d["slots"], "expires_at": d["expires_at"]}
+    if t == "call_claimed":
+        return "volunteers", None, {"call_id": d["call_id"]}
+    if t == "call_filled":
+        return "volunteers", "filled", {"call_id": d["call_id"]}
+    if t == "call_expired":
+        return "volunteers", "expired", {"call_id": d["call_id"]}
+    if t == "call_cancelled":
+        return "volunteers", "cancelled", {"call_id": d["call_id"]}
+    if t == "resource_pledged":
+        return "resources", "pledged", {"pledges": d["pledges"], "shortfall": []}
+    if t == "resource_shortfall":
+        return "resources", "shortfall", {"pledges": d["pledges"], "shortfall": d["shortfall"]}
+    if t == "pledge_released":
+        return "resources", "released", {}
+    if t == "pledge_delivered":
+        return "resources", None, {"delivered": [d["pledge"]["pledge_id"]]}
+    return None
+
+
+def apply(linkage, event):
+    """The linkage after `event` (a new dict; `linkage` is not changed)."""
+    found = _state_of(event)
+    if not found:
+        return linkage
+    name, state, fields = found
+    part = dict(linkage[name])
+    if part["state"] == "not_required":
+        return linkage
+    if event.type in ("call_claimed", "call_filled", "call_expired"):
+        ids = [event.data["volunteer_id"]] if event.type == "call_claimed" else event.data["volunteer_ids"]
+        part["claimed"] = sorted(set(part.get("claimed", [])) | set(ids))
+    if event.type == "pledge_delivered":
+        part["delivered"] = sorted(set(part.get("delivered", [])) | set(fields.pop("delivered")))
+        if part["delivered"] and {p["pledge_id"] for p in part.get("pledges", [])} <= set(part["delivered"]):
+            state = "delivered"
+    newer = part.get("at") is None or event.time >= part["at"]
+    if state is not None and newer:
+        part["state"] = state
+        part["at"] = event.time
+    if newer or state is None:
+        part.update(fields)
+    return {**linkage, name: part}
+
+
+def missing(linkage):
+    """Required parts that failed (the reasons a need is escalated)."""
+    return sorted(name for name, failed in FAILURE.items() if linkage[name]["state"] in failed)
+
+
+def status(current, linkage):
+    """The need's status given its linkage; manual and terminal statuses are kept."""
+    if current in TERMINAL:
+        return current
+    if missing(linkage):
+        return "escalated"
+    required = [name for name in SUCCESS if linkage[name]["state"] != "not_required"]
+    if all(linkage[name]["state"] in SUCCESS[name] for name in required):
+        return "linked"
+    if any(linkage[name]["state"] not in ("pending", "not_required") for name in PARTS):
+        return "linking"
+    return "registered"
+
+
+def public(linkage):
+    """The linkage as API.md shows it (bookkeeping fields removed)."""
+    return {name: {k: v for k, v in part.items() if k != "at"} for name, part in linkage.items()}

@@ -1,0 +1,48 @@
+"""JSON-lines logging through structlog, for our code and for nameko's own stdlib loggers.
+
+Flows bind `need_id` and `correlation_id` (see wushe.telemetry) into structlog's contextvars,
+so every line a flow produces, in any service, carries them. Never log a resident's details.
+"""
+import logging
+import sys
+
+import structlog
+
+_configured = False
+_SHARED = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def configure(level="INFO", stream=None):
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, *_SHARED,
+                    structlog.processors.format_exc_info,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(ensure_ascii=False)],
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    # kombu/amqp chatter is noise at INFO
+    for noisy in ("kombu", "amqp", "nameko.messaging"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # wushe.telemetry logs every failed worker with its traceback; nameko's own line would repeat it
+    logging.getLogger("nameko.containers").setLevel(logging.CRITICAL)

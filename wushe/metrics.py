@@ -1,0 +1,42 @@
+"""The Prometheus metrics every service and the gateway export (README, "Metrics").
+
+One registry per process. The gateway serves it at /metrics; a service running as its own
+process serves it on WUSHE_METRICS_PORT. Labels are bounded: never a need id or personal data.
+"""
+import threading
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
+
+EVENTS_DISPATCHED = Counter(
+    "wushe_events_dispatched_total", "Events published (confirmed by the broker)", ["service", "type"])
+EVENTS_HANDLED = Counter(
+    "wushe_events_handled_total", "Events handled, by outcome (ok, error, invalid)",
+    ["service", "type", "outcome"])
+HANDLER_SECONDS = Histogram(
+    "wushe_event_handler_seconds", "Time spent handling one event", ["service", "type"],
+    buckets=LATENCY_BUCKETS)
+RPC_SECONDS = Histogram(
+    "wushe_rpc_seconds", "Time to serve one RPC, by outcome (ok, rejected, error)",
+    ["service", "method", "outcome"], buckets=LATENCY_BUCKETS)
+HTTP_SECONDS = Histogram(
+    "wushe_http_request_seconds", "Time to answer one HTTP request", ["method", "route", "status"],
+    buckets=LATENCY_BUCKETS)
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "wushe_outbox_publish_failures_total", "Outbox publishes that failed and stay pending", ["service"])
+NEEDS = Counter(
+    "wushe_needs_total", "Needs by lifecycle event (registered, linked, escalated, cancelled, resolved)",
+    ["event", "category", "urgency"])
+
+_server_lock = threading.Lock()
+_server_port = None
+
+
+def serve(port):
+    """Start the process's metrics endpoint once (0 = don't)."""
+    global _server_port
+    with _server_lock:
+        if port and _server_port is None:
+            start_http_server(port)
+            _server_port = port

@@ -1,0 +1,102 @@
+"""The outbox: events are saved in the `outbox` array of the document whose change they
+announce, in the same atomic write; then published with publisher confirms and pulled.
+
+A crash after the write and before the publish loses nothing: the relay (a managed thread of
+every container) republishes any entry still pending after a grace period. Delivery is
+therefore at-least-once; every handler is idempotent on the event id.
+"""
+import eventlet
+import structlog
+from nameko.amqp.publish import Publisher
+from nameko.extensions import DependencyProvider
+from nameko.standalone.events import get_event_exchange
+
+from wushe import metrics
+from wushe.clock import iso, now
+from wushe.config import settings
+
+log = structlog.get_logger("wushe.outbox")
+
+
+def entries(*envelopes):
+    """The update clause that stores envelopes in a document's outbox."""
+    return {"$push": {"outbox": {"$each": list(envelopes)}}}
+
+
+class Outbox(DependencyProvider):
+    """`self.outbox.flush(collection, doc)` publishes what `doc` holds in its outbox.
+
+    `collections(store)` names the store's collections that hold outboxes, for the relay.
+    """
+
+    def __init__(self, collections):
+        self.collections = collections
+
+    def setup(self):
+        cfg = settings(self.container)
+        self.exchange = get_event_exchange(self.container.service_name, self.container.config)
+        self.publisher = Publisher(self.container.config["AMQP_URI"], serializer="json",
+                                   declare=[self.exchange], use_confirms=True)
+        self.relay_seconds = cfg["OUTBOX_RELAY_SECONDS"]
+        self.grace_seconds = cfg["OUTBOX_GRACE_SECONDS"]
+
+    def start(self):
+        self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def publish(self, envelope):
+        self.publisher.publish(
+            envelope, exchange=self.exchange, routing_key=envelope["type"],
+            message_id=envelope["id"], timestamp=None, content_encoding="utf-8")
+        metrics.EVENTS_DISPATCHED.labels(self.container.service_name, envelope["type"]).inc()
+
+    def flush(self, collection, doc):
+        """Publish `doc`'s pending events, then pull them. A failure leaves them to the relay."""
+        pending = (doc or {}).get("outbox") or []
+        sent = []
+        try:
+            for envelope in pending:
+                self.publish(envelope)
+                sent.append(envelope["id"])
+        except Exception as exc:  # the broker is away: the relay retries
+            metrics.OUTBOX_PUBLISH_FAILURES.labels(self.container.service_name).inc()
+            log.warning("outbox.publish_failed", error=str(exc), pending=len(pending) - len(sent))
+        finally:
+            if sent:
+                collection.update_one({"_id": doc["_id"]}, {"$pull": {"outbox": {"id": {"$in": sent}}}})
+        return len(sent)
+
+    def relay_once(self):
+        """Publish every entry older than the grace period; the count published."""
+        cutoff = iso(now()) if self.grace_seconds <= 0 else _ago(self.grace_seconds)
+        published = 0
+        store = _store_of(self.container)
+        for collection in self.collections(store):
+            for doc in collection.find({"outbox": {"$elemMatch": {"time": {"$lt": cutoff}}}}).limit(500):
+                published += self.flush(collection, doc)
+        return published
+
+    def _relay_forever(self):
+        while True:
+            eventlet.sleep(self.relay_seconds)
+            try:
+                count = self.relay_once()
+                if count:
+                    log.info("outbox.relayed", service=self.container.service_name, count=count)
+            except Exception as exc:
+                log.warning("outbox.relay_failed", error=str(exc))
+
+
+def _ago(seconds):
+    from datetime import timedelta
+    return iso(now() - timedelta(seconds=seconds))
+
+
+def _store_of(container):
+    from wushe.store import Store
+    for dependency in container.dependencies:
+        if isinstance(dependency, Store):
+            return dependency.store
+    raise RuntimeError(f"{container.service_name} has an Outbox but no Store")

@@ -1,0 +1,39 @@
+"""Region paths: city/district/street/community, e.g. tianjin/beichen/guoyuanxincun/chaoyangli."""
+import re
+
+LEVELS = ("city", "district", "street", "community")
+_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def depth(path):
+    return len(path.split("/"))
+
+
+def level_of(path):
+    return LEVELS[depth(path) - 1]
+
+
+def is_valid(path, level=None):
+    parts = path.split("/") if isinstance(path, str) else []
+    if not 1 <= len(parts) <= len(LEVELS) or not all(_SEGMENT.match(p) for p in parts):
+        return False
+    return level is None or LEVELS[len(parts) - 1] == level
+
+
+def truncate(path, level):
+    """The ancestor of `path` at `level` (the street of a community, …)."""
+    return "/".join(path.split("/")[: LEVELS.index(level) + 1])
+
+
+def parent(path):
+    return path.rsplit("/", 1)[0] if "/" in path else None
+
+
+def within(path, region):
+    """True when `path` is `region` or lies under it."""
+    return path == region or path.startswith(region + "/")
+
+
+def under_filter(region):
+    """A MongoDB filter value matching `region` and every path under it."""
+    return {"$regex": "^" + re.escape(region) + "(/|$)"}

@@ -1,0 +1,77 @@
+"""The MongoDB store dependency: one database per service, reached only through pymongo's API.
+
+`MONGO_URI` unset or `mongomock://` gives the embedded in-process store (mongomock): fine for
+a demo and for CI, gone when the process stops — it says so loudly at start.
+"""
+import threading
+
+import pymongo
+import structlog
+from nameko.extensions import DependencyProvider
+from pymongo import ReturnDocument
+
+from wushe.config import settings
+
+log = structlog.get_logger("wushe.store")
+_clients = {}
+_lock = threading.Lock()
+EMBEDDED = ("", "mongomock://")
+
+
+def is_embedded(uri):
+    return uri in EMBEDDED or uri.startswith("mongomock://")
+
+
+def client_for(uri):
+    """One client per URI per process (pymongo clients pool their own connections)."""
+    with _lock:
+        if uri not in _clients:
+            if is_embedded(uri):
+                import mongomock
+                log.warning("store.embedded_non_durable",
+                            detail="MONGO_URI is unset: using the in-process embedded store "
+                                   "(mongomock). Data is NOT durable and is lost when the process "
+                                   "stops. Set MONGO_URI=mongodb://… for a real MongoDB.")
+                _clients[uri] = mongomock.MongoClient()
+            else:
+                _clients[uri] = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+        return _clients[uri]
+
+
+def database(container_or_settings, name):
+    cfg = container_or_settings if isinstance(container_or_settings, dict) else settings(container_or_settings)
+    return client_for(cfg["MONGO_URI"])[cfg["DB_PREFIX"] + name]
+
+
+class Store(DependencyProvider):
+    """Gives the service an instance of its store class (its collections and queries).
+
+    `store_cls(db)` must offer `ensure_indexes()`; it runs once when the container starts.
+    """
+
+    def __init__(self, store_cls, name=None):
+        self.store_cls = store_cls
+        self.name = name
+
+    def setup(self):
+        self.db = database(self.container, self.name or self.container.service_name)
+        self.store = self.store_cls(self.db)
+        self.store.ensure_indexes()
+
+    def get_dependency(self, worker_ctx):
+        return self.store
+
+
+def after(collection, filter_, update, **kwargs):
+    """find_one_and_update returning the document after the change (None when nothing matched)."""
+    return collection.find_one_and_update(filter_, update, return_document=ReturnDocument.AFTER, **kwargs)
+
+
+def page(collection, filter_, limit, cursor=None, sort_key="_id"):
+    """Keyset pagination: documents after `cursor` (the last `_id` of the previous page)."""
+    if cursor:
+        filter_ = {"$and": [filter_, {sort_key: {"$gt": cursor}}]}
+    docs = list(collection.find(filter_).sort(sort_key, 1).limit(limit + 1))
+    more = len(docs) > limit
+    docs = docs[:limit]
+    return docs, (docs[-1][sort_key] if more and docs else None)

@@ -1,0 +1,61 @@
+"""The Telemetry dependency: binds log context, times every worker, records its outcome.
+
+Every entrypoint of every service runs through it, so a failed handler is always logged with
+its traceback and counted — never silently dropped.
+"""
+import time
+import uuid
+
+import structlog
+from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
+
+from wushe import metrics
+from wushe.config import settings
+from wushe.errors import WusheError
+from wushe.events import Event
+from wushe.logs import configure
+
+log = structlog.get_logger("wushe")
+
+
+class Telemetry(DependencyProvider):
+
+    def setup(self):
+        configure(self.container.config.get("LOG_LEVEL", "INFO"))
+        metrics.serve(settings(self.container)["METRICS_PORT"])
+        self.started = {}
+
+    def worker_setup(self, worker_ctx):
+        structlog.contextvars.clear_contextvars()
+        event = worker_ctx.args[0] if worker_ctx.args and isinstance(worker_ctx.args[0], Event) else None
+        if event is not None:
+            structlog.contextvars.bind_contextvars(
+                need_id=event.need_id, correlation_id=event.correlation_id,
+                event_id=event.id, event_type=event.type)
+        else:
+            # RPC and HTTP: the caller's correlation id travels in nameko's context headers
+            correlation = worker_ctx.data.setdefault("correlation_id", str(uuid.uuid4()))
+            structlog.contextvars.bind_contextvars(correlation_id=correlation)
+        structlog.contextvars.bind_contextvars(
+            service=self.container.service_name, entrypoint=worker_ctx.entrypoint.method_name)
+        self.started[worker_ctx] = time.perf_counter()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        elapsed = time.perf_counter() - self.started.pop(worker_ctx, time.perf_counter())
+        entrypoint = worker_ctx.entrypoint
+        service = self.container.service_name
+        expected = exc_info is not None and isinstance(exc_info[1], WusheError)
+        if exc_info is not None and not expected:
+            log.error("worker.failed", error=type(exc_info[1]).__name__, exc_info=exc_info)
+        if isinstance(entrypoint, Rpc):
+            outcome = "ok" if exc_info is None else ("rejected" if expected else "error")
+            metrics.RPC_SECONDS.labels(service, entrypoint.method_name, outcome).observe(elapsed)
+        elif worker_ctx.args and isinstance(worker_ctx.args[0], Event):
+            event_type = worker_ctx.args[0].type
+            metrics.HANDLER_SECONDS.labels(service, event_type).observe(elapsed)
+            metrics.EVENTS_HANDLED.labels(service, event_type, "ok" if exc_info is None else "error").inc()
+        structlog.contextvars.clear_contextvars()
+
+    def get_dependency(self, worker_ctx):
+        return log
