@@ -1,0 +1,58 @@
+"""EventTap: a consumer of every event on every Wushe exchange, as station software would bind."""
+import json
+import threading
+
+import eventlet
+import kombu
+
+from wushe.events.catalog import SOURCES
+
+
+class EventTap:
+    def __init__(self, amqp_uri):
+        self.amqp_uri = amqp_uri
+        self.events = []
+        self.raw = []
+        self._stop = False
+
+    def __enter__(self):
+        self.connection = kombu.Connection(self.amqp_uri)
+        channel = self.connection.channel()
+        bindings = [kombu.binding(kombu.Exchange(f"{s}.events", "topic", durable=True), routing_key="#")
+                    for s in SOURCES]
+        self.queue = kombu.Queue("test-tap", bindings=bindings, exclusive=True, auto_delete=True)
+        self.queue(channel).declare()
+        self.consumer = kombu.Consumer(channel, [self.queue], callbacks=[self._on_message], accept=["json"])
+        self.consumer.consume()
+        self._ready = threading.Event()
+        self._greenlet = eventlet.spawn(self._drain)
+        return self
+
+    def _on_message(self, body, message):
+        self.raw.append(message.body if isinstance(message.body, str) else message.body.decode())
+        self.events.append(body)
+        message.ack()
+
+    def _drain(self):
+        while not self._stop:
+            try:
+                self.connection.drain_events(timeout=0.1)
+            except (TimeoutError, OSError, socket_timeout()):
+                pass
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self._greenlet.wait()
+        self.connection.release()
+
+    def of_type(self, event_type, need_id=None):
+        return [e for e in self.events
+                if e["type"] == event_type and (need_id is None or e.get("subject") == need_id)]
+
+    def dump(self):
+        return "\n".join(self.raw)
+
+
+def socket_timeout():
+    import socket
+    return socket.timeout
