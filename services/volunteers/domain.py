@@ -5,6 +5,11 @@ from wushe.events import new_event
 SOURCE = "volunteers"
 
 
+def call_id_for(need_id):
+    """One call per need: its id derives from the need's (need-wang-1 → call-wang-1)."""
+    return "call-" + need_id.removeprefix("need-")
+
+
 def new_call(call_id, need, expiry_hours, opened_at):
     """The call a need's volunteer requirement opens, and its `call_opened` event."""
     wanted = need["requirements"]["volunteers"]

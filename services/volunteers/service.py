@@ -108,7 +108,7 @@ class VolunteersService:
             return
         if self.store.cancelled.find_one({"_id": need["need_id"]}):
             return
-        call, opened = domain.new_call(new_id("call"), need, self.rules.call_expiry_hours, now_iso())
+        call, opened = domain.new_call(domain.call_id_for(need["need_id"]), need, self.rules.call_expiry_hours, now_iso())
         if self.store.insert(self.store.calls, {**call, "outbox": [opened]}):
             self.outbox.flush(self.store.calls, {"_id": call["_id"], "outbox": [opened]})
         else:  # a redelivery: publish whatever is still pending
