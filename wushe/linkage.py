@@ -89,15 +89,21 @@ def apply(linkage, event):
         part["claimed"] = sorted(set(part.get("claimed", [])) | set(ids))
     if event.type == "pledge_delivered":
         part["delivered"] = sorted(set(part.get("delivered", [])) | set(fields.pop("delivered")))
-        if part["delivered"] and {p["pledge_id"] for p in part.get("pledges", [])} <= set(part["delivered"]):
-            state = "delivered"
     newer = part.get("at") is None or event.time >= part["at"]
     if state is not None and newer:
         part["state"] = state
         part["at"] = event.time
     if newer or state is None:
         part.update(fields)
+    if name == "resources" and part["state"] == "pledged" and _all_delivered(part):
+        part["state"] = "delivered"  # derived, so delivery events in any order agree
     return {**linkage, name: part}
+
+
+def _all_delivered(part):
+    """Every pledge of a fully pledged part has been delivered (a shortfall never qualifies)."""
+    pledged = {p["pledge_id"] for p in part.get("pledges", [])}
+    return bool(pledged) and pledged <= set(part.get("delivered", []))
 
 
 def missing(linkage):

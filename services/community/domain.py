@@ -42,7 +42,8 @@ def new_need(need_id, payload, registered_at, channel):
 
 def same_request(existing, payload):
     """A retried registration (same id, same content) answers with the need it created."""
-    return all(existing.get(k) == payload.get(k) for k in ("community", "category", "urgency", "description"))
+    return all(existing.get(k) == payload.get(k)
+               for k in ("community", "category", "urgency", "description", "requirements"))
 
 
 def fold(need, event):

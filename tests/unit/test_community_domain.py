@@ -65,6 +65,7 @@ def test_need_asking_nothing_but_an_organisation_is_linked_at_registration():
     ({"urgency": "low"}, False),
     ({"category": "errands"}, False),
     ({"community": "tianjin/binhai/taida/huaying"}, False),
+    ({"requirements": {"worker": False, "organisation": True, "volunteers": None, "resources": None}}, False),
 ])
 def test_same_request(change, same):
     assert domain.same_request(registered(), payload(**change)) is same

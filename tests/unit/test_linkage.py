@@ -219,8 +219,6 @@ def test_delivering_every_pledge_makes_resources_delivered_and_still_linked():
     assert linkage.status("linked", parts) == "linked"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: delivering the partial pledges of a shortfall marks resources "
-                   "'delivered' (a success state), so an escalated need links although lines are still missing")
 def test_delivering_a_shortfalls_partial_pledges_does_not_link():
     parts = fold(event("worker_assigned", at=T1), event("call_filled", at=T1),
                  event("resource_shortfall", at=T1))
@@ -229,9 +227,6 @@ def test_delivering_a_shortfalls_partial_pledges_does_not_link():
     assert linkage.status("escalated", parts) == "escalated"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a pledge_delivered that arrives before resource_pledged sets "
-                   "'delivered' with no pledges known (empty set <= anything), and the older resource_pledged "
-                   "is then dropped, losing its pledge list")
 def test_delivery_before_the_pledge_event_keeps_the_pledges():
     pledges = [pledge("pledge-a"), pledge("pledge-b", lot_id="lot-rice-2")]
     parts = fold(event("pledge_delivered", at=T2, pledge=pledges[0]),

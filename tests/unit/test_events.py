@@ -1,0 +1,119 @@
+"""wushe.events: writing validated envelopes and reading them back through the catalog."""
+import re
+import uuid
+
+import pytest
+
+from tests.unit.helpers import COMMUNITY, DISTRICT, NEED_ID, STREET, T0
+from wushe.events import Event, InvalidEvent, load, new_event
+
+REGISTERED = {"need_id": NEED_ID, "community": COMMUNITY, "street": STREET, "district": DISTRICT,
+              "category": "elderly_care", "urgency": "critical", "registered_at": T0,
+              "requirements": {"worker": True, "organisation": True, "volunteers": None,
+                               "resources": [{"item": "rice", "quantity": 5.0, "unit": "kg"}]}}
+CALL_OPENED = {"need_id": NEED_ID, "community": COMMUNITY, "call_id": "call-1", "slots": 2,
+               "skills": ["escort"], "hours": 2.0, "expires_at": "2026-11-23T10:00:00.000000Z"}
+
+
+def test_new_event_builds_the_envelope():
+    envelope = new_event("community", "need_registered", REGISTERED)
+    assert uuid.UUID(envelope["id"])
+    assert (envelope["type"], envelope["version"], envelope["source"]) == ("need_registered", 1, "community")
+    assert envelope["subject"] == envelope["correlation_id"] == NEED_ID
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", envelope["time"])
+    assert envelope["data"]["requirements"]["resources"] == REGISTERED["requirements"]["resources"]
+
+
+def test_new_event_ids_are_unique_and_overridable():
+    first, second = (new_event("volunteers", "call_opened", CALL_OPENED) for _ in range(2))
+    assert first["id"] != second["id"]
+    given = new_event("volunteers", "call_opened", CALL_OPENED, event_id="evt-1", correlation_id="req-9",
+                      subject="need-other")
+    assert (given["id"], given["correlation_id"], given["subject"]) == ("evt-1", "req-9", "need-other")
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"urgency": "whenever"}, "urgency"),
+    ({"category": "gardening"}, "category"),
+    ({"community": "Tianjin/Binhai"}, "community"),
+    ({"street": COMMUNITY}, "street"),          # a community path where a street is expected
+    ({"district": None}, "district"),
+    ({"need_id": None}, "need_id"),
+    ({"requirements": {"volunteers": {"count": 0}}}, "requirements"),
+    ({"requirements": {"resources": [{"item": "rice", "funds_cents": 100}]}}, "requirements"),
+])
+def test_new_event_rejects_bad_data_with_field_errors(change, field):
+    with pytest.raises(InvalidEvent) as raised:
+        new_event("community", "need_registered", {**REGISTERED, **change})
+    assert field in raised.value.errors
+
+
+def test_new_event_rejects_missing_fields():
+    with pytest.raises(InvalidEvent) as raised:
+        new_event("community", "need_registered", {"need_id": NEED_ID, "community": COMMUNITY})
+    assert {"street", "district", "category", "urgency", "requirements", "registered_at"} <= set(raised.value.errors)
+
+
+@pytest.mark.parametrize("source, event_type", [("community", "need_teleported"), ("community", "call_opened"),
+                                                ("hotline", "need_reported")])
+def test_new_event_rejects_unknown_types(source, event_type):
+    with pytest.raises(InvalidEvent) as raised:
+        new_event(source, event_type, CALL_OPENED)
+    assert "type" in raised.value.errors
+
+
+def test_new_event_drops_fields_outside_the_catalog():
+    envelope = new_event("community", "need_registered", {**REGISTERED, "resident": {"name": "张桂兰"}})
+    assert "resident" not in envelope["data"]
+
+
+def test_load_round_trips_an_envelope():
+    envelope = new_event("volunteers", "call_opened", CALL_OPENED, correlation_id="req-9")
+    loaded = load(envelope)
+    assert isinstance(loaded, Event)
+    assert loaded.as_dict() == envelope
+    assert loaded.need_id == NEED_ID
+
+
+def test_event_need_id_falls_back_to_subject():
+    envelope = new_event("orgs", "org_incubation_started", {
+        "organisation_id": "org-1", "community": COMMUNITY, "category": "errands",
+        "need_ids": [NEED_ID], "mentor_street": STREET}, subject=NEED_ID)
+    assert load(envelope).need_id == NEED_ID
+
+
+@pytest.mark.parametrize("body", [None, [], "need_registered", b"{}", 42])
+def test_load_rejects_non_objects(body):
+    with pytest.raises(InvalidEvent) as raised:
+        load(body)
+    assert "_schema" in raised.value.errors
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"version": 2}, "version"),
+    ({"source": "hotline"}, "source"),
+    ({"type": "call_teleported"}, "type"),
+    ({"type": "need_registered"}, "type"),  # volunteers never publish it
+    ({"id": None}, "id"),
+])
+def test_load_rejects_bad_envelopes(change, field):
+    with pytest.raises(InvalidEvent) as raised:
+        load({**new_event("volunteers", "call_opened", CALL_OPENED), **change})
+    assert field in raised.value.errors
+
+
+def test_load_rejects_missing_data_fields():
+    envelope = new_event("volunteers", "call_opened", CALL_OPENED)
+    del envelope["data"]["slots"]
+    with pytest.raises(InvalidEvent) as raised:
+        load(envelope)
+    assert "slots" in raised.value.errors
+
+
+def test_tolerant_reader_drops_unknown_fields():
+    envelope = new_event("volunteers", "call_opened", CALL_OPENED)
+    envelope["data"]["lane"] = "express"
+    envelope["traceparent"] = "00-abc-def-01"
+    loaded = load(envelope)
+    assert "lane" not in loaded.data
+    assert loaded.data["slots"] == 2
