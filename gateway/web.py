@@ -119,6 +119,8 @@ def route(method, path, summary, tag, *, request=None, response=None, status=200
                     problem = HttpProblem(500, "Internal error",
                                           "the request failed; it has been logged with its correlation id")
                 response = problem_response(problem)
+            # so that an integrator can quote it: every log line of the request carries it
+            response.headers["X-Correlation-Id"] = structlog.contextvars.get_contextvars().get("correlation_id", "")
             metrics.HTTP_SECONDS.labels(method, path, str(response.status_code)).observe(
                 time.perf_counter() - started)
             return response

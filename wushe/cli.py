@@ -24,20 +24,20 @@ from wushe import demo, logs  # noqa: E402
 from wushe.config import nameko_config  # noqa: E402
 from wushe.store import is_embedded  # noqa: E402
 
-SERVICES = [
-    "services.community.service:CommunityService",
-    "services.orgs.service:OrgsService",
-    "services.workers.service:WorkersService",
-    "services.volunteers.service:VolunteersService",
-    "services.charity.service:CharityService",
-    "gateway.service:GatewayService",
-]
+SERVICES = {
+    "community": "services.community.service:CommunityService",
+    "orgs": "services.orgs.service:OrgsService",
+    "workers": "services.workers.service:WorkersService",
+    "volunteers": "services.volunteers.service:VolunteersService",
+    "charity": "services.charity.service:CharityService",
+    "gateway": "gateway.service:GatewayService",
+}
 
 
-def service_classes(names=SERVICES):
+def service_classes(names=tuple(SERVICES)):
     classes = []
     for name in names:
-        module, _, attr = name.partition(":")
+        module, _, attr = SERVICES[name].partition(":")
         classes.append(getattr(importlib.import_module(module), attr))
     return classes
 
@@ -47,18 +47,25 @@ def run(args):
     env.setdefault("WUSHE_ADMIN_KEY", secrets.token_urlsafe(24))
     config = nameko_config(env)
     logs.configure(config["LOG_LEVEL"])
+    chosen = args.services or list(SERVICES)
+    unknown = set(chosen) - set(SERVICES)
+    if unknown:
+        raise SystemExit(f"wushe: no service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
     runner = ServiceRunner(config)
-    for cls in service_classes():
+    for cls in service_classes(chosen):
         runner.add_service(cls)
     runner.start()
 
-    port = int(env.get("WUSHE_HTTP_PORT", "8000"))
-    base_url = f"http://127.0.0.1:{port}"
-    _wait_healthy(base_url)
-    loaded = None
-    if env.get("WUSHE_DEMO", "1") != "0":
-        loaded = demo.load(base_url, env["WUSHE_ADMIN_KEY"])
-    _banner(base_url, env, loaded)
+    if "gateway" in chosen:
+        port = int(env.get("WUSHE_HTTP_PORT", "8000"))
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_healthy(base_url)
+        loaded = None
+        if env.get("WUSHE_DEMO", "1") != "0" and len(chosen) == len(SERVICES):
+            loaded = demo.load(base_url, env["WUSHE_ADMIN_KEY"])
+        _banner(base_url, env, loaded)
+    else:
+        print(f"wushe: running {', '.join(chosen)}", flush=True)
 
     stop = eventlet.event.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,7 +106,10 @@ def _banner(base_url, env, loaded):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="wushe")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run every service and the gateway in one process")
+    run_parser = sub.add_parser("run", help="run the services and the gateway (all of them by default) in one process")
+    run_parser.add_argument("--services", type=lambda text: [s.strip() for s in text.split(",") if s.strip()],
+                            default=[], help=f"a comma-separated subset of {', '.join(SERVICES)}; run several "
+                                             "processes with a real MONGO_URI to scale a service out")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args)

@@ -34,8 +34,11 @@ class Telemetry(DependencyProvider):
                 need_id=event.need_id, correlation_id=event.correlation_id,
                 event_id=event.id, event_type=event.type)
         else:
-            # RPC and HTTP: the caller's correlation id travels in nameko's context headers
-            correlation = worker_ctx.data.setdefault("correlation_id", str(uuid.uuid4()))
+            # HTTP: the integrator's X-Correlation-Id, if any; RPC: the caller's, which travels in
+            # nameko's context headers
+            request = worker_ctx.args[0] if worker_ctx.args and hasattr(worker_ctx.args[0], "headers") else None
+            given = request.headers.get("X-Correlation-Id", "")[:100] if request is not None else ""
+            correlation = worker_ctx.data.setdefault("correlation_id", given or str(uuid.uuid4()))
             structlog.contextvars.bind_contextvars(correlation_id=correlation)
         structlog.contextvars.bind_contextvars(
             service=self.container.service_name, entrypoint=worker_ctx.entrypoint.method_name)

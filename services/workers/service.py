@@ -29,14 +29,14 @@ class WorkersService:
         station = {"_id": body.pop("id", None) or new_id("station"), **body, "created_at": now_iso()}
         if not self.store.insert(self.store.stations, station):
             raise Conflict(f"a station already serves {station['street']} (or the id is taken)")
-        return self._station_out(station)
+        return self._station_out(station, self.store.staffing(station["_id"]))
 
     @rpc
     def get_station(self, station_id):
         station = self.store.stations.find_one({"_id": station_id})
         if not station:
             raise NotFound(f"no station {station_id}")
-        return self._station_out(station)
+        return self._station_out(station, self.store.staffing(station_id))
 
     @rpc
     def add_worker(self, payload):
@@ -128,8 +128,8 @@ class WorkersService:
         self.store.release_case(need_id)
 
     @staticmethod
-    def _station_out(station):
-        return schemas.StationOut().dump({**station, "id": station["_id"]})
+    def _station_out(station, staffing):
+        return schemas.StationOut().dump({**station, **staffing, "id": station["_id"]})
 
     @staticmethod
     def _worker_out(worker):

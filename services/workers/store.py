@@ -52,5 +52,10 @@ class WorkersStore:
         return after(self.cases, {"_id": case["_id"], "state": "open"},
                      {"$set": {"state": "closed", "closed_at": at}, **entries(event_for(case))})
 
+    def staffing(self, station_id):
+        """Head count and certified count of a station's active workers."""
+        active = list(self.workers.find({"station_id": station_id, "active": True}, {"certification": 1}))
+        return {"workers": len(active), "certified": sum(w["certification"] != "none" for w in active)}
+
     def open_cases(self, region):
         return self.cases.count_documents({"state": "open", "street": under_filter(region)})

@@ -117,6 +117,11 @@ def test_operations_endpoints(platform):
     ready = requests.get(platform.base + "/readyz", timeout=5)
     assert ready.status_code == 200 and ready.json()["checks"] == {"broker": True, "store": True}
     seed(platform)
+    station = ok(platform.get("/stations/station-taida"), 200)
+    assert (station["workers"], station["certified"]) == (2, 1)
+    traced = platform.get("/needs/need-nope", headers={"X-Correlation-Id": "hotline-ticket-42"})
+    assert traced.headers["X-Correlation-Id"] == "hotline-ticket-42"
+    assert platform.get("/needs").headers["X-Correlation-Id"]  # one is made up when none is given
     metrics = requests.get(platform.base + "/metrics", timeout=5).text
     assert 'wushe_http_request_seconds_count{method="POST",route="/api/v1/regions",status="201"}' in metrics
     assert "wushe_rpc_seconds_bucket" in metrics
