@@ -2,7 +2,8 @@
 are the services' schemas (services/*/schemas.py), which validate them where the data lives."""
 from marshmallow import Schema, fields, validate
 
-from wushe.events.catalog import PledgeLine, MissingLine, region
+from wushe.events.catalog import MissingLine, PledgeLine
+from wushe.fields import region
 from wushe.vocabulary import CATEGORIES, ORG_STAGES, URGENCIES
 
 NEED_STATUSES = ("registered", "linking", "linked", "escalated", "resolved", "evaluated", "cancelled")

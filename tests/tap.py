@@ -1,5 +1,4 @@
 """EventTap: a consumer of every event on every Wushe exchange, as station software would bind."""
-import json
 import threading
 
 import eventlet

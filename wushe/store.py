@@ -9,8 +9,10 @@ import pymongo
 import structlog
 from nameko.extensions import DependencyProvider
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from wushe.config import settings
+from wushe.errors import NotFound
 
 log = structlog.get_logger("wushe.store")
 _clients = {}
@@ -60,6 +62,24 @@ class Store(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.store
+
+
+def insert_new(collection, doc):
+    """Insert `doc`; False when its `_id` (or another unique key) is taken — the atomic
+    "first one wins" that makes handlers idempotent."""
+    try:
+        collection.insert_one(doc)
+        return True
+    except DuplicateKeyError:
+        return False
+
+
+def found(collection, record_id, what):
+    """The document with this `_id`, or NotFound ("no call call-x")."""
+    doc = collection.find_one({"_id": record_id})
+    if doc is None:
+        raise NotFound(f"no {what} {record_id}")
+    return doc
 
 
 def after(collection, filter_, update, **kwargs):

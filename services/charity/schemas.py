@@ -1,14 +1,12 @@
 """RPC input and output of the charity service."""
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.events.catalog import ResourceLine, region
+from wushe.events.catalog import ResourceLine
+from wushe.fields import record_id, region
 from wushe.vocabulary import DONOR_KINDS
 
-ID = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$")
-
-
 class DonorIn(Schema):
-    id = fields.String(validate=ID)
+    id = record_id()
     name = fields.String(required=True, validate=validate.Length(1, 100))
     kind = fields.String(required=True, validate=validate.OneOf(DONOR_KINDS))
     region = region(required=True)
@@ -29,7 +27,7 @@ class DonationLine(ResourceLine):
 
 
 class DonationIn(Schema):
-    donor_id = fields.String(required=True, validate=ID)
+    donor_id = record_id(required=True)
     region = region(required=True)
     lines = fields.List(fields.Nested(DonationLine), required=True, validate=validate.Length(1, 50))
 

@@ -7,7 +7,7 @@ from wushe.clock import new_id, now_iso
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.outbox import Outbox
 from wushe.regions import truncate, under_filter
-from wushe.store import Store, page
+from wushe.store import Store, found, insert_new, page
 from wushe.subscribe import on_event
 from wushe.telemetry import Telemetry
 
@@ -25,7 +25,7 @@ class CharityService:
     def add_donor(self, payload):
         body = loaded(schemas.DonorIn(), payload)
         donor = {"_id": body.pop("id", None) or new_id("donor"), **body, "created_at": now_iso()}
-        if not self.store.insert(self.store.donors, donor):
+        if not insert_new(self.store.donors, donor):
             raise Conflict(f"donor {donor['_id']} exists")
         return schemas.DonorOut().dump({**donor, "id": donor["_id"]})
 
@@ -60,10 +60,7 @@ class CharityService:
 
     @rpc
     def get_lot(self, lot_id):
-        lot = self.store.lots.find_one({"_id": lot_id})
-        if not lot:
-            raise NotFound(f"no lot {lot_id}")
-        return self._lot_out(lot)
+        return self._lot_out(found(self.store.lots, lot_id, "lot"))
 
     @rpc
     def deliver_pledge(self, pledge_id):
@@ -89,7 +86,7 @@ class CharityService:
         if not lines:
             return
         need_id = need["need_id"]
-        self.store.insert(self.store.allocations, {"_id": need_id, "community": need["community"],
+        insert_new(self.store.allocations, {"_id": need_id, "community": need["community"],
                                                    "state": "pledging", "created_at": now_iso(), "outbox": []})
         allocation = self.store.allocations.find_one({"_id": need_id})
         if allocation["state"] != "pledging":  # a redelivery, or cancelled before it got here

@@ -1,7 +1,6 @@
 """The charity service's collections: donors, donations, lots (each holding its own pledges),
 and allocations (one per need asking for resources)."""
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
 
 from wushe.outbox import entries
 from wushe.regions import under_filter
@@ -23,13 +22,6 @@ class CharityStore:
 
     def outboxes(self):
         return [self.allocations, self.lots]
-
-    def insert(self, collection, doc):
-        try:
-            collection.insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
 
     def candidates(self, item, unit, city):
         return list(self.lots.find({"item": item, "unit": unit, "available": {"$gt": 0},

@@ -1,7 +1,8 @@
 """RPC input and output of the community service (the gateway documents its API with these)."""
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.events.catalog import NeedReported, region
+from wushe.events.catalog import NeedReported
+from wushe.fields import region
 from wushe.regions import LEVELS, depth
 
 

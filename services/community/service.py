@@ -9,7 +9,7 @@ from wushe import metrics
 from wushe.clock import new_id, now_iso
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.outbox import Outbox
-from wushe.store import Store
+from wushe.store import Store, found
 from wushe.subscribe import on_event
 from wushe.telemetry import Telemetry
 
@@ -50,10 +50,7 @@ class CommunityService:
 
     @rpc
     def get_region(self, path):
-        region = self.store.region(path)
-        if not region:
-            raise NotFound(f"no region {path}")
-        return self._region_out(region)
+        return self._region_out(found(self.store.regions, path, "region"))
 
     # needs ----------------------------------------------------------------------------------
     @rpc

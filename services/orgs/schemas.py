@@ -1,12 +1,12 @@
 """RPC input and output of the orgs service."""
 from marshmallow import Schema, fields, validate
 
-from wushe.events.catalog import region
+from wushe.fields import record_id, region
 from wushe.vocabulary import CATEGORIES, ORG_STAGES
 
 
 class OrganisationIn(Schema):
-    id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$"))
+    id = record_id()
     name = fields.String(required=True, validate=validate.Length(1, 100))
     community = region("community", required=True)
     categories = fields.List(fields.String(validate=validate.OneOf(CATEGORIES)), required=True,

@@ -5,10 +5,10 @@ from services.orgs import domain, schemas
 from services.orgs.store import OrgsStore
 from wushe.clock import later, new_id, now_iso
 from wushe.config import RulesConfig
-from wushe.errors import Conflict, NotFound, loaded
+from wushe.errors import Conflict, loaded
 from wushe.outbox import Outbox
 from wushe.regions import under_filter
-from wushe.store import Store, page
+from wushe.store import Store, found, insert_new, page
 from wushe.subscribe import on_event
 from wushe.telemetry import Telemetry
 
@@ -25,16 +25,13 @@ class OrgsService:
     def add_organisation(self, payload):
         body = loaded(schemas.OrganisationIn(), payload)
         org = {"_id": body.pop("id", None) or new_id("org"), **body, "created_at": now_iso(), "incubation": None}
-        if not self.store.insert(self.store.organisations, org):
+        if not insert_new(self.store.organisations, org):
             raise Conflict(f"organisation {org['_id']} exists")
         return self._out(org)
 
     @rpc
     def get_organisation(self, org_id):
-        org = self.store.organisations.find_one({"_id": org_id})
-        if not org:
-            raise NotFound(f"no organisation {org_id}")
-        return self._out(org)
+        return self._out(found(self.store.organisations, org_id, "organisation"))
 
     @rpc
     def list_organisations(self, community=None, stage=None, limit=50, cursor=None):
@@ -88,7 +85,7 @@ class OrgsService:
             return
         need_ids = [d["_id"] for d in demand]
         org, event = domain.new_incubation(new_id("org"), need, need_ids, now_iso())
-        if self.store.insert(self.store.organisations, {**org, "outbox": [event]}):
+        if insert_new(self.store.organisations, {**org, "outbox": [event]}):
             self.store.needs.update_many({"_id": {"$in": need_ids}},
                                          {"$set": {"outcome": "incubating", "organisation_id": org["_id"]}})
             self.outbox.flush(self.store.organisations, {"_id": org["_id"], "outbox": [event]})
@@ -96,7 +93,7 @@ class OrgsService:
                           category=need["category"], demand=len(demand))
 
     def _decide(self, record, event):
-        if not self.store.insert(self.store.needs, {**record, "outbox": [event]}):
+        if not insert_new(self.store.needs, {**record, "outbox": [event]}):
             return False  # decided concurrently by a redelivery
         self.outbox.flush(self.store.needs, {"_id": record["_id"], "outbox": [event]})
         return True

@@ -1,6 +1,5 @@
 """The orgs service's collections: organisations, and the needs it has decided on (its demand)."""
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
 
 from wushe.regions import under_filter
 
@@ -19,13 +18,6 @@ class OrgsStore:
 
     def outboxes(self):
         return [self.needs, self.organisations]
-
-    def insert(self, collection, doc):
-        try:
-            collection.insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
 
     def serving(self, community, category):
         return list(self.organisations.find({"community": community, "categories": category}))

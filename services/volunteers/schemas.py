@@ -1,13 +1,10 @@
 """RPC input and output of the volunteers service."""
 from marshmallow import Schema, fields, validate
 
-from wushe.events.catalog import region
-
-ID = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$")
-
+from wushe.fields import record_id, region
 
 class VolunteerIn(Schema):
-    id = fields.String(validate=ID)
+    id = record_id()
     name = fields.String(required=True, validate=validate.Length(1, 64))
     community = region("community", required=True)
     skills = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=list,
@@ -24,11 +21,11 @@ class VolunteerOut(Schema):
 
 
 class ClaimIn(Schema):
-    volunteer_id = fields.String(required=True, validate=ID)
+    volunteer_id = record_id(required=True)
 
 
 class CompletionIn(Schema):
-    volunteer_id = fields.String(required=True, validate=ID)
+    volunteer_id = record_id(required=True)
     hours = fields.Float(required=True, validate=validate.Range(min=0, max=24, min_inclusive=False))
 
 

@@ -11,7 +11,7 @@ from wushe.config import RulesConfig
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.outbox import Outbox
 from wushe.regions import level_of, truncate, under_filter
-from wushe.store import Store, page
+from wushe.store import Store, found, insert_new, page
 from wushe.subscribe import on_event
 from wushe.telemetry import Telemetry
 
@@ -32,7 +32,7 @@ class VolunteersService:
         body = loaded(schemas.VolunteerIn(), payload)
         volunteer = {"_id": body.pop("id", None) or new_id("vol"), **body, "hours_balance": 0.0,
                      "credited_calls": [], "created_at": now_iso()}
-        if not self.store.insert(self.store.volunteers, volunteer):
+        if not insert_new(self.store.volunteers, volunteer):
             raise Conflict(f"volunteer {volunteer['_id']} exists")
         return self._volunteer_out(volunteer)
 
@@ -109,7 +109,7 @@ class VolunteersService:
         if self.store.cancelled.find_one({"_id": need["need_id"]}):
             return
         call, opened = domain.new_call(domain.call_id_for(need["need_id"]), need, self.rules.call_expiry_hours, now_iso())
-        if self.store.insert(self.store.calls, {**call, "outbox": [opened]}):
+        if insert_new(self.store.calls, {**call, "outbox": [opened]}):
             self.outbox.flush(self.store.calls, {"_id": call["_id"], "outbox": [opened]})
         else:  # a redelivery: publish whatever is still pending
             call = self.store.calls.find_one({"need_id": need["need_id"]})
@@ -119,7 +119,7 @@ class VolunteersService:
 
     @on_event("community", "need_cancelled")
     def on_need_cancelled(self, event):
-        self.store.insert(self.store.cancelled, {"_id": event.need_id, "at": event.time})
+        insert_new(self.store.cancelled, {"_id": event.need_id, "at": event.time})
         call = self.store.calls.find_one({"need_id": event.need_id})
         if call:
             self._move(call, ["open", "filled"], "cancelled", "call_cancelled", reason="need_cancelled")
@@ -140,10 +140,7 @@ class VolunteersService:
         return updated
 
     def _call(self, call_id):
-        call = self.store.calls.find_one({"_id": call_id})
-        if not call:
-            raise NotFound(f"no call {call_id}")
-        return call
+        return found(self.store.calls, call_id, "call")
 
     def _volunteer(self, volunteer_id, field=None):
         volunteer = self.store.volunteers.find_one({"_id": volunteer_id})

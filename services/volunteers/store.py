@@ -1,6 +1,5 @@
 """The volunteers service's collections: volunteers (with their time bank), calls, cancellations."""
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
 
 from wushe.outbox import entries
 from wushe.store import after
@@ -20,13 +19,6 @@ class VolunteersStore:
 
     def outboxes(self):
         return [self.calls, self.volunteers]
-
-    def insert(self, collection, doc):
-        try:
-            collection.insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
 
     def claim(self, call, volunteer_id, event):
         """Add a claim only while the call is open, not full, and not yet claimed by this

@@ -1,14 +1,11 @@
 """RPC input and output of the workers service."""
 from marshmallow import Schema, fields, validate
 
-from wushe.events.catalog import region
+from wushe.fields import record_id, region
 from wushe.vocabulary import CATEGORIES, CERTIFICATIONS
 
-ID = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$")
-
-
 class StationIn(Schema):
-    id = fields.String(validate=ID)
+    id = record_id()
     name = fields.String(required=True, validate=validate.Length(1, 100))
     street = region("street", required=True)
 
@@ -22,7 +19,7 @@ class StationOut(Schema):
 
 
 class WorkerIn(Schema):
-    id = fields.String(validate=ID)
+    id = record_id()
     name = fields.String(required=True, validate=validate.Length(1, 64))
     station_id = fields.String(required=True)
     certification = fields.String(required=True, validate=validate.OneOf(CERTIFICATIONS))

@@ -5,10 +5,10 @@ from services.workers import domain, schemas
 from services.workers.store import WorkersStore
 from wushe.clock import new_id, now_iso
 from wushe.config import RulesConfig
-from wushe.errors import Conflict, InvalidInput, NotFound, loaded
+from wushe.errors import Conflict, InvalidInput, loaded
 from wushe.events import new_event
 from wushe.outbox import Outbox
-from wushe.store import Store
+from wushe.store import Store, found, insert_new
 from wushe.subscribe import on_event
 from wushe.telemetry import Telemetry
 
@@ -27,15 +27,13 @@ class WorkersService:
     def add_station(self, payload):
         body = loaded(schemas.StationIn(), payload)
         station = {"_id": body.pop("id", None) or new_id("station"), **body, "created_at": now_iso()}
-        if not self.store.insert(self.store.stations, station):
+        if not insert_new(self.store.stations, station):
             raise Conflict(f"a station already serves {station['street']} (or the id is taken)")
         return self._station_out(station, self.store.staffing(station["_id"]))
 
     @rpc
     def get_station(self, station_id):
-        station = self.store.stations.find_one({"_id": station_id})
-        if not station:
-            raise NotFound(f"no station {station_id}")
+        station = found(self.store.stations, station_id, "station")
         return self._station_out(station, self.store.staffing(station_id))
 
     @rpc
@@ -47,16 +45,13 @@ class WorkersService:
         worker = {"_id": body.pop("id", None) or new_id("worker"), **body, "street": station["street"],
                   "max_caseload": body.get("max_caseload") or self.rules.default_max_caseload,
                   "caseload": 0, "cases": [], "active": True, "created_at": now_iso()}
-        if not self.store.insert(self.store.workers, worker):
+        if not insert_new(self.store.workers, worker):
             raise Conflict(f"worker {worker['_id']} exists")
         return self._worker_out(worker)
 
     @rpc
     def get_worker(self, worker_id):
-        worker = self.store.workers.find_one({"_id": worker_id})
-        if not worker:
-            raise NotFound(f"no worker {worker_id}")
-        return self._worker_out(worker)
+        return self._worker_out(found(self.store.workers, worker_id, "worker"))
 
     @rpc
     def stats(self, region):
@@ -76,7 +71,7 @@ class WorkersService:
         worker = holder or (station and self._take(station, need))
         if worker:
             case_id = domain.case_id_for(need["need_id"])
-            self.store.insert(self.store.cases, {
+            insert_new(self.store.cases, {
                 "_id": case_id, "need_id": need["need_id"], "worker_id": worker["_id"],
                 "station_id": worker["station_id"], "community": need["community"],
                 "street": need["street"], "category": need["category"],
@@ -92,7 +87,7 @@ class WorkersService:
                 "reason": "no_worker_with_room" if station else "no_station",
                 "escalated_to": need["district"]})
             decision = {"_id": need["need_id"], "outcome": "unavailable"}
-        if self.store.insert(self.store.needs, {**decision, "outbox": [outcome]}):
+        if insert_new(self.store.needs, {**decision, "outbox": [outcome]}):
             self.outbox.flush(self.store.needs, {"_id": need["need_id"], "outbox": [outcome]})
             self.log.info("worker.decided", outcome=decision["outcome"], worker_id=decision.get("worker_id"))
         elif worker and self.store.needs.find_one({"_id": need["need_id"], "outcome": "cancelled"}):
@@ -109,7 +104,7 @@ class WorkersService:
     @on_event("community", "need_cancelled")
     def on_need_cancelled(self, event):
         # a tombstone first, so that a need_registered arriving late assigns nobody
-        self.store.insert(self.store.needs, {"_id": event.need_id, "outcome": "cancelled", "outbox": []})
+        insert_new(self.store.needs, {"_id": event.need_id, "outcome": "cancelled", "outbox": []})
         self._close(event.need_id, "need_cancelled")
 
     @on_event("community", "need_resolved")

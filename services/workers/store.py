@@ -1,6 +1,5 @@
 """The workers service's collections: stations, workers (with their open cases), cases."""
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
 
 from wushe.outbox import entries
 from wushe.regions import under_filter
@@ -22,13 +21,6 @@ class WorkersStore:
 
     def outboxes(self):
         return [self.needs, self.cases]
-
-    def insert(self, collection, doc):
-        try:
-            collection.insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
 
     def take_case(self, worker, need_id, case_id):
         """Add the case to the worker's caseload if it still has room (one atomic update)."""

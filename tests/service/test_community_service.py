@@ -82,7 +82,7 @@ def test_bad_input_is_refused_with_the_fields(container_factory, config):
 
 
 def test_an_event_that_does_not_match_the_catalog_is_counted_not_handled(container_factory, config, publish):
-    container = start(container_factory, config)
+    start(container_factory, config)
     before = REGISTRY.get_sample_value("wushe_events_handled_total",
                                        {"service": "community", "type": "worker_assigned", "outcome": "invalid"}) or 0
     bad = outcome("worker_assigned", "need-x", worker_id="w1", case_id="c1", station_id="s1")

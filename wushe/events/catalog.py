@@ -7,29 +7,8 @@ the one inbound event, which the community service keeps to its own store.
 """
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.regions import is_valid
+from wushe.fields import region, record_id
 from wushe.vocabulary import CATEGORIES, URGENCIES
-
-
-class RegionPath(validate.Validator):
-    """A region path such as tianjin/binhai/taida/xinghua, at `level` when one is given.
-    (marshmallow 4 validators must raise; returning False is not a failure.)"""
-
-    def __init__(self, level=None):
-        self.level = level
-
-    def __call__(self, value):
-        if not is_valid(value, self.level):
-            shape = "city/district/street/community"
-            if self.level:
-                shape = "/".join(shape.split("/")[: ("city", "district", "street", "community").index(self.level) + 1])
-            raise ValidationError(f"expected a {self.level or 'region'} path like {shape} "
-                                  "(lower-case letters, digits, - and _)")
-        return value
-
-
-def region(level=None, **kw):
-    return fields.String(validate=RegionPath(level), **kw)
 
 
 class Tolerant(Schema):
@@ -227,7 +206,7 @@ class Resident(Schema):
 
 class NeedReported(Schema):
     """The same fields as POST /needs; strict, since it comes from outside."""
-    id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$"))
+    id = record_id()
     community = region("community", required=True)
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
