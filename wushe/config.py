@@ -52,6 +52,11 @@ def nameko_config(env=os.environ, **overrides):
         "OUTBOX_RELAY_SECONDS": float(env.get("WUSHE_OUTBOX_RELAY_SECONDS", "1")),
         "OUTBOX_GRACE_SECONDS": float(env.get("WUSHE_OUTBOX_GRACE_SECONDS", "2")),
         "CALL_EXPIRY_CHECK_SECONDS": float(env.get("WUSHE_CALL_EXPIRY_CHECK_SECONDS", "30")),
+        # a failing handler is tried this many times in all, then parked in <service>.dead
+        "MAX_ATTEMPTS": int(env.get("WUSHE_MAX_ATTEMPTS", "5")),
+        # back-off before the 1st, 2nd, … retry (the last repeats)
+        "RETRY_DELAYS_MS": [int(ms) for ms in env.get("WUSHE_RETRY_DELAYS_MS", "1000,5000,30000,120000").split(",")],
+        "QUEUE_TYPE": env.get("WUSHE_QUEUE_TYPE", "classic"),
         "RULES": asdict(Rules.from_env(env)),
     }
     wushe.update(overrides.pop("WUSHE", {}))

@@ -12,8 +12,17 @@ LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10
 EVENTS_DISPATCHED = Counter(
     "wushe_events_dispatched_total", "Events published (confirmed by the broker)", ["service", "type"])
 EVENTS_HANDLED = Counter(
-    "wushe_events_handled_total", "Events handled, by outcome (ok, error, invalid)",
+    "wushe_events_handled_total", "Events handled, by outcome (ok, duplicate, error)",
     ["service", "type", "outcome"])
+EVENTS_REDELIVERED = Counter(
+    "wushe_events_redelivered_total", "Messages the broker delivered again (after a crash or requeue)",
+    ["service", "type"])
+EVENTS_RETRIED = Counter(
+    "wushe_events_retried_total", "Failed handlings scheduled for a retry with back-off", ["service", "type"])
+EVENTS_DEAD_LETTERED = Counter(
+    "wushe_events_dead_lettered_total",
+    "Messages parked in a dead-letter queue, by reason (failed, invalid, undecodable)",
+    ["service", "type", "reason"])
 HANDLER_SECONDS = Histogram(
     "wushe_event_handler_seconds", "Time spent handling one event", ["service", "type"],
     buckets=LATENCY_BUCKETS)

@@ -1,23 +1,53 @@
 """`on_event`: the entrypoint every Wushe handler uses instead of nameko's `event_handler`.
 
-It binds a durable queue to one or more `<source>.events` exchanges, loads each body through
-the event catalog and hands the handler an `Event`. Queue names follow nameko's convention,
-`evt-<source>-<type>--<service>.<method>`, so station software can see who listens to what.
+It binds a durable queue to one or more `<source>.events` exchanges, decodes and validates each
+body itself (against the event catalog) and hands the handler an `Event`. Nothing is dropped:
+- the handler succeeds → ack;
+- the handler raises → republished to a retry tier with back-off (attempt count in the
+  `wushe-attempt` header), then acked; after `WUSHE_MAX_ATTEMPTS` it is parked in
+  `<service>.dead` with the error;
+- the body cannot be decoded or is not a catalog event → parked at once (retrying cannot help).
+A republish that cannot be confirmed leaves the message unacked, so the broker redelivers it.
+Handlers return `DUPLICATE` when an event had already been applied (counted, for operators).
+
+Queue names follow nameko's convention, `evt-<source>-<type>--<service>.<method>`.
 """
 from functools import partial
 
 import structlog
 from kombu import Queue, binding
+from nameko.amqp.publish import Publisher
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import Consumer
+from nameko.messaging import Consumer, HeaderDecoder, QueueConsumer
 from nameko.standalone.events import get_event_exchange
 
-from wushe import events, metrics
+from wushe import events, metrics, topology
+from wushe.clock import now_iso
+from wushe.config import settings
 
 log = structlog.get_logger("wushe.subscribe")
+DUPLICATE = "duplicate"
+
+
+class RawQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, but handing providers the undecoded message: kombu would
+    otherwise fail on a body it cannot decode before any handler could park it."""
+
+    def get_consumers(self, consumer_cls, channel):
+        for provider in self._providers:
+            consumer = consumer_cls(queues=[provider.queue],
+                                    on_message=partial(self._spawn_raw, provider))
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def _spawn_raw(self, provider, message):
+        self.container.spawn_managed_thread(partial(provider.handle_raw, message),
+                                            identifier=f"{type(provider).__name__}.handle_raw")
 
 
 class EventConsumer(Consumer):
+    queue_consumer = RawQueueConsumer()
 
     def __init__(self, source, event_types, queue_name=None, **kwargs):
         self.sources = [source] if isinstance(source, str) else list(source)
@@ -26,30 +56,82 @@ class EventConsumer(Consumer):
         super().__init__(queue=None, **kwargs)
 
     def setup(self):
-        service = self.container.service_name
+        cfg = settings(self.container)
+        self.service = self.container.service_name
+        self.max_attempts = cfg["MAX_ATTEMPTS"]
+        self.delays = cfg["RETRY_DELAYS_MS"]
+        queue_type = cfg["QUEUE_TYPE"]
+        name = self.queue_name or "evt-{}-{}--{}.{}".format(
+            "+".join(self.sources), "+".join(self.event_types), self.service, self.method_name)
         bindings = [binding(get_event_exchange(source, self.container.config), routing_key=event_type)
                     for source in self.sources for event_type in self.event_types]
-        name = self.queue_name or "evt-{}-{}--{}.{}".format(
-            "+".join(self.sources), "+".join(self.event_types), service, self.method_name)
-        self.queue = Queue(name, bindings=bindings, durable=True)
+        bindings.append(binding(topology.REQUEUE, arguments=topology.requeue_binding_arguments(name)))
+        self.queue = Queue(name, bindings=bindings, durable=True,
+                           queue_arguments=topology.queue_arguments(queue_type))
+        self.dead = topology.dead_queue(self.service, queue_type)
+        self.retries = {delay: topology.retry_queue(delay, queue_type) for delay in self.delays}
+        self.publisher = Publisher(self.container.config["AMQP_URI"], use_confirms=True)
         super().setup()
 
-    def handle_message(self, body, message):
+    def handle_raw(self, message):
+        event_type = (message.delivery_info or {}).get("routing_key", "?")
+        if message.delivery_info.get("redelivered"):
+            metrics.EVENTS_REDELIVERED.labels(self.service, event_type).inc()
+        try:
+            body = message.decode()
+        except Exception as exc:  # noqa: BLE001 — whatever the codec raised, the body is unusable
+            return self._park(message, "undecodable", f"{type(exc).__name__}: {exc}", event_type)
         try:
             event = events.load(body)
         except events.InvalidEvent as exc:
-            # Never silently: logged with the errors and counted.
-            log.error("event.invalid", service=self.container.service_name, queue=self.queue.name,
-                      errors=exc.errors, message_id=message.properties.get("message_id"))
-            metrics.EVENTS_HANDLED.labels(self.container.service_name, str(body.get("type") if isinstance(body, dict) else "?")[:40], "invalid").inc()
-            self.queue_consumer.ack_message(message)
-            return
-        context_data = self.unpack_message_headers(message)
+            return self._park(message, "invalid", str(exc.errors)[:2000], event_type)
+        context_data = HeaderDecoder.unpack_message_headers(self, message)
         try:
             self.container.spawn_worker(self, (event,), {}, context_data=context_data,
                                         handle_result=partial(self.handle_result, message))
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        event = worker_ctx.args[0]
+        attempt = int((message.headers or {}).get(topology.ATTEMPT, 0)) + 1
+        error = f"{type(exc_info[1]).__name__}: {exc_info[1]}"[:2000]
+        if attempt >= self.max_attempts:
+            self._park(message, "failed", error, event.type, attempt)
+        else:
+            delay = self.delays[min(attempt - 1, len(self.delays) - 1)]
+            self._republish(message, topology.RETRY, str(delay), [self.retries[delay]], {
+                topology.ATTEMPT: attempt, topology.ERROR: error})
+            metrics.EVENTS_RETRIED.labels(self.service, event.type).inc()
+            log.warning("event.retry_scheduled", attempt=attempt, delay_ms=delay, error=error)
+        return result, exc_info
+
+    def _park(self, message, reason, error, event_type, attempt=0):
+        self._republish(message, topology.DEAD, self.service, [self.dead], {
+            topology.REASON: reason, topology.ERROR: error, topology.ATTEMPT: attempt,
+            topology.PARKED_AT: now_iso(), topology.SERVICE: self.service})
+        metrics.EVENTS_DEAD_LETTERED.labels(self.service, event_type[:40], reason).inc()
+        log.error("event.parked", reason=reason, error=error, queue=self.queue.name,
+                  message_id=message.properties.get("message_id"))
+
+    def _republish(self, message, exchange, routing_key, declare, headers):
+        """Publish a copy (confirmed) and only then ack the original; if the copy cannot be
+        published the original goes back to the queue instead."""
+        try:
+            self.publisher.publish(
+                message.body, exchange=exchange, routing_key=routing_key, declare=declare,
+                headers={**(message.headers or {}), topology.ORIGIN: self.queue.name, **headers},
+                content_type=message.content_type, content_encoding=message.content_encoding,
+                message_id=message.properties.get("message_id"), serializer=None, retry=True,
+                retry_policy={"max_retries": 3})
+        except Exception as exc:  # noqa: BLE001
+            log.warning("event.republish_failed", error=str(exc), queue=self.queue.name)
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
 
 
 def on_event(source, event_types, **kwargs):

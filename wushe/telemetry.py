@@ -14,6 +14,7 @@ from wushe import metrics
 from wushe.config import settings
 from wushe.errors import WusheError
 from wushe.events import Event
+from wushe.subscribe import DUPLICATE
 from wushe.logs import configure
 
 log = structlog.get_logger("wushe")
@@ -57,7 +58,8 @@ class Telemetry(DependencyProvider):
         elif worker_ctx.args and isinstance(worker_ctx.args[0], Event):
             event_type = worker_ctx.args[0].type
             metrics.HANDLER_SECONDS.labels(service, event_type).observe(elapsed)
-            metrics.EVENTS_HANDLED.labels(service, event_type, "ok" if exc_info is None else "error").inc()
+            outcome = "error" if exc_info is not None else ("duplicate" if result == DUPLICATE else "ok")
+            metrics.EVENTS_HANDLED.labels(service, event_type, outcome).inc()
         structlog.contextvars.clear_contextvars()
 
     def get_dependency(self, worker_ctx):

@@ -2,10 +2,10 @@
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
-from prometheus_client import REGISTRY
 
 from services.community.service import CommunityService
 from tests.conftest import wait_for
+from wushe import dlq
 from wushe.errors import Conflict, InvalidInput
 from wushe.events import new_event
 from wushe.store import database
@@ -81,13 +81,13 @@ def test_bad_input_is_refused_with_the_fields(container_factory, config):
                                      "urgency": "low", "description": "x"})
 
 
-def test_an_event_that_does_not_match_the_catalog_is_counted_not_handled(container_factory, config, publish):
+def test_an_event_that_does_not_match_the_catalog_is_parked_at_once(container_factory, config, publish):
     start(container_factory, config)
-    before = REGISTRY.get_sample_value("wushe_events_handled_total",
-                                       {"service": "community", "type": "worker_assigned", "outcome": "invalid"}) or 0
     bad = outcome("worker_assigned", "need-x", worker_id="w1", case_id="c1", station_id="s1")
     bad["data"].pop("worker_id")
     publish(bad)
-    wait_for(lambda: (REGISTRY.get_sample_value("wushe_events_handled_total", {
-        "service": "community", "type": "worker_assigned", "outcome": "invalid"}) or 0) == before + 1)
+    parked = wait_for(lambda: dlq.browse(config["AMQP_URI"], "community"))
+    assert [(p.id, p.reason, p.attempts) for p in parked] == [(bad["id"], "invalid", 0)]
+    assert "worker_id" in parked[0].error and parked[0].queue == "evt-parties--community.on_outcome"
     assert database(config["WUSHE"], "community").needs.count_documents({}) == 0
+    assert len(dlq.browse(config["AMQP_URI"], "community")) == 1  # looking changes nothing
