@@ -78,7 +78,7 @@ class GatewayStore:
         for _ in range(ATTEMPTS):
             view = self.needs.find_one({"_id": need_id})
             if view and event.id in view["applied"]:
-                return view
+                return None  # a redelivery
             new = project(view or blank(need_id), event)
             new["version"] = (view or {"version": 0})["version"] + 1
             if view is None:

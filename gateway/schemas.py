@@ -112,3 +112,12 @@ class Stats(Schema):
     resources_value_cents = fields.Integer()
     organisations = fields.Dict()
     cases_open = fields.Integer()
+
+
+class ReplayIn(Schema):
+    message_ids = fields.List(fields.String(validate=validate.Length(1, 200)), load_default=None,
+                              validate=validate.Length(1, 10_000))
+
+
+class DeadLettersQuery(Schema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))

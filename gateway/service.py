@@ -20,11 +20,13 @@ from services.community import schemas as community_api
 from services.orgs import schemas as orgs_api
 from services.volunteers import schemas as volunteers_api
 from services.workers import schemas as workers_api
+from wushe import dlq
 from wushe.config import settings
+from wushe.errors import loaded
 from wushe.events.catalog import SOURCES
 from wushe.regions import under_filter
 from wushe.store import Store, page
-from wushe.subscribe import on_event
+from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry
 
 log = structlog.get_logger("wushe.gateway")
@@ -76,8 +78,8 @@ class GatewayService:
     @on_event(PARTIES, ["#"], queue_name="evt-all--gateway.project")
     def project(self, event):
         need_ids = event.data["need_ids"] if event.type == "org_incubation_started" else [event.need_id]
-        for need_id in filter(None, need_ids):
-            self.store.apply(need_id, event)
+        applied = [self.store.apply(need_id, event) for need_id in filter(None, need_ids)]
+        return DUPLICATE if applied and not any(applied) else None
 
     # operations -------------------------------------------------------------------------------
     @http("GET", "/healthz")
@@ -101,6 +103,26 @@ class GatewayService:
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:anything>")
     def not_found(self, request, anything):
         return problem_response(HttpProblem(404, "Not found", f"no route {request.method} /{anything}"))
+
+    # dead letters (operators) -------------------------------------------------------------------
+    @route("GET", "/api/v1/dead-letters", "Parked message counts by service", "operations")
+    def dead_letter_counts(self, request, body):
+        counts = dlq.counts(self.settings["AMQP_URI"])
+        return 200, {"items": [{"service": s, "parked": n} for s, n in counts.items()], "next_cursor": None}
+
+    @route("GET", "/api/v1/dead-letters/<service>", "A service's parked messages with their errors",
+           "operations", query=gs.DeadLettersQuery, errors=(404,))
+    def dead_letters(self, request, body, service):
+        limit = query_args(request, gs.DeadLettersQuery)["limit"]
+        return 200, {"items": [p.as_dict() for p in dlq.browse(self.settings["AMQP_URI"], _known(service), limit)],
+                     "next_cursor": None}
+
+    @route("POST", "/api/v1/dead-letters/<service>/replay",
+           "Send parked messages (all, or `message_ids`) back to their queues", "operations",
+           request=gs.ReplayIn, errors=(404,))
+    def replay_dead_letters(self, request, body, service):
+        ids = loaded(gs.ReplayIn(), body)["message_ids"]
+        return 200, {"replayed": dlq.replay(self.settings["AMQP_URI"], _known(service), ids)}
 
     # registries -------------------------------------------------------------------------------
     @route("POST", "/api/v1/regions", "Register a region (city, district, street or community)", "registries",
@@ -258,6 +280,12 @@ class GatewayService:
             "resources_value_cents": figures["resources_value_cents"],
             "organisations": figures["organisations"], "cases_open": figures["cases_open"],
         }
+
+
+def _known(service):
+    if service not in dlq.SERVICES:
+        raise HttpProblem(404, "Not found", f"no service {service}")
+    return service
 
 
 def _broker_ok(uri):

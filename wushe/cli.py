@@ -103,6 +103,31 @@ def _banner(base_url, env, loaded):
     print("\n".join(lines), flush=True)
 
 
+def dlq_command(args):
+    """`wushe dlq [list | show SERVICE [ID] | replay SERVICE [ID …]]` — for the operator on call."""
+    import json
+
+    from wushe import dlq
+    uri = nameko_config(os.environ)["AMQP_URI"]
+    if args.action == "list":
+        found = dlq.counts(uri)
+        if not found:
+            print("no dead-letter queues yet")
+        for service, count in found.items():
+            print(f"{service:<12} {count:>6} parked")
+        for service, count in found.items():
+            for parked in dlq.browse(uri, service, limit=20) if count else []:
+                print(f"  {service}  {parked.id}  {parked.reason:<11} attempts={parked.attempts}  "
+                      f"{parked.parked_at}  {parked.queue}\n      {parked.error[:160]}")
+    elif args.action == "show":
+        shown = [p.as_dict() for p in dlq.browse(uri, args.service, limit=args.limit)
+                 if not args.ids or p.id in args.ids]
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+    elif args.action == "replay":
+        print(f"replayed {dlq.replay(uri, args.service, args.ids or None)} message(s) from {args.service}.dead")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="wushe")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,9 +135,18 @@ def main(argv=None):
     run_parser.add_argument("--services", type=lambda text: [s.strip() for s in text.split(",") if s.strip()],
                             default=[], help=f"a comma-separated subset of {', '.join(SERVICES)}; run several "
                                              "processes with a real MONGO_URI to scale a service out")
+    dlq_parser = sub.add_parser("dlq", help="list, show or replay dead-lettered messages")
+    dlq_parser.add_argument("action", choices=["list", "show", "replay"])
+    dlq_parser.add_argument("service", nargs="?", choices=list(SERVICES))
+    dlq_parser.add_argument("ids", nargs="*", help="message ids (default: all)")
+    dlq_parser.add_argument("--limit", type=int, default=100)
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args)
+    elif args.command == "dlq":
+        if args.action != "list" and not args.service:
+            parser.error("dlq show/replay needs a service")
+        return dlq_command(args)
     return 0
 
 

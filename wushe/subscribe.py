@@ -5,7 +5,8 @@ body itself (against the event catalog) and hands the handler an `Event`. Nothin
 - the handler succeeds → ack;
 - the handler raises → republished to a retry tier with back-off (attempt count in the
   `wushe-attempt` header), then acked; after `WUSHE_MAX_ATTEMPTS` it is parked in
-  `<service>.dead` with the error;
+  `<service>.dead` with the error; a handler that refuses the event (raises a WusheError, e.g.
+  an unknown community) is parked at once, since the same event would be refused again;
 - the body cannot be decoded or is not a catalog event → parked at once (retrying cannot help).
 A republish that cannot be confirmed leaves the message unacked, so the broker redelivers it.
 Handlers return `DUPLICATE` when an event had already been applied (counted, for operators).
@@ -24,6 +25,7 @@ from nameko.standalone.events import get_event_exchange
 from wushe import events, metrics, topology
 from wushe.clock import now_iso
 from wushe.config import settings
+from wushe.errors import WusheError
 
 log = structlog.get_logger("wushe.subscribe")
 DUPLICATE = "duplicate"
@@ -99,7 +101,11 @@ class EventConsumer(Consumer):
         event = worker_ctx.args[0]
         attempt = int((message.headers or {}).get(topology.ATTEMPT, 0)) + 1
         error = f"{type(exc_info[1]).__name__}: {exc_info[1]}"[:2000]
-        if attempt >= self.max_attempts:
+        if isinstance(exc_info[1], WusheError):
+            # the handler refused the event (unknown community, conflicting content): the same
+            # event will be refused again, so an operator must look — park it now
+            self._park(message, "rejected", error, event.type, attempt)
+        elif attempt >= self.max_attempts:
             self._park(message, "failed", error, event.type, attempt)
         else:
             delay = self.delays[min(attempt - 1, len(self.delays) - 1)]

@@ -8,7 +8,7 @@ from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.outbox import Outbox
 from wushe.regions import truncate, under_filter
 from wushe.store import Store, found, insert_new, page
-from wushe.subscribe import on_event
+from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry
 
 EPSILON = 1e-9
@@ -91,7 +91,7 @@ class CharityService:
         allocation = self.store.allocations.find_one({"_id": need_id})
         if allocation["state"] != "pledging":  # a redelivery, or cancelled before it got here
             self.outbox.flush(self.store.allocations, allocation)
-            return
+            return DUPLICATE if allocation["state"] in ("pledged", "shortfall") else None
         pledges, shortfall = self._reserve(need, lines)
         outcome = domain.outcome(need, pledges, shortfall)
         done = self.store.finish_allocation(need_id, "shortfall" if shortfall else "pledged",
@@ -147,15 +147,18 @@ class CharityService:
         return None
 
     def _release(self, need_id, community):
-        released = []
+        """Give every reserved pledge of the need back to its lot, then announce, once, all that
+        were released — also those a crashed earlier attempt released without announcing."""
         for lot, pledge in self.store.pledged_to(need_id):
-            if pledge["state"] == "reserved" and self.store.settle(lot["_id"], pledge, "released"):
-                released.append(domain.pledge_line(lot, pledge))
+            if pledge["state"] == "reserved":
+                self.store.settle(lot["_id"], pledge, "released")
+        released = [domain.pledge_line(lot, p) for lot, p in self.store.pledged_to(need_id)
+                    if p["state"] == "released"]
         if released:
             event = domain.released(need_id, community, released)
-            allocation = self.store.allocations.find_one_and_update(
-                {"_id": need_id}, {"$set": {"released": True}, "$push": {"outbox": event}})
-            if allocation is not None:
+            announced = self.store.allocations.find_one_and_update(
+                {"_id": need_id, "released": {"$ne": True}}, {"$set": {"released": True}, "$push": {"outbox": event}})
+            if announced is not None:
                 self.outbox.flush(self.store.allocations, {"_id": need_id, "outbox": [event]})
 
     @staticmethod

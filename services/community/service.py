@@ -10,7 +10,7 @@ from wushe.clock import new_id, now_iso
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.outbox import Outbox
 from wushe.store import Store, found
-from wushe.subscribe import on_event
+from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry
 
 OUTCOMES = {
@@ -56,7 +56,7 @@ class CommunityService:
     @rpc
     def register_need(self, payload, channel="gateway"):
         need = loaded(schemas.NeedIn(), payload)
-        return self._register(need, channel)
+        return self._register(need, channel)[0]
 
     @on_event("station", "need_reported")
     def on_need_reported(self, event):
@@ -65,10 +65,11 @@ class CommunityService:
             # without an id of its own, the need's id derives from the event's, so that a
             # redelivered report registers nothing new
             need_id = event.data.get("id") or "need-" + hashlib.sha1(event.id.encode()).hexdigest()[:16]
-            self._register(event.data, "station", need_id=need_id)
+            created = self._register(event.data, "station", need_id=need_id)[1]
         except (InvalidInput, Conflict) as exc:
             self.log.error("need_reported.rejected", detail=exc.detail, errors=exc.errors)
             raise
+        return None if created else DUPLICATE
 
     @rpc
     def get_need(self, need_id):
@@ -97,8 +98,8 @@ class CommunityService:
     def on_outcome(self, event):
         """Fold a party's outcome into the need's linkage; announce linked / escalated."""
         need_ids = event.data["need_ids"] if event.type == "org_incubation_started" else [event.need_id]
-        for need_id in need_ids:
-            self._fold(need_id, event)
+        folded = [self._fold(need_id, event) for need_id in need_ids]
+        return DUPLICATE if folded and all(f == DUPLICATE for f in folded) else None
 
     # ----------------------------------------------------------------------------------------
     def _register(self, payload, channel, need_id=None):
@@ -112,12 +113,12 @@ class CommunityService:
             existing = self.store.need(need_id)
             if not domain.same_request(existing, payload):
                 raise Conflict(f"need {need_id} exists with other content")
-            return {"id": need_id, "status": existing["status"]}
+            return {"id": need_id, "status": existing["status"]}, False
         self.outbox.flush(self.store.needs, {"_id": need_id, "outbox": events})
         metrics.NEEDS.labels("registered", need["category"], need["urgency"]).inc()
         self.log.info("need.registered", need_id=need_id, category=need["category"],
                       urgency=need["urgency"], channel=channel)
-        return {"id": need_id, "status": "registered"}
+        return {"id": need_id, "status": "registered"}, True
 
     def _fold(self, need_id, event):
         for _ in range(CAS_ATTEMPTS):
@@ -126,7 +127,7 @@ class CommunityService:
                 self.log.warning("outcome.unknown_need", need_id=need_id)
                 return
             if event.id in need["applied"]:
-                return  # a redelivery: already folded
+                return DUPLICATE  # a redelivery: already folded
             changes, events = domain.fold(need, event)
             updated = self.store.compare_and_set(need, changes, events, applied=event.id)
             if updated:

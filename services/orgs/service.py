@@ -9,7 +9,7 @@ from wushe.errors import Conflict, loaded
 from wushe.outbox import Outbox
 from wushe.regions import under_filter
 from wushe.store import Store, found, insert_new, page
-from wushe.subscribe import on_event
+from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry
 
 
@@ -57,7 +57,7 @@ class OrgsService:
             self.outbox.flush(self.store.needs, decided)
             if decided["outcome"] == "unmatched":
                 self._maybe_incubate(need)
-            return
+            return DUPLICATE
         record = {"_id": need["need_id"], "community": need["community"], "category": need["category"],
                   "registered_at": need["registered_at"]}
         organisations = self.store.serving(need["community"], need["category"])

@@ -12,7 +12,7 @@ from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.outbox import Outbox
 from wushe.regions import level_of, truncate, under_filter
 from wushe.store import Store, found, insert_new, page
-from wushe.subscribe import on_event
+from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry
 
 # how often open calls are checked against their deadline (read at import: nameko timers are static)
@@ -114,6 +114,7 @@ class VolunteersService:
         else:  # a redelivery: publish whatever is still pending
             call = self.store.calls.find_one({"need_id": need["need_id"]})
             self.outbox.flush(self.store.calls, call)
+            return DUPLICATE
         if self.store.cancelled.find_one({"_id": need["need_id"]}):  # cancelled meanwhile
             self._move(call, ["open", "filled"], "cancelled", "call_cancelled", reason="need_cancelled")
 

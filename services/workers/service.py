@@ -9,7 +9,7 @@ from wushe.errors import Conflict, InvalidInput, loaded
 from wushe.events import new_event
 from wushe.outbox import Outbox
 from wushe.store import Store, found, insert_new
-from wushe.subscribe import on_event
+from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry
 
 SOURCE = "workers"
@@ -65,7 +65,7 @@ class WorkersService:
         decided = self.store.needs.find_one({"_id": need["need_id"]})
         if decided:  # a redelivery, or the need was cancelled before it got here
             self.outbox.flush(self.store.needs, decided)
-            return
+            return DUPLICATE if decided["outcome"] != "cancelled" else None
         station = self.store.stations.find_one({"street": need["street"]})
         holder = self.store.holder_of(need["need_id"])  # a crash after taking the case, before deciding
         worker = holder or (station and self._take(station, need))

@@ -101,3 +101,20 @@ def test_hours_are_credited_once_per_call_and_volunteer(platform):
     # someone who did not claim cannot complete
     assert platform.post(f"/calls/{call_id}/completions", {"volunteer_id": "vol-1", "hours": 1}).status_code == 409
     assert len(platform.tap.of_type("hours_credited")) == 1
+
+
+def test_a_report_for_an_unknown_community_is_parked_and_replayed_once_the_region_exists(platform, config):
+    seed(platform)
+    body = {**need(community="tianjin/binhai/taida/yinhe", volunteers=0, rice=0), "id": "need-hotline-7"}
+    envelope = publish_need_reported(config["AMQP_URI"], body)
+    from tests.conftest import wait_for
+    parked = wait_for(lambda: ok(platform.get("/dead-letters/community"), 200)["items"])
+    assert [(p["id"], p["reason"]) for p in parked] == [(envelope["id"], "rejected")]
+    assert "community" in parked[0]["error"]
+    assert ok(platform.get("/dead-letters"), 200)["items"] == [{"service": "community", "parked": 1}]
+
+    ok(platform.post("/regions", {"path": "tianjin/binhai/taida/yinhe", "name": "银河社区", "level": "community"}), 201)
+    assert ok(platform.post("/dead-letters/community/replay", {"message_ids": [envelope["id"]]}), 200) == {"replayed": 1}
+    platform.wait_need("need-hotline-7", lambda n: n.get("status") == "linked")
+    assert ok(platform.get("/dead-letters/community"), 200)["items"] == []
+    assert platform.get("/dead-letters/nobody").status_code == 404
