@@ -93,3 +93,17 @@ def test_retry_tiers_are_queues_with_their_own_delay(flaky, config, rabbit_confi
     wait_for(lambda: calls["c4"] == 2, timeout=5)
     queue = rabbit_manager.get_queue(rabbit_config["vhost"], topology.retry_queue(100).name)
     assert queue["arguments"] == {"x-message-ttl": 100, "x-dead-letter-exchange": "wushe.requeue"}
+
+
+def test_queues_can_be_quorum_queues_even_on_one_node(container_factory, config, rabbit_config, rabbit_manager):
+    calls.clear()
+    FAIL_TIMES.clear()
+    FAIL_TIMES["q1"] = 1
+    config["WUSHE"].update(QUEUE_TYPE="quorum", MAX_ATTEMPTS=3, RETRY_DELAYS_MS=[100])
+    container = container_factory(Flaky, config)
+    container.start()
+    publish(config, opened("q1"))
+    wait_for(lambda: calls["q1"] == 2, timeout=10)  # failed once, retried through a quorum tier
+    vhost = rabbit_config["vhost"]
+    for name in ("evt-volunteers-call_opened--flaky.on_call_opened", "wushe.retry.100"):
+        assert rabbit_manager.get_queue(vhost, name)["arguments"]["x-queue-type"] == "quorum"
