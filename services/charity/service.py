@@ -69,7 +69,7 @@ class CharityService:
             raise NotFound(f"no pledge {pledge_id}")
         pledge = next(p for p in lot["pledges"] if p["pledge_id"] == pledge_id)
         line = domain.pledge_line(lot, pledge)
-        updated = self.store.settle(lot["_id"], pledge, "delivered", domain.delivered(pledge, line))
+        updated = self.store.settle(lot, pledge, "delivered", domain.delivered(pledge, line))
         if not updated:
             raise Conflict(f"the pledge is {pledge['state']}, not reserved")
         self.outbox.flush(self.store.lots, updated)
@@ -151,7 +151,7 @@ class CharityService:
         were released — also those a crashed earlier attempt released without announcing."""
         for lot, pledge in self.store.pledged_to(need_id):
             if pledge["state"] == "reserved":
-                self.store.settle(lot["_id"], pledge, "released")
+                self.store.settle(lot, pledge, "released")
         released = [domain.pledge_line(lot, p) for lot, p in self.store.pledged_to(need_id)
                     if p["state"] == "released"]
         if released:

@@ -40,15 +40,21 @@ class CharityStore:
         return [(lot, p) for lot in self.lots.find({"pledges.need_id": need_id})
                 for p in lot["pledges"] if p["need_id"] == need_id]
 
-    def settle(self, lot_id, pledge, to, event=None):
-        """Move a reserved pledge to `released` (back to available) or `delivered`, once."""
+    def settle(self, lot, pledge, to, event=None):
+        """Move a reserved pledge to `released` (back to available) or `delivered`, once.
+
+        The pledge is addressed by its index, not with the positional `$`: pledges are only
+        ever appended, so the index is stable, and the filter re-checks that the element there
+        is still this pledge, still reserved. (mongomock applies `pledges.$` to the wrong
+        element when the same update also pushes to the outbox.)"""
+        index = next(i for i, p in enumerate(lot["pledges"]) if p["pledge_id"] == pledge["pledge_id"])
         q = pledge["quantity"]
         inc = {"reserved": -q, "available": q} if to == "released" else {"reserved": -q, "delivered": q}
-        update = {"$set": {"pledges.$.state": to}, "$inc": inc}
+        update = {"$set": {f"pledges.{index}.state": to}, "$inc": inc}
         if event:
             update.update(entries(event))
-        return after(self.lots, {"_id": lot_id, "pledges": {"$elemMatch": {
-            "pledge_id": pledge["pledge_id"], "state": "reserved"}}}, update)
+        return after(self.lots, {"_id": lot["_id"], f"pledges.{index}.pledge_id": pledge["pledge_id"],
+                                 f"pledges.{index}.state": "reserved"}, update)
 
     def finish_allocation(self, need_id, state, pledges, shortfall, event):
         return after(self.allocations, {"_id": need_id, "state": "pledging"},

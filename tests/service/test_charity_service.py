@@ -65,3 +65,20 @@ def test_a_shortfall_names_the_missing_lines(container_factory, config, publish,
     assert shortfall["shortfall"] == [{"item": "rice", "quantity": 10, "unit": "kg"},
                                       {"item": "masks", "quantity": 500, "unit": "pcs"},
                                       {"item": "funds", "quantity": 50000, "unit": "cents"}]
+
+
+def test_delivering_one_pledge_of_a_lot_touches_that_pledge_only(container_factory, config, publish, tap):
+    container, lots = start(container_factory, config)
+    for need_id in ("need-a", "need-b", "need-c"):
+        with entrypoint_waiter(container, "on_need_registered"):
+            publish(need_registered(need_id, worker=False, resources=[{"item": "rice", "quantity": 5, "unit": "kg"}]))
+    pledged = wait_for(lambda: len(tap.of_type("resource_pledged")) == 3 and tap.of_type("resource_pledged"))
+    middle = next(e for e in pledged if e["subject"] == "need-b")["data"]["pledges"][0]
+    with entrypoint_hook(container, "deliver_pledge") as deliver:
+        assert deliver(middle["pledge_id"])["state"] == "delivered"
+    street = lot(container, lots["tianjin/binhai/taida"])
+    assert (street["reserved"], street["delivered"]) == (10, 5)
+    with entrypoint_waiter(container, "on_need_cancelled"):
+        publish(need_cancelled("need-a"))
+    street = lot(container, lots["tianjin/binhai/taida"])
+    assert (street["reserved"], street["delivered"], street["available"]) == (5, 5, 10)

@@ -1,0 +1,151 @@
+"""The chaos run (`make chaos`): the whole platform under load while its parts are killed,
+the broker is stopped, events are published twice and poison is injected; then, once quiet,
+every invariant is checked and the figures printed as a table.
+
+All services run as containers in this one process on the embedded store, and are killed
+abruptly with nameko's `container.kill()` (mid-handler: unacknowledged messages go back to the
+broker). The store lives in the process, so it outlives every container, as a database
+outlives a pod. SIGKILLing whole service processes needs a store shared between processes —
+a real MongoDB — which these machines cannot run; that mode is not built.
+"""
+import random
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import eventlet
+import requests
+import structlog
+from eventlet.event import Event
+
+from tests.chaos import checks, drive, faults
+from wushe.cli import service_classes
+from wushe.config import nameko_config
+from wushe.events.catalog import SOURCES
+from wushe.store import client_for
+
+log = structlog.get_logger("chaos")
+MANAGEMENT = "http://127.0.0.1:15672"
+
+
+@dataclass
+class Options:
+    needs: int = 2000
+    concurrency: int = 16
+    kill_every: float = 3.0       # seconds between container kills (randomised ±50%)
+    broker_down: float = 12.0     # seconds the broker is stopped, once
+    broker_after: float = 20.0    # seconds into the load
+    republish: float = 0.05       # share of the sampled events published a second time
+    poison: int = 20
+    seed: int = 7
+    quiet_timeout: float = 600.0
+    amqp_host: str = "guest:guest@127.0.0.1:5672"
+    say: callable = field(default=print)
+
+
+def _vhost(create, name):
+    url = f"{MANAGEMENT}/api/vhosts/{name}"
+    if create:
+        requests.put(url, auth=("guest", "guest"), timeout=10).raise_for_status()
+        requests.put(f"{MANAGEMENT}/api/permissions/{name}/guest", auth=("guest", "guest"), timeout=10,
+                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    else:
+        requests.delete(url, auth=("guest", "guest"), timeout=10)
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(options=None):
+    """Returns (ok, rows, figures)."""
+    o = options or Options()
+    rng = random.Random(o.seed)
+    vhost = f"wushe-chaos-{uuid.uuid4().hex[:8]}"
+    _vhost(True, vhost)
+    amqp_uri = f"pyamqp://{o.amqp_host}/{vhost}"
+    key = secrets.token_urlsafe(16)
+    prefix = f"chaos{uuid.uuid4().hex[:6]}_"
+    port = _free_port()
+    config = nameko_config(env={}, AMQP_URI=amqp_uri, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", WUSHE={
+        "MONGO_URI": "mongomock://", "DB_PREFIX": prefix, "ADMIN_KEY": key, "RPC_TIMEOUT": 5.0,
+        "OUTBOX_RELAY_SECONDS": 0.5, "OUTBOX_GRACE_SECONDS": 1.0, "RETRY_DELAYS_MS": [200, 1000, 3000],
+        "MAX_ATTEMPTS": 5})
+    cluster = faults.Cluster(service_classes(), config)
+    stop, figures, started = Event(), {}, time.monotonic()
+    try:
+        cluster.start()
+        client = drive.Client(f"http://127.0.0.1:{port}", key)
+        drive.set_up(client)
+        db = checks.stores(config["WUSHE"])
+        tap = faults.Tap(amqp_uri, [s for s in SOURCES if s != "station"], rng)
+        background = [eventlet.spawn(tap.run, stop), eventlet.spawn(faults.killer, cluster, o.kill_every, rng, stop)]
+        outage = eventlet.spawn(faults.broker_outage, o.broker_down, o.broker_after, stop)
+        queues = ["evt-community-need_registered--workers.on_need_registered",
+                  "evt-parties--community.on_outcome", "evt-all--gateway.project",
+                  "evt-community-need_cancelled--charity.on_need_cancelled"]
+        poison = faults.inject_poison(amqp_uri, queues, o.poison)
+
+        driver = drive.Driver(client, o.seed)
+        pool = eventlet.GreenPool(o.concurrency)
+        for done, _ in enumerate(pool.imap(driver.need, range(o.needs)), 1):
+            if done % max(1, o.needs // 10) == 0:
+                o.say(f"  {done}/{o.needs} needs driven, {cluster.kills} kills, {time.monotonic() - started:.0f} s")
+            if done == o.needs // 2:
+                tap.republish(o.republish)
+        tap.republish(o.republish)
+        stop.send(True)
+        figures["broker_restarts"] = outage.wait()
+        for thread in background:
+            thread.kill()
+        for name in cluster.classes:  # whatever the killer left down comes back up
+            if name not in cluster.containers:
+                cluster.start(name)
+        figures.update(kills=cluster.kills, republished=tap.republished, http_retries=client.retries,
+                       load_seconds=round(time.monotonic() - started, 1))
+        o.say("  load done; waiting for quiet …")
+        _wait_quiet(db, o.quiet_timeout, vhost, o.say)
+        figures["quiet_after_seconds"] = round(time.monotonic() - started - figures["load_seconds"], 1)
+        rows = checks.run_checks(db, driver, amqp_uri, MANAGEMENT, vhost, poison)
+        if not all(r[3] for r in rows):
+            for line in checks.evidence(db):
+                o.say(line)
+        return all(r[3] for r in rows), rows, figures
+    finally:
+        if not stop.ready():
+            stop.send(True)
+        cluster.stop()
+        _vhost(False, vhost)
+        client = client_for("mongomock://")
+        for name in client.list_database_names():
+            if name.startswith(prefix):
+                client.drop_database(name)
+
+
+def _wait_quiet(db, timeout, vhost, say):
+    deadline, last = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        unsettled, outbox = checks.unsettled_needs(db), checks.pending_outbox(db)
+        if not unsettled and outbox == 0:
+            eventlet.sleep(6)  # the management API's figures lag by up to 5 s
+            waiting = checks.queued(MANAGEMENT, vhost)[0]
+            if not waiting:
+                return
+            say(f"  still queued: {waiting}")
+        elif time.monotonic() - last > 15:
+            last = time.monotonic()
+            say(f"  waiting: {len(unsettled)} needs unsettled (e.g. {unsettled[:3]}), {outbox} outbox entries")
+        eventlet.sleep(1)
+
+
+def report(ok, rows, figures, say=print):
+    width = max(len(r[0]) for r in rows)
+    say(f"\n  {'check':<{width}}  {'value':>8}  {'expected':>8}")
+    for check, value, expected, passed in rows:
+        say(f"  {check:<{width}}  {value!s:>8}  {expected!s:>8}  {'ok' if passed else 'VIOLATED'}")
+    say("\n  " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    say(f"\n  chaos run: {'PASSED' if ok else 'FAILED'}")
