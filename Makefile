@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit dlq install broker clean
+.PHONY: run test unit dlq chaos install broker clean
 
 run: $(STAMP) broker ## start the five services and the gateway with the demo data
 	$(PY) -m wushe.cli run
@@ -15,6 +15,10 @@ test: $(STAMP) ## the whole suite, against the real broker
 
 unit: $(STAMP) ## the pure-domain tests only; no broker needed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+chaos: $(STAMP) ## the full chaos run (CHAOS_ARGS="--needs 2000 --broker-down 12 …")
+	./deploy/ensure-broker.sh --management
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 dlq: $(STAMP) ## list dead-lettered messages (replay: .venv/bin/wushe dlq replay SERVICE [ID …])
 	$(PY) -m wushe.cli dlq list
