@@ -1,0 +1,48 @@
+"""Orgs and volunteers alone: a redelivered or republished event changes nothing the second time."""
+from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+
+from services.orgs.service import OrgsService
+from services.volunteers.service import VolunteersService
+from tests.conftest import wait_for
+from tests.service.conftest import need_registered
+from wushe.store import database
+
+HUAYUAN = "tianjin/binhai/taida/huayuan"
+
+
+def test_orgs_decide_once_per_need_and_incubate_once(container_factory, config, publish, tap):
+    container = container_factory(OrgsService, config)
+    container.start()
+    events = [need_registered(f"need-r{i}", community=HUAYUAN, category="home_repair", worker=False)
+              for i in range(3)]
+    for event in events + events:  # each delivered twice
+        with entrypoint_waiter(container, "on_need_registered"):
+            publish(event)
+    started = wait_for(lambda: tap.of_type("org_incubation_started"))
+    assert len(started) == 1 and sorted(started[0]["data"]["need_ids"]) == ["need-r0", "need-r1", "need-r2"]
+    assert len(tap.of_type("org_unmatched")) == 3
+    orgs = database(config["WUSHE"], "orgs")
+    assert orgs.organisations.count_documents({"stage": "incubating"}) == 1
+    assert orgs.needs.count_documents({"outcome": "incubating"}) == 3
+
+
+def test_volunteers_open_one_call_per_need_and_claims_stay_exact(container_factory, config, publish, tap):
+    container = container_factory(VolunteersService, config)
+    container.start()
+    with entrypoint_hook(container, "add_volunteer") as add:
+        for i in range(4):
+            add({"id": f"v{i}", "name": f"快递员{i}", "community": HUAYUAN, "skills": ["errands"]})
+    event = need_registered("need-v1", community=HUAYUAN, worker=False,
+                            volunteers={"count": 2, "skills": ["errands"], "hours": 1.0})
+    for _ in range(3):
+        with entrypoint_waiter(container, "on_need_registered"):
+            publish(event)
+    assert len(wait_for(lambda: tap.of_type("call_opened"))) == 1
+    assert database(config["WUSHE"], "volunteers").calls.count_documents({"need_id": "need-v1"}) == 1
+    with entrypoint_hook(container, "claim") as claim:
+        for volunteer in ("v0", "v1"):
+            claim("call-v1", {"volunteer_id": volunteer})
+    with entrypoint_hook(container, "get_call") as get_call:
+        call = get_call("call-v1")
+    assert call["state"] == "filled" and call["claimed"] == ["v0", "v1"]
+    assert len(wait_for(lambda: tap.of_type("call_filled"))) == 1
