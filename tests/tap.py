@@ -36,7 +36,7 @@ class EventTap:
         while not self._stop:
             try:
                 self.connection.drain_events(timeout=0.1)
-            except (TimeoutError, OSError, socket_timeout()):
+            except (TimeoutError, OSError):  # socket.timeout is TimeoutError
                 pass
 
     def __exit__(self, *exc):
@@ -51,7 +51,3 @@ class EventTap:
     def dump(self):
         return "\n".join(self.raw)
 
-
-def socket_timeout():
-    import socket
-    return socket.timeout

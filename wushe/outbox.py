@@ -5,6 +5,8 @@ A crash after the write and before the publish loses nothing: the relay (a manag
 every container) republishes any entry still pending after a grace period. Delivery is
 therefore at-least-once; every handler is idempotent on the event id.
 """
+from datetime import timedelta
+
 import eventlet
 import structlog
 from nameko.amqp.publish import Publisher
@@ -70,7 +72,7 @@ class Outbox(DependencyProvider):
 
     def relay_once(self):
         """Publish every entry older than the grace period; the count published."""
-        cutoff = iso(now()) if self.grace_seconds <= 0 else _ago(self.grace_seconds)
+        cutoff = iso(now() - timedelta(seconds=max(0.0, self.grace_seconds)))
         published = 0
         store = _store_of(self.container)
         for collection in self.collections(store):
@@ -87,11 +89,6 @@ class Outbox(DependencyProvider):
                     log.info("outbox.relayed", service=self.container.service_name, count=count)
             except Exception as exc:
                 log.warning("outbox.relay_failed", error=str(exc))
-
-
-def _ago(seconds):
-    from datetime import timedelta
-    return iso(now() - timedelta(seconds=seconds))
 
 
 def _store_of(container):
