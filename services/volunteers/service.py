@@ -126,10 +126,15 @@ class VolunteersService:
             self._move(call, ["open", "filled"], "cancelled", "call_cancelled", reason="need_cancelled")
 
     @timer(interval=EXPIRY_CHECK_SECONDS)
-    def expire_calls(self):
-        """Calls still open at their deadline expire (the need is escalated)."""
-        for call in self.store.calls.find({"state": "open", "expires_at": {"$lt": now_iso()}}).limit(500):
-            self._move(call, ["open"], "expired", "call_expired", volunteer_ids=call["claimed"])
+    def settle_calls(self):
+        """Calls still open at their deadline expire (the need is escalated). A call left open
+        though full (the process died between the claim that filled it and marking it filled)
+        is marked filled."""
+        for call in self.store.calls.find({"state": "open"}).limit(5000):
+            if domain.is_full(call):
+                self._move(call, ["open"], "filled", "call_filled", volunteer_ids=call["claimed"])
+            elif call["expires_at"] < now_iso():
+                self._move(call, ["open"], "expired", "call_expired", volunteer_ids=call["claimed"])
 
     # ----------------------------------------------------------------------------------------
     def _move(self, call, from_states, to, event_type, **data):

@@ -46,3 +46,23 @@ def test_volunteers_open_one_call_per_need_and_claims_stay_exact(container_facto
         call = get_call("call-v1")
     assert call["state"] == "filled" and call["claimed"] == ["v0", "v1"]
     assert len(wait_for(lambda: tap.of_type("call_filled"))) == 1
+
+
+def test_the_call_check_expires_late_calls_and_fills_full_ones_left_open(container_factory, config, tap):
+    calls = database(config["WUSHE"], "volunteers").calls
+    base = {"community": HUAYUAN, "street": "tianjin/binhai/taida", "skills": [], "hours": 1.0, "slots": 2,
+            "state": "open", "completions": [], "outbox": []}
+    calls.insert_many([
+        {**base, "_id": "call-late", "need_id": "need-late", "claimed": ["v0"], "expires_at": "2020-01-01T00:00:00.000000Z"},
+        {**base, "_id": "call-full", "need_id": "need-full", "claimed": ["v0", "v1"], "expires_at": "2099-01-01T00:00:00.000000Z"},
+        {**base, "_id": "call-fine", "need_id": "need-fine", "claimed": [], "expires_at": "2099-01-01T00:00:00.000000Z"}])
+    container = container_factory(VolunteersService, config)
+    container.start()
+    with entrypoint_hook(container, "settle_calls") as settle:
+        settle()
+        settle()  # a second pass changes nothing
+    assert {c["_id"]: c["state"] for c in calls.find()} == {"call-late": "expired", "call-full": "filled",
+                                                            "call-fine": "open"}
+    wait_for(lambda: tap.of_type("call_expired") and tap.of_type("call_filled"))
+    assert [e["subject"] for e in tap.of_type("call_expired")] == ["need-late"]
+    assert [e["subject"] for e in tap.of_type("call_filled")] == ["need-full"]
