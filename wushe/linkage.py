@@ -54,6 +54,8 @@ def _state_of(event):
         return "worker", "unavailable", {"reason": d["reason"]}
     if t == "case_closed":
         return "worker", None, {"case_state": "closed"}
+    if t == "case_stage_changed":
+        return "worker", None, {"case_stage": d["to_stage"]}
     if t == "call_opened":
         return "volunteers", "open", {"call_id": d["call_id"], "slots": d["slots"], "expires_at": d["expires_at"]}
     if t == "call_claimed":

@@ -103,6 +103,7 @@ class NeedEvaluated(NeedEvent):
 class OrgMatched(NeedEvent):
     organisation_id = fields.String(required=True)
     category = fields.String(required=True)
+    project_id = fields.String(allow_none=True, load_default=None)  # the micro-project taking the need
 
 
 class OrgUnmatched(NeedEvent):
@@ -120,6 +121,15 @@ class OrgIncubationStarted(Tolerant):
     mentor_street = region("street", required=True)  # mentored by the street's station
 
 
+class OrgMilestoneReached(Tolerant):
+    """An incubating organisation reached a milestone (founding_members, charter, training,
+    first_project). Never carries members' names."""
+    organisation_id = fields.String(required=True)
+    community = region("community", required=True)
+    milestone = fields.String(required=True, validate=validate.OneOf(
+        ("founding_members", "charter", "training", "first_project")))
+
+
 class OrgGraduated(Tolerant):
     organisation_id = fields.String(required=True)
     community = region("community", required=True)
@@ -131,12 +141,26 @@ class WorkerAssigned(NeedEvent):
     worker_id = fields.String(required=True)
     case_id = fields.String(required=True)
     station_id = fields.String(required=True)
+    # set when the case moved from another worker (who left) or came off the district queue
+    reassigned_from = fields.String(allow_none=True, load_default=None)
+    from_queue = fields.Boolean(load_default=False)
 
 
 class WorkerUnavailable(NeedEvent):
     station_id = fields.String(allow_none=True, load_default=None)
-    reason = fields.String(required=True)  # no_station | no_worker_with_room
+    reason = fields.String(required=True)  # no_station | no_worker_with_room | worker_left
     escalated_to = region("district", required=True)
+
+
+CASE_STAGES = ("identified", "assessed", "planned", "in_service", "evaluated", "closed")
+
+
+class CaseStageChanged(NeedEvent):
+    """识别发现 → 组织实施 → 评估跟进: identified → assessed → planned → in_service → evaluated → closed."""
+    case_id = fields.String(required=True)
+    worker_id = fields.String(required=True)
+    from_stage = fields.String(required=True, validate=validate.OneOf(CASE_STAGES))
+    to_stage = fields.String(required=True, validate=validate.OneOf(CASE_STAGES))
 
 
 class CaseClosed(NeedEvent):
@@ -225,9 +249,11 @@ CATALOG = {
     ("orgs", "org_matched"): OrgMatched,
     ("orgs", "org_unmatched"): OrgUnmatched,
     ("orgs", "org_incubation_started"): OrgIncubationStarted,
+    ("orgs", "org_milestone_reached"): OrgMilestoneReached,
     ("orgs", "org_graduated"): OrgGraduated,
     ("workers", "worker_assigned"): WorkerAssigned,
     ("workers", "worker_unavailable"): WorkerUnavailable,
+    ("workers", "case_stage_changed"): CaseStageChanged,
     ("workers", "case_closed"): CaseClosed,
     ("volunteers", "call_opened"): CallOpened,
     ("volunteers", "call_claimed"): CallClaimed,
