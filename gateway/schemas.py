@@ -112,6 +112,11 @@ class Stats(Schema):
     resources_value_cents = fields.Integer()
     organisations = fields.Dict()
     cases_open = fields.Integer()
+    cases = fields.Dict()
+    visits = fields.Integer()
+    activities = fields.Dict()
+    stations = fields.Integer()
+    stations_compliant = fields.Integer()
 
 
 class ReplayIn(Schema):

@@ -156,6 +156,30 @@ class GatewayService:
     def get_worker(self, request, body, worker_id):
         return 200, self.call("workers", "get_worker", worker_id)
 
+    @route("POST", "/api/v1/workers/<worker_id>/leave",
+           "A worker leaves: open cases go to colleagues, or to the district queue", "workers",
+           request=workers_api.LeaveIn, errors=(404, 409))
+    def leave(self, request, body, worker_id):
+        return 200, self.call("workers", "leave", worker_id, body)
+
+    # cases (个案) --------------------------------------------------------------------------------
+    @route("GET", "/api/v1/cases/<case_id>", "A case with its stage", "workers",
+           response=workers_api.CaseOut, errors=(404,))
+    def get_case(self, request, body, case_id):
+        return 200, self.call("workers", "get_case", case_id)
+
+    @route("POST", "/api/v1/cases/<case_id>/stage",
+           "Move a case: identified → assessed → planned → in_service → evaluated → closed (reopen: in_service)",
+           "workers", request=workers_api.StageIn, response=workers_api.CaseOut, errors=(404, 409))
+    def change_stage(self, request, body, case_id):
+        return 200, self.call("workers", "change_stage", case_id, body)
+
+    @route("POST", "/api/v1/cases/<case_id>/visits",
+           "Record a household visit (入户走访) or a case, group or community activity", "workers",
+           request=workers_api.ActivityIn, status=201, errors=(404,))
+    def record_activity(self, request, body, case_id):
+        return 201, self.call("workers", "record_activity", case_id, body)
+
     @route("POST", "/api/v1/organisations", "Register a community organisation (社会组织)", "registries",
            request=orgs_api.OrganisationIn, response=orgs_api.OrganisationOut, status=201, errors=(409,), id_prefix="org")
     def add_organisation(self, request, body):
@@ -279,6 +303,8 @@ class GatewayService:
             "volunteer_hours": figures["volunteer_hours"],
             "resources_value_cents": figures["resources_value_cents"],
             "organisations": figures["organisations"], "cases_open": figures["cases_open"],
+            "cases": figures["cases"], "visits": figures["visits"], "activities": figures["activities"],
+            "stations": figures["stations"], "stations_compliant": figures["stations_compliant"],
         }
 
 

@@ -17,8 +17,12 @@ class Rules:
     # orgs: the Nth unmatched need of one category in one community within the window starts an incubation
     incubation_threshold: int = 3
     incubation_window_days: int = 90
-    # workers
-    default_max_caseload: int = 12
+    # workers: the caseload cap by certification level, unless a worker is given max_caseload
+    caseload_caps: dict = field(default_factory=lambda: {
+        "none": 8, "assistant": 10, "intermediate": 12, "senior": 15})
+    # an uncertified worker must certify within this many days of joining; warned this many before
+    certification_deadline_days: int = 730
+    certification_warning_days: int = 90
     # volunteers: hours a call stays open before it expires unfilled, by urgency
     call_expiry_hours: dict = field(default_factory=lambda: {
         "critical": 2, "high": 12, "normal": 48, "low": 168})
@@ -26,6 +30,11 @@ class Rules:
     @classmethod
     def from_env(cls, env=os.environ):
         base = cls()
+        caps = dict(base.caseload_caps)
+        for level in caps:
+            value = env.get(f"WUSHE_CASELOAD_CAP_{level.upper()}")
+            if value:
+                caps[level] = int(value)
         expiry = dict(base.call_expiry_hours)
         for urgency in expiry:
             value = env.get(f"WUSHE_CALL_EXPIRY_HOURS_{urgency.upper()}")
@@ -34,7 +43,11 @@ class Rules:
         return cls(
             incubation_threshold=int(env.get("WUSHE_INCUBATION_THRESHOLD", base.incubation_threshold)),
             incubation_window_days=int(env.get("WUSHE_INCUBATION_WINDOW_DAYS", base.incubation_window_days)),
-            default_max_caseload=int(env.get("WUSHE_DEFAULT_MAX_CASELOAD", base.default_max_caseload)),
+            caseload_caps=caps,
+            certification_deadline_days=int(env.get("WUSHE_CERTIFICATION_DEADLINE_DAYS",
+                                                    base.certification_deadline_days)),
+            certification_warning_days=int(env.get("WUSHE_CERTIFICATION_WARNING_DAYS",
+                                                   base.certification_warning_days)),
             call_expiry_hours=expiry,
         )
 

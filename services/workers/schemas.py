@@ -1,13 +1,22 @@
 """RPC input and output of the workers service."""
 from marshmallow import Schema, fields, validate
 
+from services.workers.domain import ACTIVITY_KINDS, STAGES
 from wushe.fields import record_id, region
 from wushe.vocabulary import CATEGORIES, CERTIFICATIONS
+
 
 class StationIn(Schema):
     id = record_id()
     name = fields.String(required=True, validate=validate.Length(1, 100))
     street = region("street", required=True)
+
+
+class Deadline(Schema):
+    worker_id = fields.String()
+    certify_by = fields.String()
+    days_left = fields.Integer()
+    overdue = fields.Boolean()
 
 
 class StationOut(Schema):
@@ -16,6 +25,10 @@ class StationOut(Schema):
     street = fields.String()
     workers = fields.Integer()
     certified = fields.Integer()
+    certification_deadlines = fields.List(fields.Nested(Deadline))
+    unsupervised = fields.List(fields.String())
+    compliant = fields.Boolean()
+    reasons = fields.List(fields.String())
 
 
 class WorkerIn(Schema):
@@ -25,6 +38,8 @@ class WorkerIn(Schema):
     certification = fields.String(required=True, validate=validate.OneOf(CERTIFICATIONS))
     specialties = fields.List(fields.String(validate=validate.OneOf(CATEGORIES)), load_default=list)
     max_caseload = fields.Integer(validate=validate.Range(1, 100))
+    supervisor_id = record_id()
+    joined_at = fields.DateTime(format="iso")  # when the two-year certification clock started
 
 
 class WorkerOut(Schema):
@@ -36,4 +51,37 @@ class WorkerOut(Schema):
     specialties = fields.List(fields.String())
     max_caseload = fields.Integer()
     caseload = fields.Integer()
+    supervisor_id = fields.String(allow_none=True)
+    joined_at = fields.String()
+    certify_by = fields.String(allow_none=True)
     active = fields.Boolean()
+
+
+class LeaveIn(Schema):
+    reason = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class StageIn(Schema):
+    stage = fields.String(required=True, validate=validate.OneOf(STAGES))
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class ActivityIn(Schema):
+    kind = fields.String(load_default="household_visit", validate=validate.OneOf(ACTIVITY_KINDS))
+    at = fields.DateTime(format="iso")
+    participants = fields.Integer(load_default=1, validate=validate.Range(1, 10_000))
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class CaseOut(Schema):
+    id = fields.String()
+    need_id = fields.String()
+    worker_id = fields.String(allow_none=True)
+    station_id = fields.String()
+    community = fields.String()
+    category = fields.String()
+    urgency = fields.String()
+    stage = fields.String()
+    state = fields.String()
+    opened_at = fields.String()
+    activities = fields.Integer()

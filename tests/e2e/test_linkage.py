@@ -139,7 +139,7 @@ def test_an_active_organisation_of_the_community_is_matched(platform):
     assert view["linkage"]["organisation"]["organisation_id"] == org["id"]
 
 
-def test_no_worker_with_room_escalates_to_the_district(platform):
+def test_no_worker_with_room_escalates_to_the_district_queue_which_drains(platform):
     seed(platform, workers=(("worker-solo", "assistant", 1),))
     first = ok(platform.post("/needs", need(volunteers=0, rice=0)), 202)["id"]
     platform.wait_need(first, lambda n: n["status"] == "linked")
@@ -149,8 +149,11 @@ def test_no_worker_with_room_escalates_to_the_district(platform):
     escalated = platform.tap.of_type("need_escalated", second)
     assert escalated and escalated[0]["data"]["missing"] == ["worker"]
     assert escalated[0]["data"]["escalated_to"] == "tianjin/binhai"
-    # resolving frees the case, and an escalated need may still be resolved
+    # the escalated need waits on the district queue; resolving the first frees the worker, and
+    # the queue hands them the waiting need, which then links
     ok(platform.post(f"/needs/{first}/resolve", {"note": "已完成"}), 200)
     ok(platform.post(f"/needs/{first}/evaluate", {"score": 5, "outcome": "satisfied"}), 200)
-    wait_for(lambda: ok(platform.get("/workers/worker-solo"), 200)["caseload"] == 0)
+    view = platform.wait_need(second, lambda n: n["status"] == "linked")
+    assert view["linkage"]["worker"]["worker_id"] == "worker-solo"
+    assert ok(platform.get("/workers/worker-solo"), 200)["caseload"] == 1
     assert platform.post(f"/needs/{second}/evaluate", {"score": 4, "outcome": "ok"}).status_code == 409
