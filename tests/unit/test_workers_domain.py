@@ -65,3 +65,94 @@ def test_case_id_for_is_deterministic_and_per_need():
     assert first == domain.case_id_for("need-0a1b2c3d") == "case-0a1b2c3d"
     assert domain.case_id_for("need-ffff0000") != first
     assert domain.case_id_for("hotline-365-88").startswith("case-")
+
+
+# --- staffing, supervision, stages, the district queue ------------------------------------------
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from wushe.clock import iso  # noqa: E402
+from wushe.config import Rules  # noqa: E402
+
+NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+RULES = Rules()
+
+
+def staff(worker_id, certification, days_ago=10, supervisor=None, active=True, street="tianjin/binhai/taida",
+          station="s1"):
+    return {"_id": worker_id, "certification": certification, "joined_at": iso(NOW - timedelta(days=days_ago)),
+            "supervisor_id": supervisor, "active": active, "street": street, "station_id": station}
+
+
+def test_a_station_of_two_with_a_certified_supervisor_is_compliant():
+    report = domain.staffing([staff("gao", "senior"), staff("xin", "none", supervisor="gao")], NOW, RULES)
+    assert report["compliant"] and report["reasons"] == [] and (report["workers"], report["certified"]) == (2, 1)
+
+
+@pytest.mark.parametrize("workers, reason", [
+    ([staff("gao", "senior")], "at least two"),
+    ([staff("a", "none", supervisor="x"), staff("b", "none", supervisor="x")], "at least one certified"),
+    ([staff("gao", "senior"), staff("old", "none", days_ago=731, supervisor="gao")], "past the two-year deadline"),
+    ([staff("gao", "senior"), staff("zhu", "assistant")], "no supervisor"),
+])
+def test_each_staffing_rule_makes_a_station_non_compliant(workers, reason):
+    report = domain.staffing(workers, NOW, RULES)
+    assert not report["compliant"] and any(reason in r for r in report["reasons"])
+
+
+def test_deadlines_are_reported_within_ninety_days_and_past():
+    workers = [staff("gao", "senior"), staff("soon", "none", days_ago=700, supervisor="gao"),
+               staff("late", "none", days_ago=740, supervisor="gao"), staff("new", "none", days_ago=10, supervisor="gao")]
+    deadlines = {d["worker_id"]: d for d in domain.staffing(workers, NOW, RULES)["certification_deadlines"]}
+    assert set(deadlines) == {"soon", "late"}
+    assert deadlines["soon"]["days_left"] == 30 and not deadlines["soon"]["overdue"]
+    assert deadlines["late"]["overdue"]
+
+
+def test_workers_who_left_do_not_count():
+    report = domain.staffing([staff("gao", "senior"), staff("gone", "senior", active=False)], NOW, RULES)
+    assert report["workers"] == 1 and not report["compliant"]
+
+
+@pytest.mark.parametrize("supervisor, problem", [
+    (None, "no such worker"),
+    (staff("peer", "assistant"), "higher"),
+    (staff("gone", "senior", active=False), "left"),
+    (staff("far", "senior", street="tianjin/hexi/youyi", station="s9"), "district"),
+])
+def test_a_supervisor_must_be_active_higher_and_near(supervisor, problem):
+    assert problem in domain.supervision_problem(staff("zhu", "assistant"), supervisor)
+
+
+def test_a_supervisor_of_the_same_district_other_station_will_do():
+    other = staff("centre", "senior", street="tianjin/binhai/xinhe", station="s2")
+    assert domain.supervision_problem(staff("zhu", "assistant"), other) is None
+
+
+def test_caps_follow_the_level_unless_given():
+    assert domain.cap_for("none", RULES.caseload_caps) == 8
+    assert domain.cap_for("senior", RULES.caseload_caps) == 15
+    assert domain.cap_for("senior", RULES.caseload_caps, given=4) == 4
+
+
+@pytest.mark.parametrize("current, to, by_system, refused", [
+    ("identified", "assessed", False, False),
+    ("identified", "in_service", False, True),
+    ("in_service", "evaluated", False, False),
+    ("in_service", "closed", False, True),
+    ("in_service", "closed", True, False),   # the need was resolved or cancelled
+    ("evaluated", "closed", False, False),
+    ("evaluated", "in_service", False, False),
+    ("closed", "in_service", False, False),  # reopened
+    ("closed", "assessed", False, True),
+    ("planned", "planned", False, True),
+])
+def test_case_stage_moves(current, to, by_system, refused):
+    assert (domain.stage_refused(current, to, by_system) is not None) is refused
+
+
+def test_the_district_queue_takes_the_most_urgent_then_the_oldest():
+    waiting = [{"_id": "n1", "urgency": "normal", "registered_at": "2026-11-01T00:00:00.000000Z"},
+               {"_id": "n2", "urgency": "critical", "registered_at": "2026-11-20T00:00:00.000000Z"},
+               {"_id": "n3", "urgency": "normal", "registered_at": "2026-10-01T00:00:00.000000Z"},
+               {"_id": "n4", "urgency": "high", "registered_at": "2026-11-21T00:00:00.000000Z"}]
+    assert [n["_id"] for n in domain.queue_order(waiting)] == ["n2", "n4", "n3", "n1"]
