@@ -51,6 +51,7 @@ class Part(Schema):
 
 class OrganisationPart(Part):
     organisation_id = fields.String()
+    project_id = fields.String(allow_none=True)
 
 
 class WorkerPart(Part):

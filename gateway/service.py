@@ -77,7 +77,8 @@ class GatewayService:
     # read model -------------------------------------------------------------------------------
     @on_event(PARTIES, ["#"], queue_name="evt-all--gateway.project")
     def project(self, event):
-        need_ids = event.data["need_ids"] if event.type == "org_incubation_started" else [event.need_id]
+        # events about an organisation (milestones, graduation) name no need: no view for them
+        need_ids = event.data["need_ids"] if event.type == "org_incubation_started" else [event.data.get("need_id")]
         applied = [self.store.apply(need_id, event) for need_id in filter(None, need_ids)]
         return DUPLICATE if applied and not any(applied) else None
 
@@ -189,6 +190,31 @@ class GatewayService:
            query=gs.OrganisationsQuery)
     def list_organisations(self, request, body):
         return 200, self.call("orgs", "list_organisations", **query_args(request, gs.OrganisationsQuery))
+
+    @route("GET", "/api/v1/organisations/<org_id>",
+           "An organisation: its micro-projects and room, or its incubation milestones", "organisations",
+           response=orgs_api.OrganisationOut, errors=(404,))
+    def get_organisation(self, request, body, org_id):
+        return 200, self.call("orgs", "get_organisation", org_id)
+
+    @route("POST", "/api/v1/organisations/<org_id>/milestones",
+           "An incubation milestone: founding_members (≥ 3), charter, training (a session), first_project "
+           "(graduates the organisation)", "organisations",
+           request=orgs_api.MilestoneIn, response=orgs_api.OrganisationOut, errors=(404, 409))
+    def record_milestone(self, request, body, org_id):
+        return 200, self.call("orgs", "record_milestone", org_id, body)
+
+    @route("POST", "/api/v1/organisations/<org_id>/projects", "Open a micro-project (小微项目) that takes needs",
+           "organisations", request=orgs_api.ProjectIn, response=orgs_api.OrganisationOut, status=201,
+           errors=(404, 409))
+    def open_project(self, request, body, org_id):
+        return 201, self.call("orgs", "open_project", org_id, body)
+
+    @route("POST", "/api/v1/organisations/<org_id>/projects/<project_id>/close",
+           "Close a micro-project: it takes no new needs", "organisations",
+           response=orgs_api.OrganisationOut, errors=(404, 409))
+    def close_project(self, request, body, org_id, project_id):
+        return 200, self.call("orgs", "close_project", org_id, project_id)
 
     @route("POST", "/api/v1/volunteers", "Register a volunteer (志愿者)", "registries",
            request=volunteers_api.VolunteerIn, response=volunteers_api.VolunteerOut, status=201, errors=(409,),

@@ -17,6 +17,9 @@ class Rules:
     # orgs: the Nth unmatched need of one category in one community within the window starts an incubation
     incubation_threshold: int = 3
     incubation_window_days: int = 90
+    # orgs: training sessions before the training milestone; the standing micro-project's size
+    training_sessions: int = 2
+    default_project_capacity: int = 20
     # workers: the caseload cap by certification level, unless a worker is given max_caseload
     caseload_caps: dict = field(default_factory=lambda: {
         "none": 8, "assistant": 10, "intermediate": 12, "senior": 15})
@@ -43,6 +46,8 @@ class Rules:
         return cls(
             incubation_threshold=int(env.get("WUSHE_INCUBATION_THRESHOLD", base.incubation_threshold)),
             incubation_window_days=int(env.get("WUSHE_INCUBATION_WINDOW_DAYS", base.incubation_window_days)),
+            training_sessions=int(env.get("WUSHE_TRAINING_SESSIONS", base.training_sessions)),
+            default_project_capacity=int(env.get("WUSHE_DEFAULT_PROJECT_CAPACITY", base.default_project_capacity)),
             caseload_caps=caps,
             certification_deadline_days=int(env.get("WUSHE_CERTIFICATION_DEADLINE_DAYS",
                                                     base.certification_deadline_days)),

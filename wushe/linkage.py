@@ -41,7 +41,7 @@ def _state_of(event):
     d = event.data
     t = event.type
     if t == "org_matched":
-        return "organisation", "matched", {"organisation_id": d["organisation_id"]}
+        return "organisation", "matched", {"organisation_id": d["organisation_id"], "project_id": d.get("project_id")}
     if t == "org_unmatched":
         if d.get("organisation_id"):
             return "organisation", "incubating", {"organisation_id": d["organisation_id"]}
