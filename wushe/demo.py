@@ -27,11 +27,11 @@ WORKERS = [
     {"id": "worker-liu", "name": "刘社工", "station_id": "station-taida", "certification": "intermediate",
      "specialties": ["elderly_care", "medical_escort"], "max_caseload": 12},
     {"id": "worker-zhao", "name": "赵社工", "station_id": "station-taida", "certification": "none",
-     "specialties": ["child_care", "errands"], "max_caseload": 8},
-    {"id": "worker-xu", "name": "徐芃泽", "station_id": "station-guoyuan", "certification": "assistant",
-     "specialties": ["elderly_care", "community_governance"]},
+     "specialties": ["child_care", "errands"], "supervisor_id": "worker-liu"},
     {"id": "worker-wang", "name": "王社工", "station_id": "station-guoyuan", "certification": "intermediate",
      "specialties": ["home_repair", "psychological_support"]},
+    {"id": "worker-xu", "name": "徐芃泽", "station_id": "station-guoyuan", "certification": "assistant",
+     "specialties": ["elderly_care", "community_governance"], "supervisor_id": "worker-wang"},
 ]
 ORGANISATIONS = [
     {"id": "org-bianmin", "name": "便民维修队", "community": f"{TAIDA}/xinghua", "categories": ["home_repair"]},
