@@ -157,6 +157,12 @@ class GatewayService:
     def get_worker(self, request, body, worker_id):
         return 200, self.call("workers", "get_worker", worker_id)
 
+    @route("POST", "/api/v1/workers/<worker_id>/certification",
+           "Record a passed certification (assistant, intermediate, senior); the level only goes up", "workers",
+           request=workers_api.CertificationIn, response=workers_api.WorkerOut, errors=(404, 409))
+    def certify(self, request, body, worker_id):
+        return 200, self.call("workers", "certify", worker_id, body)
+
     @route("POST", "/api/v1/workers/<worker_id>/leave",
            "A worker leaves: open cases go to colleagues, or to the district queue", "workers",
            request=workers_api.LeaveIn, errors=(404, 409))

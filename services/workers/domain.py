@@ -42,6 +42,20 @@ def cap_for(certification, caps, given=None):
     return given or caps[certification]
 
 
+def certification_refused(worker, to):
+    """Why a worker cannot be recorded at certification level `to` (None when they can)."""
+    if not worker["active"]:
+        return "the worker has left"
+    if LEVELS.index(to) <= LEVELS.index(worker["certification"]):
+        return f"certification only goes up; this worker is already {worker['certification']}"
+    return None
+
+
+def cap_after_certification(worker, to, caps):
+    """A cap that was the old level's default follows the new level; one set by hand stays."""
+    return caps[to] if worker["max_caseload"] == caps[worker["certification"]] else worker["max_caseload"]
+
+
 def certify_by(worker, deadline_days):
     """When an uncertified worker must be certified (None for a certified one)."""
     if worker["certification"] != "none":

@@ -57,6 +57,11 @@ class WorkerOut(Schema):
     active = fields.Boolean()
 
 
+class CertificationIn(Schema):
+    certification = fields.String(required=True, validate=validate.OneOf(CERTIFICATIONS[1:]))
+    certified_at = fields.DateTime(format="iso")
+
+
 class LeaveIn(Schema):
     reason = fields.String(load_default="", validate=validate.Length(max=200))
 

@@ -66,6 +66,25 @@ class WorkersService:
         return self._worker_out(found(self.store.workers, worker_id, "worker"))
 
     @rpc
+    def certify(self, worker_id, payload):
+        """A worker passed a certification exam (助理/中级/高级社工师): the level goes up, and with
+        it the caseload cap when it was the level's default. Room may let the district queue move."""
+        body = loaded(schemas.CertificationIn(), payload)
+        worker, to = found(self.store.workers, worker_id, "worker"), body["certification"]
+        refused = domain.certification_refused(worker, to)
+        if refused:
+            raise Conflict(refused)
+        certified_at = iso(body["certified_at"]) if body.get("certified_at") else now_iso()
+        updated = after(self.store.workers, {"_id": worker_id, "certification": worker["certification"], "active": True},
+                        {"$set": {"certification": to, "certified_at": certified_at,
+                                  "max_caseload": domain.cap_after_certification(worker, to, self.rules.caseload_caps)}})
+        if not updated:
+            raise Conflict("the worker changed meanwhile; read it again")
+        self.log.info("worker.certified", worker_id=worker_id, certification=to)
+        self._drain(worker["street"])
+        return self._worker_out(updated)
+
+    @rpc
     def leave(self, worker_id, payload):
         """A worker leaves: their open cases go to colleagues by the assignment rule, or, when no
         colleague has room, to the district queue (the need is escalated until one does)."""

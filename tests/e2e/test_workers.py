@@ -38,6 +38,15 @@ def test_the_staffing_report_says_what_makes_a_station_non_compliant(platform):
     assert ok(platform.get("/stats", params={"region": STREET}), 200)["stations_compliant"] == 0
     assert ok(platform.get("/workers/w-new"), 200)["max_caseload"] == 8  # the uncertified level's cap
 
+    # w-late passes the assistant exam and gets a supervisor's eye: the station is compliant
+    certified = ok(platform.post("/workers/w-late/certification", {"certification": "assistant"}), 200)
+    assert certified["certification"] == "assistant" and certified["max_caseload"] == 10
+    assert platform.post("/workers/w-late/certification", {"certification": "assistant"}).status_code == 409
+    ok(platform.post("/workers/w-late/certification", {"certification": "senior"}), 200)  # no supervisor needed
+    station = ok(platform.get("/stations/station-taida"), 200)
+    assert station["compliant"], station["reasons"]
+    assert [d["worker_id"] for d in station["certification_deadlines"]] == ["w-new"]
+
 
 def test_a_case_moves_through_its_stages_and_refuses_illegal_moves(platform):
     seed(platform)

@@ -156,3 +156,12 @@ def test_the_district_queue_takes_the_most_urgent_then_the_oldest():
                {"_id": "n3", "urgency": "normal", "registered_at": "2026-10-01T00:00:00.000000Z"},
                {"_id": "n4", "urgency": "high", "registered_at": "2026-11-21T00:00:00.000000Z"}]
     assert [n["_id"] for n in domain.queue_order(waiting)] == ["n2", "n4", "n3", "n1"]
+
+
+def test_certification_only_goes_up_and_a_default_cap_follows_the_level():
+    worker = {**staff("xin", "none"), "max_caseload": 8}
+    assert domain.certification_refused(worker, "assistant") is None
+    assert "only goes up" in domain.certification_refused({**worker, "certification": "senior"}, "assistant")
+    assert "left" in domain.certification_refused({**worker, "active": False}, "senior")
+    assert domain.cap_after_certification(worker, "intermediate", RULES.caseload_caps) == 12
+    assert domain.cap_after_certification({**worker, "max_caseload": 5}, "intermediate", RULES.caseload_caps) == 5
