@@ -233,6 +233,24 @@ class GatewayService:
     def get_volunteer(self, request, body, volunteer_id):
         return 200, self.call("volunteers", "get_volunteer", volunteer_id)
 
+    # the time bank (时间银行) ---------------------------------------------------------------------
+    @route("GET", "/api/v1/volunteers/<volunteer_id>/ledger",
+           "The volunteer's time-bank entries (credits, redemptions, transfers), newest first", "time bank",
+           errors=(404,))
+    def ledger(self, request, body, volunteer_id):
+        return 200, self.call("volunteers", "ledger", volunteer_id, query_args(request, gs.PageQuery)["limit"])
+
+    @route("POST", "/api/v1/volunteers/<volunteer_id>/redemptions",
+           "Spend hours on a service for oneself or a family member; never below zero", "time bank",
+           request=volunteers_api.RedemptionIn, status=201, errors=(404, 409), id_prefix="txn")
+    def redeem(self, request, body, volunteer_id):
+        return 201, self.call("volunteers", "redeem", volunteer_id, body)
+
+    @route("POST", "/api/v1/volunteers/<volunteer_id>/transfers", "Give hours to another volunteer", "time bank",
+           request=volunteers_api.TransferIn, status=201, errors=(404, 409), id_prefix="txn")
+    def transfer(self, request, body, volunteer_id):
+        return 201, self.call("volunteers", "transfer", volunteer_id, body)
+
     @route("POST", "/api/v1/donors", "Register a donor", "registries",
            request=charity_api.DonorIn, response=charity_api.DonorOut, status=201, errors=(409,), id_prefix="donor")
     def add_donor(self, request, body):

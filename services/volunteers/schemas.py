@@ -42,3 +42,31 @@ class CallOut(Schema):
     state = fields.String()
     opened_at = fields.String()
     expires_at = fields.String()
+
+
+HOURS = validate.Range(min=0, max=1000, min_inclusive=False)
+
+
+class RedemptionIn(Schema):
+    """Spend hours on a service for oneself or a family member (an elder)."""
+    id = record_id()
+    hours = fields.Float(required=True, validate=HOURS)
+    service = fields.String(required=True, validate=validate.Length(1, 100))
+    beneficiary = fields.String(load_default="self", validate=validate.OneOf(("self", "family")))
+
+
+class TransferIn(Schema):
+    id = record_id()
+    to_volunteer_id = record_id(required=True)
+    hours = fields.Float(required=True, validate=HOURS)
+
+
+class LedgerEntry(Schema):
+    txn_id = fields.String()
+    kind = fields.String()
+    hours = fields.Float()
+    counterparty = fields.String()
+    at = fields.String()
+    call_id = fields.String()
+    service = fields.String()
+    beneficiary = fields.String()

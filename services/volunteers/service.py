@@ -4,11 +4,12 @@ import os
 from nameko.rpc import rpc
 from nameko.timer import timer
 
-from services.volunteers import domain, schemas
+from services.volunteers import domain, schemas, timebank
 from services.volunteers.store import VolunteersStore
 from wushe.clock import new_id, now_iso
 from wushe.config import RulesConfig
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
+from wushe.events import new_event
 from wushe.outbox import Outbox
 from wushe.regions import level_of, truncate, under_filter
 from wushe.store import Store, found, insert_new, page
@@ -31,7 +32,7 @@ class VolunteersService:
     def add_volunteer(self, payload):
         body = loaded(schemas.VolunteerIn(), payload)
         volunteer = {"_id": body.pop("id", None) or new_id("vol"), **body, "hours_balance": 0.0,
-                     "credited_calls": [], "created_at": now_iso()}
+                     "credited_calls": [], "txns": [], "pending": [], "created_at": now_iso()}
         if not insert_new(self.store.volunteers, volunteer):
             raise Conflict(f"volunteer {volunteer['_id']} exists")
         return self._volunteer_out(volunteer)
@@ -84,9 +85,13 @@ class VolunteersService:
         if volunteer["_id"] not in call["claimed"] or call["state"] == "cancelled":
             raise Conflict("only a volunteer holding a claim on a call that is not cancelled can complete it")
         credited = domain.event(call, "hours_credited", volunteer_id=volunteer["_id"], hours=body["hours"])
-        updated = self.store.credit(volunteer["_id"], call_id, body["hours"], credited)
+        txn = timebank.transaction(timebank.credit_id(call_id, volunteer["_id"]), "credit", timebank.ISSUED,
+                                   volunteer["_id"], body["hours"], now_iso(), call_id=call_id,
+                                   community=call["community"])
+        updated = self.store.credit(volunteer["_id"], call_id, txn, credited)
         if not updated:
             raise Conflict("this volunteer's hours for this call are already credited")
+        self._finish(volunteer["_id"], txn)
         # the call keeps the services done for it (the statistics' 人次 and hours)
         self.store.calls.update_one({"_id": call_id}, {"$addToSet": {"completions": {
             "volunteer_id": volunteer["_id"], "hours": body["hours"]}}})
@@ -94,12 +99,54 @@ class VolunteersService:
         return {"call_id": call_id, "volunteer_id": volunteer["_id"], "hours": body["hours"],
                 "hours_balance": updated["hours_balance"]}
 
+    # the time bank (时间银行) ---------------------------------------------------------------------
+    @rpc
+    def redeem(self, volunteer_id, payload):
+        body = loaded(schemas.RedemptionIn(), payload)
+        volunteer = self._volunteer(volunteer_id)
+        txn = timebank.transaction(body.get("id") or new_id("txn"), "redemption", volunteer_id, timebank.REDEEMED,
+                                   body["hours"], now_iso(), service=body["service"], beneficiary=body["beneficiary"])
+        event = new_event("volunteers", "hours_redeemed", {
+            "volunteer_id": volunteer_id, "community": volunteer["community"], "txn_id": txn["_id"],
+            "hours": txn["hours"], "beneficiary": body["beneficiary"]}, subject=volunteer_id)
+        return self._spend(volunteer, txn, event)
+
+    @rpc
+    def transfer(self, volunteer_id, payload):
+        body = loaded(schemas.TransferIn(), payload)
+        volunteer = self._volunteer(volunteer_id)
+        self._volunteer(body["to_volunteer_id"], field="to_volunteer_id")
+        refused = timebank.transfer_refused(volunteer_id, body["to_volunteer_id"])
+        if refused:
+            raise InvalidInput(refused, {"to_volunteer_id": [refused]})
+        txn = timebank.transaction(body.get("id") or new_id("txn"), "transfer", volunteer_id,
+                                   body["to_volunteer_id"], body["hours"], now_iso())
+        event = new_event("volunteers", "hours_transferred", {
+            "volunteer_id": volunteer_id, "community": volunteer["community"], "txn_id": txn["_id"],
+            "hours": txn["hours"], "to_volunteer_id": body["to_volunteer_id"]}, subject=volunteer_id)
+        return self._spend(volunteer, txn, event)
+
+    @rpc
+    def ledger(self, volunteer_id, limit=50):
+        volunteer = self._volunteer(volunteer_id)
+        entries = timebank.entries_for(volunteer_id, self.store.transactions(volunteer_id, limit))
+        return {"volunteer_id": volunteer_id, "hours_balance": volunteer["hours_balance"], "items": entries,
+                "next_cursor": None}
+
+    @timer(interval=EXPIRY_CHECK_SECONDS)
+    def settle_ledger(self):
+        """Finish the time-bank movements a crash left pending (recorded, paid, cleared)."""
+        for volunteer in self.store.volunteers.find({"pending.0": {"$exists": True}}, {"pending": 1}).limit(500):
+            for txn in volunteer["pending"]:
+                self._finish(volunteer["_id"], txn)
+
     @rpc
     def stats(self, region):
         completions = [c for call in self.store.calls.find({"community": under_filter(region)}, {"completions": 1})
                        for c in call.get("completions", [])]
+        credited = self.store.ledger.find({"kind": "credit", "community": under_filter(region)}, {"hours": 1})
         return {"volunteer_services_completed": len(completions),
-                "volunteer_hours": sum(c["hours"] for c in completions)}
+                "volunteer_hours": round(sum(txn["hours"] for txn in credited), 2)}
 
     @on_event("community", "need_registered")
     def on_need_registered(self, event):
@@ -137,6 +184,25 @@ class VolunteersService:
                 self._move(call, ["open"], "expired", "call_expired", volunteer_ids=call["claimed"])
 
     # ----------------------------------------------------------------------------------------
+    def _spend(self, volunteer, txn, event):
+        updated = self.store.debit(volunteer["_id"], txn, event)
+        if not updated:
+            if txn["_id"] in (self.store.volunteers.find_one({"_id": volunteer["_id"]}, {"txns": 1}) or {}).get("txns", []):
+                raise Conflict(f"transaction {txn['_id']} was already made")
+            raise Conflict(f"the balance ({volunteer['hours_balance']:g} h) does not cover {txn['hours']:g} h")
+        self._finish(volunteer["_id"], txn)
+        self.outbox.flush(self.store.volunteers, updated)
+        return {"txn_id": txn["_id"], "kind": txn["kind"], "hours": txn["hours"],
+                "hours_balance": updated["hours_balance"]}
+
+    def _finish(self, owner_id, txn):
+        """Record the transaction, pay a volunteer payee, clear the marker — each idempotent."""
+        self.store.record(txn)
+        payee = txn["legs"][1]["account"]
+        if payee != owner_id and not payee.startswith("timebank:"):
+            self.store.pay(payee, txn)
+        self.store.clear(owner_id, txn["_id"])
+
     def _move(self, call, from_states, to, event_type, **data):
         updated = self.store.move(call, from_states, to, domain.event(call, event_type, **data),
                                   **{f"{to}_at": now_iso()})

@@ -66,3 +66,21 @@ def test_the_call_check_expires_late_calls_and_fills_full_ones_left_open(contain
     wait_for(lambda: tap.of_type("call_expired") and tap.of_type("call_filled"))
     assert [e["subject"] for e in tap.of_type("call_expired")] == ["need-late"]
     assert [e["subject"] for e in tap.of_type("call_filled")] == ["need-full"]
+
+
+def test_a_transfer_a_crash_left_half_done_is_finished_once(container_factory, config):
+    from services.volunteers import timebank
+    db = database(config["WUSHE"], "volunteers")
+    txn = timebank.transaction("txn-1", "transfer", "v-a", "v-b", 2, "2026-11-23T08:00:00.000000Z")
+    # v-a was debited (the guarded first step) and the process died: not recorded, v-b not paid
+    db.volunteers.insert_many([
+        {"_id": "v-a", "community": HUAYUAN, "hours_balance": 1.0, "txns": ["txn-1"], "pending": [txn], "outbox": []},
+        {"_id": "v-b", "community": HUAYUAN, "hours_balance": 0.0, "txns": [], "pending": [], "outbox": []}])
+    container = container_factory(VolunteersService, config)
+    container.start()
+    with entrypoint_hook(container, "settle_ledger") as settle:
+        settle()
+        settle()
+    assert db.ledger.count_documents({"_id": "txn-1"}) == 1
+    assert db.volunteers.find_one({"_id": "v-b"})["hours_balance"] == 2
+    assert db.volunteers.find_one({"_id": "v-a"})["pending"] == []

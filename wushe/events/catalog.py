@@ -203,6 +203,22 @@ class HoursCredited(CallEvent):
     hours = fields.Float(required=True)
 
 
+class HoursMoved(Tolerant):
+    volunteer_id = fields.String(required=True)
+    community = region("community", required=True)
+    txn_id = fields.String(required=True)
+    hours = fields.Float(required=True)
+
+
+class HoursRedeemed(HoursMoved):
+    """Hours spent on a service for the volunteer or a family member (an elder)."""
+    beneficiary = fields.String(required=True, validate=validate.OneOf(("self", "family")))
+
+
+class HoursTransferred(HoursMoved):
+    to_volunteer_id = fields.String(required=True)
+
+
 # --- charity ---------------------------------------------------------------------------------
 class ResourcePledged(NeedEvent):
     pledges = fields.List(fields.Nested(PledgeLine), required=True)
@@ -261,6 +277,8 @@ CATALOG = {
     ("volunteers", "call_expired"): CallExpired,
     ("volunteers", "call_cancelled"): CallCancelled,
     ("volunteers", "hours_credited"): HoursCredited,
+    ("volunteers", "hours_redeemed"): HoursRedeemed,
+    ("volunteers", "hours_transferred"): HoursTransferred,
     ("charity", "resource_pledged"): ResourcePledged,
     ("charity", "resource_shortfall"): ResourceShortfall,
     ("charity", "pledge_delivered"): PledgeDelivered,
