@@ -324,6 +324,11 @@ class GatewayService:
     def claim(self, request, body, call_id):
         return 201, self.call("volunteers", "claim", call_id, body)
 
+    @route("POST", "/api/v1/calls/<call_id>/reopen", "Open an expired call again with a new deadline", "calls",
+           request=volunteers_api.ReopenIn, response=volunteers_api.CallOut, errors=(404, 409))
+    def reopen_call(self, request, body, call_id):
+        return 200, self.call("volunteers", "reopen", call_id, body)
+
     @route("POST", "/api/v1/calls/<call_id>/completions", "Record a service done; credits hours once", "calls",
            request=volunteers_api.CompletionIn, status=201, errors=(404, 409))
     def complete(self, request, body, call_id):

@@ -64,6 +64,8 @@ def _state_of(event):
         return "volunteers", "filled", {"call_id": d["call_id"]}
     if t == "call_expired":
         return "volunteers", "expired", {"call_id": d["call_id"]}
+    if t == "call_reopened":
+        return "volunteers", "open", {"call_id": d["call_id"], "expires_at": d["expires_at"]}
     if t == "call_cancelled":
         return "volunteers", "cancelled", {"call_id": d["call_id"]}
     if t == "resource_pledged":

@@ -28,6 +28,12 @@ def tier(lot_region, community):
     return None
 
 
+def usable(lots, at):
+    """Lots that may still be pledged at `at`: goods past their best-before date may not."""
+    today = at[:10]
+    return [lot for lot in lots if not lot.get("best_before") or lot["best_before"] >= today]
+
+
 def rank(lots, community):
     near = [(tier(lot["region"], community), lot) for lot in lots if lot["available"] > 0]
     near = [(t, lot) for t, lot in near if t is not None]

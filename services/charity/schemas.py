@@ -21,6 +21,7 @@ class DonorOut(Schema):
 
 class DonationLine(ResourceLine):
     value_cents = fields.Integer(validate=validate.Range(min=0))  # declared value of the whole line
+    best_before = fields.Date()  # goods past it are never pledged
 
     class Meta:
         unknown = "raise"
@@ -49,4 +50,5 @@ class LotOut(Schema):
     delivered = fields.Float()
     available = fields.Float()
     unit_value_cents = fields.Float()
+    best_before = fields.String(allow_none=True)
     created_at = fields.String()

@@ -41,7 +41,8 @@ class CharityService:
             lots.append({"_id": new_id("lot"), "donation_id": donation_id, "donor_id": body["donor_id"],
                          "item": item, "unit": unit, "region": body["region"], "quantity": quantity,
                          "reserved": 0.0, "delivered": 0.0, "available": quantity,
-                         "unit_value_cents": domain.unit_value(line), "created_at": at, "pledges": []})
+                         "unit_value_cents": domain.unit_value(line), "created_at": at, "pledges": [],
+                         "best_before": line["best_before"].isoformat() if line.get("best_before") else None})
         self.store.lots.insert_many(lots)
         self.store.donations.insert_one({"_id": donation_id, "donor_id": body["donor_id"],
                                          "region": body["region"], "lot_ids": [l["_id"] for l in lots],
@@ -121,7 +122,8 @@ class CharityService:
             pledges += [domain.pledge_line(lot, p) for lot, p in mine]
             remaining = wanted - sum(p["quantity"] for _, p in mine)
             taken_lots = {lot["_id"] for lot, _ in mine}
-            for lot in domain.rank(self.store.candidates(item, unit, truncate(community, "city")), community):
+            lots = self.store.candidates(item, unit, truncate(community, "city"))
+            for lot in domain.rank(domain.usable(lots, now_iso()), community):
                 if remaining <= EPSILON:
                     break
                 if lot["_id"] in taken_lots:

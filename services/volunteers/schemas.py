@@ -20,6 +20,10 @@ class VolunteerOut(Schema):
     created_at = fields.String()
 
 
+class ReopenIn(Schema):
+    expires_at = fields.DateTime(format="iso", required=True)
+
+
 class ClaimIn(Schema):
     volunteer_id = record_id(required=True)
 

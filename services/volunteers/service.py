@@ -6,7 +6,7 @@ from nameko.timer import timer
 
 from services.volunteers import domain, schemas, timebank
 from services.volunteers.store import VolunteersStore
-from wushe.clock import new_id, now_iso
+from wushe.clock import iso, new_id, now_iso
 from wushe.config import RulesConfig
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.events import new_event
@@ -76,6 +76,25 @@ class VolunteersService:
         self.log.info("call.claimed", need_id=call["need_id"], call_id=call_id, volunteer_id=volunteer["_id"])
         return {"call_id": call_id, "volunteer_id": volunteer["_id"],
                 "position": updated["claimed"].index(volunteer["_id"]) + 1, "slots": call["slots"]}
+
+    @rpc
+    def reopen(self, call_id, payload):
+        """A station opens an expired call again, with a new deadline (the need links if it fills)."""
+        body = loaded(schemas.ReopenIn(), payload)
+        expires_at = iso(body["expires_at"])
+        if expires_at <= now_iso():
+            raise InvalidInput("the new deadline has passed", {"expires_at": ["must be in the future"]})
+        call = self._call(call_id)
+        if call["state"] != "expired":
+            raise Conflict(f"only an expired call can be reopened; this one is {call['state']}")
+        # the new deadline goes in the same update as the state, or a crash would leave an open
+        # call with a past deadline for the timer to expire again
+        updated = self.store.move(call, ["expired"], "open", domain.event(call, "call_reopened", expires_at=expires_at),
+                                  expires_at=expires_at, reopened_at=now_iso())
+        if not updated:
+            raise Conflict("the call changed meanwhile; read it again")
+        self.outbox.flush(self.store.calls, updated)
+        return self._call_out(updated)
 
     @rpc
     def complete(self, call_id, payload):

@@ -84,3 +84,10 @@ def test_outcome(shortfall, event_type):
     assert (loaded.source, loaded.type, loaded.subject) == ("charity", event_type, NEED_ID)
     assert [p["pledge_id"] for p in loaded.data["pledges"]] == ["pledge-a"]
     assert loaded.data.get("shortfall", []) == shortfall
+
+
+def test_goods_past_their_best_before_date_are_not_usable():
+    from services.charity import domain as charity
+    lots = [{"_id": "a", "best_before": "2026-11-22"}, {"_id": "b", "best_before": "2026-11-23"},
+            {"_id": "c", "best_before": None}, {"_id": "d"}]
+    assert [l["_id"] for l in charity.usable(lots, "2026-11-23T10:00:00.000000Z")] == ["b", "c", "d"]

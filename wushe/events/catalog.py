@@ -194,6 +194,11 @@ class CallExpired(CallEvent):
     volunteer_ids = fields.List(fields.String(), required=True)
 
 
+class CallReopened(CallEvent):
+    """An expired call opened again by a station, with a new deadline."""
+    expires_at = fields.String(required=True)
+
+
 class CallCancelled(CallEvent):
     reason = fields.String(required=True)
 
@@ -275,6 +280,7 @@ CATALOG = {
     ("volunteers", "call_claimed"): CallClaimed,
     ("volunteers", "call_filled"): CallFilled,
     ("volunteers", "call_expired"): CallExpired,
+    ("volunteers", "call_reopened"): CallReopened,
     ("volunteers", "call_cancelled"): CallCancelled,
     ("volunteers", "hours_credited"): HoursCredited,
     ("volunteers", "hours_redeemed"): HoursRedeemed,
