@@ -335,10 +335,11 @@ class GatewayService:
         return 201, self.call("volunteers", "complete", call_id, body)
 
     # pledges and statistics ---------------------------------------------------------------------
-    @route("POST", "/api/v1/pledges/<pledge_id>/delivery", "Deliver a pledge: reserved becomes delivered",
-           "pledges", errors=(404, 409))
+    @route("POST", "/api/v1/pledges/<pledge_id>/delivery",
+           "Deliver a pledge in whole (no body) or in part (`quantity`): reserved becomes delivered", "pledges",
+           request=charity_api.DeliveryIn, errors=(404, 409))
     def deliver(self, request, body, pledge_id):
-        return 200, self.call("charity", "deliver_pledge", pledge_id)
+        return 200, self.call("charity", "deliver_pledge", pledge_id, body)
 
     @route("GET", "/api/v1/stats", "The figures a station reports, for a region and everything under it",
            "stats", query=gs.StatsQuery, response=gs.Stats)

@@ -74,8 +74,8 @@ def _state_of(event):
         return "resources", "shortfall", {"pledges": d["pledges"], "shortfall": d["shortfall"]}
     if t == "pledge_released":
         return "resources", "released", {}
-    if t == "pledge_delivered":
-        return "resources", None, {"delivered": [d["pledge"]["pledge_id"]]}
+    if t == "pledge_delivered":  # a pledge counts as delivered once nothing of it remains
+        return "resources", None, {"delivered": [d["pledge"]["pledge_id"]] if d.get("remaining", 0) <= 1e-9 else []}
     return None
 
 

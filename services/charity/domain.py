@@ -71,6 +71,11 @@ def released(need_id, community, pledges):
     return new_event(SOURCE, "pledge_released", {"need_id": need_id, "community": community, "pledges": pledges})
 
 
-def delivered(pledge, line):
-    return new_event(SOURCE, "pledge_delivered", {"need_id": pledge["need_id"],
-                                                  "community": pledge["community"], "pledge": line})
+def remaining(pledge):
+    """What is left to deliver of a pledge."""
+    return round(pledge["quantity"] - pledge.get("delivered", 0.0), 6)
+
+
+def delivered(pledge, line, quantity, left):
+    return new_event(SOURCE, "pledge_delivered", {"need_id": pledge["need_id"], "community": pledge["community"],
+                                                  "pledge": line, "quantity": quantity, "remaining": round(left, 6)})

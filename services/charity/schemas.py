@@ -38,6 +38,10 @@ class DonationIn(Schema):
             raise ValidationError("at least one line", "lines")
 
 
+class DeliveryIn(Schema):
+    quantity = fields.Float(validate=validate.Range(min=0, min_inclusive=False))  # absent: all that is left
+
+
 class LotOut(Schema):
     id = fields.String()
     donor_id = fields.String()

@@ -64,17 +64,27 @@ class CharityService:
         return self._lot_out(found(self.store.lots, lot_id, "lot"))
 
     @rpc
-    def deliver_pledge(self, pledge_id):
+    def deliver_pledge(self, pledge_id, payload=None):
+        """Deliver a pledge in whole (no quantity: all that is left) or in part."""
+        body = loaded(schemas.DeliveryIn(), payload or {})
         lot = self.store.lots.find_one({"pledges.pledge_id": pledge_id})
         if not lot:
             raise NotFound(f"no pledge {pledge_id}")
         pledge = next(p for p in lot["pledges"] if p["pledge_id"] == pledge_id)
-        line = domain.pledge_line(lot, pledge)
-        updated = self.store.settle(lot, pledge, "delivered", domain.delivered(pledge, line))
-        if not updated:
+        if pledge["state"] != "reserved":
             raise Conflict(f"the pledge is {pledge['state']}, not reserved")
+        left = domain.remaining(pledge)
+        quantity = body.get("quantity") or left
+        if quantity > left + 1e-9:
+            raise InvalidInput("more than is left to deliver",
+                               {"quantity": [f"{left:g} {lot['unit']} of this pledge are left to deliver"]})
+        line = domain.pledge_line(lot, pledge)
+        updated = self.store.deliver(lot, pledge, quantity, domain.delivered(pledge, line, quantity, left - quantity))
+        if not updated:
+            raise Conflict("the pledge changed meanwhile (another delivery or a release); read it again")
         self.outbox.flush(self.store.lots, updated)
-        return {**line, "state": "delivered"}
+        done = next(p for p in updated["pledges"] if p["pledge_id"] == pledge_id)
+        return {**line, "state": done["state"], "delivered": done["delivered"], "remaining": domain.remaining(done)}
 
     @rpc
     def stats(self, region):
@@ -153,7 +163,7 @@ class CharityService:
         were released — also those a crashed earlier attempt released without announcing."""
         for lot, pledge in self.store.pledged_to(need_id):
             if pledge["state"] == "reserved":
-                self.store.settle(lot, pledge, "released")
+                self.store.release(lot, pledge)
         released = [domain.pledge_line(lot, p) for lot, p in self.store.pledged_to(need_id)
                     if p["state"] == "released"]
         if released:

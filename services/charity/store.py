@@ -33,28 +33,38 @@ class CharityStore:
         return after(self.lots,
                      {"_id": lot_id, "available": {"$gte": quantity}, "pledges.pledge_id": {"$ne": pledge["pledge_id"]}},
                      {"$inc": {"available": -quantity, "reserved": quantity},
-                      "$push": {"pledges": {**pledge, "quantity": quantity, "state": "reserved"}}})
+                      "$push": {"pledges": {**pledge, "quantity": quantity, "state": "reserved", "delivered": 0.0}}})
 
     def pledged_to(self, need_id):
         """(lot, pledge) pairs of a need."""
         return [(lot, p) for lot in self.lots.find({"pledges.need_id": need_id})
                 for p in lot["pledges"] if p["need_id"] == need_id]
 
-    def settle(self, lot, pledge, to, event=None):
-        """Move a reserved pledge to `released` (back to available) or `delivered`, once.
-
-        The pledge is addressed by its index, not with the positional `$`: pledges are only
-        ever appended, so the index is stable, and the filter re-checks that the element there
-        is still this pledge, still reserved. (mongomock applies `pledges.$` to the wrong
-        element when the same update also pushes to the outbox.)"""
+    # A pledge is addressed by its index, not with the positional `$`: pledges are only ever
+    # appended, so the index is stable, and the filter re-checks that the element there is
+    # still this pledge, still reserved, with the delivered quantity it was read with. (mongomock
+    # applies `pledges.$` to the wrong element when the same update also pushes to the outbox.)
+    def _guard(self, lot, pledge):
         index = next(i for i, p in enumerate(lot["pledges"]) if p["pledge_id"] == pledge["pledge_id"])
-        q = pledge["quantity"]
-        inc = {"reserved": -q, "available": q} if to == "released" else {"reserved": -q, "delivered": q}
-        update = {"$set": {f"pledges.{index}.state": to}, "$inc": inc}
-        if event:
-            update.update(entries(event))
-        return after(self.lots, {"_id": lot["_id"], f"pledges.{index}.pledge_id": pledge["pledge_id"],
-                                 f"pledges.{index}.state": "reserved"}, update)
+        return index, {"_id": lot["_id"], f"pledges.{index}.pledge_id": pledge["pledge_id"],
+                       f"pledges.{index}.state": "reserved",
+                       f"pledges.{index}.delivered": pledge.get("delivered", 0.0)}
+
+    def release(self, lot, pledge):
+        """Give what is still reserved of a pledge back to its lot, once."""
+        index, guard = self._guard(lot, pledge)
+        left = pledge["quantity"] - pledge.get("delivered", 0.0)
+        return after(self.lots, guard, {"$set": {f"pledges.{index}.state": "released"},
+                                        "$inc": {"reserved": -left, "available": left}})
+
+    def deliver(self, lot, pledge, quantity, event):
+        """Deliver `quantity` of a pledge (all of what is left, or part of it), with its event, once."""
+        index, guard = self._guard(lot, pledge)
+        done = pledge.get("delivered", 0.0) + quantity
+        complete = done >= pledge["quantity"] - 1e-9
+        return after(self.lots, guard, {
+            "$set": {f"pledges.{index}.delivered": done, f"pledges.{index}.state": "delivered" if complete else "reserved"},
+            "$inc": {"reserved": -quantity, "delivered": quantity}, **entries(event)})
 
     def finish_allocation(self, need_id, state, pledges, shortfall, event):
         return after(self.allocations, {"_id": need_id, "state": "pledging"},

@@ -88,8 +88,8 @@ def run_checks(db, driver, amqp_uri, management, vhost, poison_ids):
 
     bad_lots = []
     for lot in db["charity"].lots.find():
-        reserved = sum(p["quantity"] for p in lot["pledges"] if p["state"] == "reserved")
-        delivered = sum(p["quantity"] for p in lot["pledges"] if p["state"] == "delivered")
+        reserved = sum(p["quantity"] - p.get("delivered", 0) for p in lot["pledges"] if p["state"] == "reserved")
+        delivered = sum(p.get("delivered", 0) for p in lot["pledges"])
         if (lot["reserved"] + lot["delivered"] > lot["quantity"] + 1e-9 or abs(lot["reserved"] - reserved) > 1e-9
                 or abs(lot["delivered"] - delivered) > 1e-9
                 or abs(lot["available"] - (lot["quantity"] - reserved - delivered)) > 1e-9
@@ -152,7 +152,7 @@ def evidence(db, most=5):
     for call in db["volunteers"].calls.find({"need_id": {"$in": cancelled}, "state": {"$in": ["open", "filled"]}}).limit(most):
         lines.append(f"  cancelled {call['need_id']} still has call {call['_id']} {call['state']}")
     for lot in db["charity"].lots.find():
-        reserved = sum(p["quantity"] for p in lot["pledges"] if p["state"] == "reserved")
+        reserved = sum(p["quantity"] - p.get("delivered", 0) for p in lot["pledges"] if p["state"] == "reserved")
         if abs(lot["reserved"] - reserved) > 1e-9 or abs(lot["available"] - (lot["quantity"] - lot["reserved"] - lot["delivered"])) > 1e-9:
             lines.append(f"  lot {lot['_id']}: quantity={lot['quantity']} reserved={lot['reserved']} (pledges say {reserved}) "
                          f"delivered={lot['delivered']} available={lot['available']}")

@@ -49,3 +49,40 @@ def test_goods_past_their_best_before_date_are_not_pledged(platform):
     view = platform.wait_need(need_id, lambda n: n["linkage"]["resources"]["state"] == "pledged")
     assert [p["lot_id"] for p in view["linkage"]["resources"]["pledges"]] == [fresh]
     assert next(l for l in ok(platform.get("/lots?item=milk"), 200)["items"] if l["id"] == stale)["reserved"] == 0
+
+
+def lot_of(platform, lot_id):
+    return next(l for l in ok(platform.get("/lots?item=rice"), 200)["items"] if l["id"] == lot_id)
+
+
+def test_a_pledge_is_delivered_in_parts_and_the_lot_follows(platform):
+    lot_id = seed(platform)
+    need_id = ok(platform.post("/needs", need(volunteers=0, rice=5, worker=False)), 202)["id"]
+    pledge_id = platform.wait_need(need_id, lambda n: n["status"] == "linked")[
+        "linkage"]["resources"]["pledges"][0]["pledge_id"]
+    first = ok(platform.post(f"/pledges/{pledge_id}/delivery", {"quantity": 2}), 200)
+    assert (first["state"], first["delivered"], first["remaining"]) == ("reserved", 2, 3)
+    lot = lot_of(platform, lot_id)
+    assert (lot["reserved"], lot["delivered"], lot["available"]) == (3, 2, 95)
+    too_much = platform.post(f"/pledges/{pledge_id}/delivery", {"quantity": 4})
+    assert too_much.status_code == 422 and "quantity" in too_much.json()["errors"]
+    assert platform.need(need_id)["linkage"]["resources"]["state"] == "pledged"  # not all delivered yet
+    rest = ok(platform.post(f"/pledges/{pledge_id}/delivery"), 200)  # no quantity: all that is left
+    assert (rest["state"], rest["remaining"]) == ("delivered", 0)
+    assert platform.post(f"/pledges/{pledge_id}/delivery").status_code == 409
+    platform.wait_need(need_id, lambda n: n["linkage"]["resources"]["state"] == "delivered")
+    assert len(platform.tap.of_type("pledge_delivered", need_id)) == 2
+    lot = lot_of(platform, lot_id)
+    assert (lot["reserved"], lot["delivered"], lot["available"]) == (0, 5, 95)
+
+
+def test_cancelling_after_a_partial_delivery_gives_back_only_what_is_left(platform):
+    lot_id = seed(platform)
+    need_id = ok(platform.post("/needs", need(volunteers=0, rice=5, worker=False)), 202)["id"]
+    pledge_id = platform.wait_need(need_id, lambda n: n["status"] == "linked")[
+        "linkage"]["resources"]["pledges"][0]["pledge_id"]
+    ok(platform.post(f"/pledges/{pledge_id}/delivery", {"quantity": 1.5}), 200)
+    ok(platform.post(f"/needs/{need_id}/cancel", {"reason": "家属已送来"}), 200)
+    platform.wait_need(need_id, lambda n: n["linkage"]["resources"]["state"] == "released")
+    lot = lot_of(platform, lot_id)
+    assert (lot["reserved"], lot["delivered"], lot["available"]) == (0, 1.5, 98.5)

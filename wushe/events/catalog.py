@@ -235,7 +235,10 @@ class ResourceShortfall(NeedEvent):
 
 
 class PledgeDelivered(NeedEvent):
+    """One delivery of a pledge, in whole or in part."""
     pledge = fields.Nested(PledgeLine, required=True)
+    quantity = fields.Float(load_default=None, allow_none=True)  # delivered now (absent: the whole pledge)
+    remaining = fields.Float(load_default=0.0)                   # still to deliver after it
 
 
 class PledgeReleased(NeedEvent):
