@@ -8,6 +8,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
+import kombu.exceptions
 import structlog
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import http
@@ -43,6 +44,10 @@ ERRORS = {
     UnknownService: lambda e: HttpProblem(503, "Service unavailable",
                                           "a service this request needs is not running; try again shortly",
                                           headers={"Retry-After": "5"}),
+    # the broker is away (restarting, unreachable): nothing was sent, try again
+    kombu.exceptions.OperationalError: lambda e: HttpProblem(503, "Service unavailable",
+                                                             "the message broker is unreachable; try again shortly",
+                                                             headers={"Retry-After": "5"}),
     RemoteError: _remote_problem,
 }
 

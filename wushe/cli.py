@@ -69,8 +69,15 @@ def run(args):
 
     stop = eventlet.event.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.ready() or stop.send(True))
-    stop.wait()
+        signal.signal(sig, lambda *_: stop.ready() or stop.send("signal"))
+    # a service whose container dies must not go on missing inside a live process: exit, so that
+    # a supervisor (systemd, Kubernetes, docker restart policies) starts it again
+    eventlet.spawn(runner.wait).link(lambda _: stop.ready() or stop.send("a service died"))
+    reason = stop.wait()
+    if reason != "signal":
+        print(f"wushe: {reason}; exiting so that it is restarted", file=sys.stderr, flush=True)
+        runner.kill()
+        raise SystemExit(1)
     runner.stop()
 
 

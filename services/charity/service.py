@@ -1,11 +1,11 @@
 """The charity service (慈善资源): donors, donations as lots, pledges against needs, delivery."""
-from nameko.rpc import rpc
 
 from services.charity import domain, schemas
 from services.charity.store import CharityStore
 from wushe.clock import new_id, now_iso
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.outbox import Outbox
+from wushe.rpc import rpc
 from wushe.regions import truncate, under_filter
 from wushe.store import Store, found, insert_new, page
 from wushe.subscribe import DUPLICATE, on_event

@@ -1,7 +1,6 @@
 """The community service (社区): regions and residents' needs, and the need's lifecycle."""
 import hashlib
 
-from nameko.rpc import rpc
 
 from services.community import domain, schemas
 from services.community.store import CommunityStore
@@ -9,6 +8,7 @@ from wushe import metrics
 from wushe.clock import new_id, now_iso
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.outbox import Outbox
+from wushe.rpc import rpc
 from wushe.store import Store, found
 from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry

@@ -1,7 +1,6 @@
 """The orgs service (社会组织): community organisations, matching, and incubation (孵化培育)."""
 import os
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.orgs import domain, schemas
@@ -10,6 +9,7 @@ from wushe.clock import later, new_id, now_iso
 from wushe.config import RulesConfig
 from wushe.errors import Conflict, NotFound, loaded
 from wushe.outbox import Outbox
+from wushe.rpc import rpc
 from wushe.regions import under_filter
 from wushe.store import Store, found, insert_new, page
 from wushe.subscribe import DUPLICATE, on_event

@@ -1,7 +1,6 @@
 """The volunteers service (志愿者): volunteers, calls and claims (抢单), the time bank (时间银行)."""
 import os
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.volunteers import domain, schemas, timebank
@@ -11,6 +10,7 @@ from wushe.config import RulesConfig
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.events import new_event
 from wushe.outbox import Outbox
+from wushe.rpc import rpc
 from wushe.regions import level_of, truncate, under_filter
 from wushe.store import Store, found, insert_new, page
 from wushe.subscribe import DUPLICATE, on_event

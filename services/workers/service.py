@@ -1,6 +1,5 @@
 """The workers service (社工): stations and their staffing, social workers and supervision,
 assignment, cases (个案) through their stages, visits and activities, the district queue."""
-from nameko.rpc import rpc
 
 from services.workers import domain, schemas
 from services.workers.store import WorkersStore
@@ -9,6 +8,7 @@ from wushe.config import RulesConfig
 from wushe.errors import Conflict, InvalidInput, loaded
 from wushe.events import new_event
 from wushe.outbox import Outbox
+from wushe.rpc import rpc
 from wushe.regions import under_filter
 from wushe.store import Store, after, found, insert_new
 from wushe.subscribe import DUPLICATE, on_event

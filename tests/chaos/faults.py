@@ -19,12 +19,34 @@ class Cluster:
         self.config = config
         self.containers = {}
         self.kills = 0
+        self.crashes = []  # containers that died on their own (a violation: nameko kills a
+                           # container whose thread dies with an error)
 
     def start(self, name=None):
+        """Start containers, trying again until each starts: during the broker outage a start
+        fails, and a supervisor (or Kubernetes) would keep restarting it."""
         for each in [name] if name else self.classes:
-            container = ServiceContainer(self.classes[each], self.config)
-            container.start()
+            while True:
+                container = ServiceContainer(self.classes[each], self.config)
+                try:
+                    container.start()
+                    break
+                except Exception as exc:  # noqa: BLE001 — the broker is away: try again shortly
+                    log.warning("chaos.restart_failed", service=each, error=str(exc))
+                    container.kill()
+                    eventlet.sleep(1)
             self.containers[each] = container
+            eventlet.spawn(self._watch, each, container)
+
+    def _watch(self, name, container):
+        try:
+            container.wait()
+        except Exception as exc:  # noqa: BLE001 — died on its own: note it, and restart it
+            self.crashes.append(f"{name}: {type(exc).__name__}: {exc}")
+            log.error("chaos.container_died", service=name, error=str(exc))
+            if self.containers.get(name) is container:
+                self.containers.pop(name)
+                self.start(name)
 
     def kill(self, name):
         """Abruptly: running workers die mid-handler, unacked messages go back to the broker."""

@@ -105,12 +105,16 @@ def run(options=None):
         for name in cluster.classes:  # whatever the killer left down comes back up
             if name not in cluster.containers:
                 cluster.start(name)
-        figures.update(kills=cluster.kills, republished=tap.republished, http_retries=client.retries,
+        figures.update(kills=cluster.kills, crashes=len(cluster.crashes), republished=tap.republished,
+                       http_retries=client.retries,
                        load_seconds=round(time.monotonic() - started, 1))
         o.say("  load done; waiting for quiet …")
         _wait_quiet(db, o.quiet_timeout, vhost, o.say)
         figures["quiet_after_seconds"] = round(time.monotonic() - started - figures["load_seconds"], 1)
         rows = checks.run_checks(db, driver, amqp_uri, MANAGEMENT, vhost, poison)
+        rows.insert(0, ("containers that died on their own", len(cluster.crashes), 0, not cluster.crashes))
+        for crash in cluster.crashes[:5]:
+            o.say(f"  crashed: {crash}")
         if not all(r[3] for r in rows):
             for line in checks.evidence(db):
                 o.say(line)
