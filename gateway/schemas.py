@@ -3,7 +3,7 @@ are the services' schemas (services/*/schemas.py), which validate them where the
 from marshmallow import Schema, fields, validate
 
 from wushe.events.catalog import MissingLine, PledgeLine
-from wushe.fields import region
+from wushe.fields import record_id, region
 from wushe.vocabulary import CATEGORIES, ORG_STAGES, URGENCIES
 
 NEED_STATUSES = ("registered", "linking", "linked", "escalated", "resolved", "evaluated", "cancelled")
@@ -34,6 +34,7 @@ class OrganisationsQuery(PageQuery):
 class CallsQuery(PageQuery):
     state = fields.String(validate=validate.OneOf(CALL_STATES))
     community = region()
+    team = record_id()  # calls offered to this team
 
 
 class LotsQuery(PageQuery):
@@ -111,6 +112,8 @@ class Stats(Schema):
     person_times_served = fields.Integer()
     volunteer_hours = fields.Float()
     resources_value_cents = fields.Integer()
+    waiting_list = fields.Dict()  # {calls, volunteers} waiting for a full call's slots
+    volunteer_no_shows = fields.Integer()
     organisations = fields.Dict()
     cases_open = fields.Integer()
     cases = fields.Dict()

@@ -233,6 +233,22 @@ class GatewayService:
     def get_volunteer(self, request, body, volunteer_id):
         return 200, self.call("volunteers", "get_volunteer", volunteer_id)
 
+    # teams (志愿服务队) -----------------------------------------------------------------------------
+    @route("POST", "/api/v1/teams", "Register a volunteer team (e.g. 针情裁缝, 助困陪诊)", "teams",
+           request=volunteers_api.TeamIn, response=volunteers_api.TeamOut, status=201, errors=(409,), id_prefix="team")
+    def add_team(self, request, body):
+        return 201, self.call("volunteers", "add_team", body)
+
+    @route("GET", "/api/v1/teams/<team_id>", "A team with its members", "teams",
+           response=volunteers_api.TeamOut, errors=(404,))
+    def get_team(self, request, body, team_id):
+        return 200, self.call("volunteers", "get_team", team_id)
+
+    @route("POST", "/api/v1/teams/<team_id>/members", "A volunteer joins a team", "teams",
+           request=volunteers_api.MembershipIn, response=volunteers_api.TeamOut, errors=(404,))
+    def join_team(self, request, body, team_id):
+        return 200, self.call("volunteers", "join_team", team_id, body)
+
     # the time bank (时间银行) ---------------------------------------------------------------------
     @route("GET", "/api/v1/volunteers/<volunteer_id>/ledger",
            "The volunteer's time-bank entries (credits, redemptions, transfers), newest first", "time bank",
@@ -324,6 +340,28 @@ class GatewayService:
     def claim(self, request, body, call_id):
         return 201, self.call("volunteers", "claim", call_id, body)
 
+    @route("DELETE", "/api/v1/calls/<call_id>/claims/<volunteer_id>",
+           "Withdraw a claim (or a place on the waiting list) before the service starts; the first "
+           "volunteer waiting takes the slot", "calls", errors=(404, 409))
+    def withdraw(self, request, body, call_id, volunteer_id):
+        return 200, self.call("volunteers", "withdraw", call_id, volunteer_id)
+
+    @route("POST", "/api/v1/calls/<call_id>/offer", "Offer an open call to a team first", "calls",
+           request=volunteers_api.OfferIn, response=volunteers_api.CallOut, errors=(404, 409))
+    def offer_call(self, request, body, call_id):
+        return 200, self.call("volunteers", "offer", call_id, body)
+
+    @route("POST", "/api/v1/calls/<call_id>/checkin", "A claimant arrives for the service", "calls",
+           request=volunteers_api.AttendanceIn, status=201, errors=(404, 409))
+    def check_in(self, request, body, call_id):
+        return 201, self.call("volunteers", "check_in", call_id, body)
+
+    @route("POST", "/api/v1/calls/<call_id>/checkout",
+           "A claimant leaves: the time attended, to the quarter hour, is credited once", "calls",
+           request=volunteers_api.AttendanceIn, errors=(404, 409))
+    def check_out(self, request, body, call_id):
+        return 200, self.call("volunteers", "check_out", call_id, body)
+
     @route("POST", "/api/v1/calls/<call_id>/reopen", "Open an expired call again with a new deadline", "calls",
            request=volunteers_api.ReopenIn, response=volunteers_api.CallOut, errors=(404, 409))
     def reopen_call(self, request, body, call_id):
@@ -358,6 +396,7 @@ class GatewayService:
             "person_times_served": served + figures["volunteer_services_completed"],
             "volunteer_hours": figures["volunteer_hours"],
             "resources_value_cents": figures["resources_value_cents"],
+            "waiting_list": figures["waiting_list"], "volunteer_no_shows": figures["volunteer_no_shows"],
             "organisations": figures["organisations"], "cases_open": figures["cases_open"],
             "cases": figures["cases"], "visits": figures["visits"], "activities": figures["activities"],
             "stations": figures["stations"], "stations_compliant": figures["stations_compliant"],

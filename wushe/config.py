@@ -29,6 +29,14 @@ class Rules:
     # volunteers: hours a call stays open before it expires unfilled, by urgency
     call_expiry_hours: dict = field(default_factory=lambda: {
         "critical": 2, "high": 12, "normal": 48, "low": 168})
+    # volunteers: a call offered to a team stays the team's for this long (at most half its time open)
+    team_first_hours: float = 2.0
+    # volunteers: how many may wait for a full call's slots
+    waiting_list_max: int = 10
+    # volunteers: a claimant not checked in this long after the start is recorded as a no-show
+    no_show_grace_minutes: int = 30
+    # volunteers: attendance credited for one service is capped (a forgotten check-out)
+    attendance_cap_hours: float = 12.0
 
     @classmethod
     def from_env(cls, env=os.environ):
@@ -54,6 +62,10 @@ class Rules:
             certification_warning_days=int(env.get("WUSHE_CERTIFICATION_WARNING_DAYS",
                                                    base.certification_warning_days)),
             call_expiry_hours=expiry,
+            team_first_hours=float(env.get("WUSHE_TEAM_FIRST_HOURS", base.team_first_hours)),
+            waiting_list_max=int(env.get("WUSHE_WAITING_LIST_MAX", base.waiting_list_max)),
+            no_show_grace_minutes=int(env.get("WUSHE_NO_SHOW_GRACE_MINUTES", base.no_show_grace_minutes)),
+            attendance_cap_hours=float(env.get("WUSHE_ATTENDANCE_CAP_HOURS", base.attendance_cap_hours)),
         )
 
 

@@ -1,6 +1,9 @@
 """Field types every schema shares: region paths and record ids."""
+from datetime import timezone
+
 from marshmallow import ValidationError, fields, validate
 
+from wushe.clock import iso
 from wushe.regions import LEVELS, is_valid
 
 
@@ -29,3 +32,17 @@ ID_PATTERN = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$", error="ids are 1–64 l
 def record_id(**kw):
     """A client-chosen id (the server chooses one when it is absent)."""
     return fields.String(validate=ID_PATTERN, **kw)
+
+
+class Timestamp(fields.DateTime):
+    """An ISO 8601 time, kept as the fixed-width UTC text every record uses (wushe.clock), so
+    that times compare as text in any store. A time without a zone is taken as UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return iso(moment)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value if value is None or isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)

@@ -5,8 +5,9 @@ events with it to decide `need_linked` / `need_escalated`, and the gateway's rea
 the same events with it, so both always agree. Pure functions, no I/O.
 
 Events reach a consumer in any order (one queue per event type). A part therefore takes an
-event's state only if the event is not older than the part's last change; claimed volunteers
-are a set union. Re-applying an event changes nothing.
+event's state only if the event is not older than the part's last change; the claimed
+volunteers are the list carried by the event with the highest call version (claims can be
+withdrawn, so a union would keep volunteers who left). Re-applying an event changes nothing.
 """
 
 PARTS = ("organisation", "worker", "volunteers", "resources")
@@ -68,6 +69,10 @@ def _state_of(event):
         return "volunteers", "open", {"call_id": d["call_id"], "expires_at": d["expires_at"]}
     if t == "call_cancelled":
         return "volunteers", "cancelled", {"call_id": d["call_id"]}
+    if t == "claim_withdrawn":  # the call's state after it: open again, or filled from the waiting list
+        return "volunteers", d["state"], {"call_id": d["call_id"]}
+    if t == "waitlist_promoted":
+        return "volunteers", None, {"call_id": d["call_id"]}
     if t == "resource_pledged":
         return "resources", "pledged", {"pledges": d["pledges"], "shortfall": []}
     if t == "resource_shortfall":
@@ -88,9 +93,8 @@ def apply(linkage, event):
     part = dict(linkage[name])
     if part["state"] == "not_required":
         return linkage
-    if event.type in ("call_claimed", "call_filled", "call_expired"):
-        ids = [event.data["volunteer_id"]] if event.type == "call_claimed" else event.data["volunteer_ids"]
-        part["claimed"] = sorted(set(part.get("claimed", [])) | set(ids))
+    if event.type in CLAIMS_CHANGED:
+        part.update(_claimed_after(part, event.data))
     if event.type == "pledge_delivered":
         part["delivered"] = sorted(set(part.get("delivered", [])) | set(fields.pop("delivered")))
     newer = part.get("at") is None or event.time >= part["at"]
@@ -102,6 +106,20 @@ def apply(linkage, event):
     if name == "resources" and part["state"] == "pledged" and _all_delivered(part):
         part["state"] = "delivered"  # derived, so delivery events in any order agree
     return {**linkage, name: part}
+
+
+CLAIMS_CHANGED = ("call_claimed", "call_filled", "call_expired", "claim_withdrawn", "waitlist_promoted")
+
+
+def _claimed_after(part, data):
+    """The claimed list after a claims-changing event: the list of the latest call version; for
+    events from before versions were carried, the union of what was seen."""
+    if data.get("claimed") is not None and data.get("call_version") is not None:
+        if data["call_version"] >= part.get("claimed_version", -1):
+            return {"claimed": list(data["claimed"]), "claimed_version": data["call_version"]}
+        return {}
+    ids = [data["volunteer_id"]] if "volunteer_id" in data else data.get("volunteer_ids", [])
+    return {"claimed": sorted(set(part.get("claimed", [])) | set(ids))}
 
 
 def _all_delivered(part):
@@ -131,4 +149,7 @@ def status(current, linkage):
 
 def public(linkage):
     """The linkage as API.md shows it (bookkeeping fields removed)."""
-    return {name: {k: v for k, v in part.items() if k != "at"} for name, part in linkage.items()}
+    return {name: {k: v for k, v in part.items() if k not in BOOKKEEPING} for name, part in linkage.items()}
+
+
+BOOKKEEPING = ("at", "claimed_version")

@@ -12,7 +12,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from wushe.config import settings
-from wushe.errors import NotFound
+from wushe.errors import InvalidInput, NotFound
 
 log = structlog.get_logger("wushe.store")
 _clients = {}
@@ -74,10 +74,13 @@ def insert_new(collection, doc):
         return False
 
 
-def found(collection, record_id, what):
-    """The document with this `_id`, or NotFound ("no call call-x")."""
+def found(collection, record_id, what, field=None):
+    """The document with this `_id`, or NotFound ("no call call-x") — or, when the id came in a
+    request body's `field`, InvalidInput naming that field."""
     doc = collection.find_one({"_id": record_id})
     if doc is None:
+        if field:
+            raise InvalidInput(f"unknown {what}", {field: [f"no {what} {record_id}"]})
         raise NotFound(f"no {what} {record_id}")
     return doc
 

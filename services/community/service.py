@@ -16,7 +16,8 @@ from wushe.telemetry import Telemetry
 OUTCOMES = {
     "orgs": ["org_matched", "org_unmatched", "org_incubation_started"],
     "workers": ["worker_assigned", "worker_unavailable", "case_closed", "case_stage_changed"],
-    "volunteers": ["call_opened", "call_claimed", "call_filled", "call_expired", "call_reopened", "call_cancelled"],
+    "volunteers": ["call_opened", "call_claimed", "call_filled", "call_expired", "call_reopened", "call_cancelled",
+                   "claim_withdrawn", "waitlist_promoted"],
     "charity": ["resource_pledged", "resource_shortfall", "pledge_released", "pledge_delivered"],
 }
 CAS_ATTEMPTS = 50

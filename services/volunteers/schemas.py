@@ -17,6 +17,7 @@ class VolunteerOut(Schema):
     community = fields.String()
     skills = fields.List(fields.String())
     hours_balance = fields.Float()
+    teams = fields.List(fields.String())
     created_at = fields.String()
 
 
@@ -26,6 +27,44 @@ class ReopenIn(Schema):
 
 class ClaimIn(Schema):
     volunteer_id = record_id(required=True)
+    wait = fields.Boolean(load_default=False)  # join the waiting list when the call is full
+
+
+class AttendanceIn(Schema):
+    volunteer_id = record_id(required=True)
+
+
+class OfferIn(Schema):
+    team_id = record_id(required=True)
+    hours = fields.Float(validate=validate.Range(min=0, max=24 * 7, min_inclusive=False))  # default: the rule
+
+
+class TeamIn(Schema):
+    id = record_id()
+    name = fields.String(required=True, validate=validate.Length(1, 64))
+    community = region(required=True)  # a community's team, or a street's
+    skills = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=list,
+                         validate=validate.Length(max=30))
+
+
+class TeamOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    community = fields.String()
+    skills = fields.List(fields.String())
+    members = fields.List(fields.String())
+    created_at = fields.String()
+
+
+class MembershipIn(Schema):
+    volunteer_id = record_id(required=True)
+
+
+class Attendance(Schema):
+    volunteer_id = fields.String()
+    checked_in_at = fields.String()
+    checked_out_at = fields.String(allow_none=True)
+    hours = fields.Float(allow_none=True)
 
 
 class CompletionIn(Schema):
@@ -43,9 +82,17 @@ class CallOut(Schema):
     hours = fields.Float()
     slots = fields.Integer()
     claimed = fields.List(fields.String())
+    waiting = fields.List(fields.String())  # the waiting list, first in line first
     state = fields.String()
     opened_at = fields.String()
     expires_at = fields.String()
+    starts_at = fields.String()
+    ends_at = fields.String()
+    team_id = fields.String()
+    team_until = fields.String()
+    attendance = fields.List(fields.Nested(Attendance))
+    no_shows = fields.List(fields.String())
+    version = fields.Integer()
 
 
 HOURS = validate.Range(min=0, max=1000, min_inclusive=False)

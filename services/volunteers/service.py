@@ -1,13 +1,14 @@
 """The volunteers service (志愿者): volunteers, calls and claims (抢单), the time bank (时间银行)."""
 import os
 
+import eventlet
 from nameko.timer import timer
 
-from services.volunteers import domain, schemas, timebank
+from services.volunteers import attendance, domain, schemas, timebank
 from services.volunteers.store import VolunteersStore
-from wushe.clock import iso, new_id, now_iso
+from wushe.clock import iso, later, new_id, now_iso
 from wushe.config import RulesConfig
-from wushe.errors import Conflict, InvalidInput, NotFound, loaded
+from wushe.errors import Conflict, InvalidInput, loaded
 from wushe.events import new_event
 from wushe.outbox import Outbox
 from wushe.rpc import rpc
@@ -46,10 +47,12 @@ class VolunteersService:
         return self._call_out(self._call(call_id))
 
     @rpc
-    def list_calls(self, state=None, community=None, limit=50, cursor=None):
+    def list_calls(self, state=None, community=None, team=None, limit=50, cursor=None):
         query = {}
         if state:
             query["state"] = state
+        if team:
+            query["team_id"] = team
         if community:
             # "near" a community: the calls of its street (a larger region: everything under it)
             near = truncate(community, "street") if level_of(community) == "community" else community
@@ -59,6 +62,7 @@ class VolunteersService:
 
     @rpc
     def claim(self, call_id, payload):
+        """Take a slot (抢单), or join the waiting list of a full call with `wait`."""
         body = loaded(schemas.ClaimIn(), payload)
         call = self._call(call_id)
         volunteer = self._volunteer(body["volunteer_id"], field="volunteer_id")
@@ -66,16 +70,60 @@ class VolunteersService:
         if lacking:
             raise InvalidInput("the volunteer lacks a required skill",
                                {"volunteer_id": [f"missing skills: {', '.join(lacking)}"]})
-        claimed_event = domain.event(call, "call_claimed", volunteer_id=volunteer["_id"], slots=call["slots"])
-        updated = self.store.claim(call, volunteer["_id"], claimed_event)
-        if not updated:
-            raise Conflict(domain.why_refused(self._call(call_id), volunteer["_id"]))
-        self.outbox.flush(self.store.calls, updated)
-        if domain.is_full(updated):
-            self._move(updated, ["open"], "filled", "call_filled", volunteer_ids=updated["claimed"])
-        self.log.info("call.claimed", need_id=call["need_id"], call_id=call_id, volunteer_id=volunteer["_id"])
-        return {"call_id": call_id, "volunteer_id": volunteer["_id"],
-                "position": updated["claimed"].index(volunteer["_id"]) + 1, "slots": call["slots"]}
+        booked = self._book(volunteer, call)
+        try:
+            updated, change = self._change_call(call_id, lambda c: domain.claim(
+                c, volunteer, now_iso(), wait=body["wait"], waiting_max=self.rules.waiting_list_max))
+        except Exception:
+            if booked:  # the window this request booked is free again
+                self.store.unbook(volunteer["_id"], call_id)
+            raise
+        self.log.info("call." + change.answer["status"], need_id=call["need_id"], call_id=call_id,
+                      volunteer_id=volunteer["_id"])
+        return {"call_id": call_id, "volunteer_id": volunteer["_id"], "slots": call["slots"],
+                "call_version": updated["version"], **change.answer}
+
+    @rpc
+    def withdraw(self, call_id, volunteer_id):
+        """Give a claim back before the service starts; the first volunteer waiting takes it."""
+        self._call(call_id)
+        updated, change = self._change_call(call_id, lambda c: domain.withdraw(c, volunteer_id, now_iso()))
+        self.store.unbook(volunteer_id, call_id)
+        self.log.info("call.withdrawn", need_id=updated["need_id"], call_id=call_id, volunteer_id=volunteer_id,
+                      promoted=change.answer["promoted"])
+        return {"call_id": call_id, "volunteer_id": volunteer_id, **change.answer, "call": self._call_out(updated)}
+
+    @rpc
+    def offer(self, call_id, payload):
+        """Offer an open call to a team first (e.g. 助困陪诊 for an escort to hospital)."""
+        body = loaded(schemas.OfferIn(), payload)
+        found(self.store.teams, body["team_id"], "team", field="team_id")
+        hours = body.get("hours") or self.rules.team_first_hours
+        updated, _ = self._change_call(call_id, lambda c: domain.offer(c, body["team_id"], now_iso(), hours))
+        return self._call_out(updated)
+
+    # attendance ---------------------------------------------------------------------------------
+    @rpc
+    def check_in(self, call_id, payload):
+        body = loaded(schemas.AttendanceIn(), payload)
+        self._call(call_id)
+        _, change = self._change_call(call_id, lambda c: attendance.check_in(c, body["volunteer_id"], now_iso()))
+        return {"call_id": call_id, "volunteer_id": body["volunteer_id"], **change.answer}
+
+    @rpc
+    def check_out(self, call_id, payload):
+        """Check out: the attended time, to the quarter hour, is credited to the time bank once."""
+        body = loaded(schemas.AttendanceIn(), payload)
+        volunteer_id = body["volunteer_id"]
+        self._call(call_id)
+        updated, _ = self._change_call(call_id, lambda c: attendance.check_out(
+            c, volunteer_id, now_iso(), self.rules.attendance_cap_hours))
+        record = domain.attendance_of(updated, volunteer_id)
+        credited = self._credit(updated, volunteer_id, record["hours"])
+        balance = (credited or self._volunteer(volunteer_id))["hours_balance"]
+        return {"call_id": call_id, "volunteer_id": volunteer_id, "hours": record["hours"],
+                "checked_in_at": record["checked_in_at"], "checked_out_at": record["checked_out_at"],
+                "hours_balance": balance}
 
     @rpc
     def reopen(self, call_id, payload):
@@ -84,39 +132,46 @@ class VolunteersService:
         expires_at = iso(body["expires_at"])
         if expires_at <= now_iso():
             raise InvalidInput("the new deadline has passed", {"expires_at": ["must be in the future"]})
-        call = self._call(call_id)
-        if call["state"] != "expired":
-            raise Conflict(f"only an expired call can be reopened; this one is {call['state']}")
-        # the new deadline goes in the same update as the state, or a crash would leave an open
-        # call with a past deadline for the timer to expire again
-        updated = self.store.move(call, ["expired"], "open", domain.event(call, "call_reopened", expires_at=expires_at),
-                                  expires_at=expires_at, reopened_at=now_iso())
-        if not updated:
-            raise Conflict("the call changed meanwhile; read it again")
-        self.outbox.flush(self.store.calls, updated)
+        self._call(call_id)
+        updated, _ = self._change_call(call_id, lambda c: domain.reopen(c, expires_at, now_iso()))
         return self._call_out(updated)
 
     @rpc
     def complete(self, call_id, payload):
+        """A coordinator records a service done (when nobody checked in and out on the call)."""
         body = loaded(schemas.CompletionIn(), payload)
         call = self._call(call_id)
         volunteer = self._volunteer(body["volunteer_id"], field="volunteer_id")
         if volunteer["_id"] not in call["claimed"] or call["state"] == "cancelled":
             raise Conflict("only a volunteer holding a claim on a call that is not cancelled can complete it")
-        credited = domain.event(call, "hours_credited", volunteer_id=volunteer["_id"], hours=body["hours"])
-        txn = timebank.transaction(timebank.credit_id(call_id, volunteer["_id"]), "credit", timebank.ISSUED,
-                                   volunteer["_id"], body["hours"], now_iso(), call_id=call_id,
-                                   community=call["community"])
-        updated = self.store.credit(volunteer["_id"], call_id, txn, credited)
+        updated = self._credit(call, volunteer["_id"], body["hours"])
         if not updated:
             raise Conflict("this volunteer's hours for this call are already credited")
-        self._finish(volunteer["_id"], txn)
-        # the call keeps the services done for it (the statistics' 人次 and hours)
-        self.store.calls.update_one({"_id": call_id}, {"$addToSet": {"completions": {
-            "volunteer_id": volunteer["_id"], "hours": body["hours"]}}})
-        self.outbox.flush(self.store.volunteers, updated)
         return {"call_id": call_id, "volunteer_id": volunteer["_id"], "hours": body["hours"],
                 "hours_balance": updated["hours_balance"]}
+
+    # teams ----------------------------------------------------------------------------------------
+    @rpc
+    def add_team(self, payload):
+        body = loaded(schemas.TeamIn(), payload)
+        team = {"_id": body.pop("id", None) or new_id("team"), **body, "created_at": now_iso()}
+        if not insert_new(self.store.teams, team):
+            raise Conflict(f"team {team['_id']} exists")
+        return self.get_team(team["_id"])
+
+    @rpc
+    def get_team(self, team_id):
+        team = found(self.store.teams, team_id, "team")
+        members = [v["_id"] for v in self.store.volunteers.find({"teams": team_id}, {"_id": 1}).sort("_id", 1)]
+        return schemas.TeamOut().dump({**team, "id": team["_id"], "members": members})
+
+    @rpc
+    def join_team(self, team_id, payload):
+        body = loaded(schemas.MembershipIn(), payload)
+        found(self.store.teams, team_id, "team")
+        self._volunteer(body["volunteer_id"], field="volunteer_id")
+        self.store.volunteers.update_one({"_id": body["volunteer_id"]}, {"$addToSet": {"teams": team_id}})
+        return self.get_team(team_id)
 
     # the time bank (时间银行) ---------------------------------------------------------------------
     @rpc
@@ -161,11 +216,14 @@ class VolunteersService:
 
     @rpc
     def stats(self, region):
-        completions = [c for call in self.store.calls.find({"community": under_filter(region)}, {"completions": 1})
-                       for c in call.get("completions", [])]
+        calls = list(self.store.calls.find({"community": under_filter(region)},
+                                           {"completions": 1, "waiting": 1, "state": 1, "no_shows": 1}))
         credited = self.store.ledger.find({"kind": "credit", "community": under_filter(region)}, {"hours": 1})
-        return {"volunteer_services_completed": len(completions),
-                "volunteer_hours": round(sum(txn["hours"] for txn in credited), 2)}
+        waiting = [len(c.get("waiting", [])) for c in calls if c["state"] in domain.LIVE and c.get("waiting")]
+        return {"volunteer_services_completed": sum(len(c.get("completions", [])) for c in calls),
+                "volunteer_hours": round(sum(txn["hours"] for txn in credited), 2),
+                "waiting_list": {"calls": len(waiting), "volunteers": sum(waiting)},
+                "volunteer_no_shows": sum(len(c.get("no_shows", [])) for c in calls)}
 
     @on_event("community", "need_registered")
     def on_need_registered(self, event):
@@ -174,7 +232,8 @@ class VolunteersService:
             return
         if self.store.cancelled.find_one({"_id": need["need_id"]}):
             return
-        call, opened = domain.new_call(domain.call_id_for(need["need_id"]), need, self.rules.call_expiry_hours, now_iso())
+        call, opened = domain.new_call(domain.call_id_for(need["need_id"]), need, self.rules.call_expiry_hours,
+                                       now_iso(), self.rules.team_first_hours)
         if insert_new(self.store.calls, {**call, "outbox": [opened]}):
             self.outbox.flush(self.store.calls, {"_id": call["_id"], "outbox": [opened]})
         else:  # a redelivery: publish whatever is still pending
@@ -182,25 +241,42 @@ class VolunteersService:
             self.outbox.flush(self.store.calls, call)
             return DUPLICATE
         if self.store.cancelled.find_one({"_id": need["need_id"]}):  # cancelled meanwhile
-            self._move(call, ["open", "filled"], "cancelled", "call_cancelled", reason="need_cancelled")
+            self._cancel(call["_id"])
 
     @on_event("community", "need_cancelled")
     def on_need_cancelled(self, event):
         insert_new(self.store.cancelled, {"_id": event.need_id, "at": event.time})
-        call = self.store.calls.find_one({"need_id": event.need_id})
+        call = self.store.calls.find_one({"need_id": event.need_id}, {"_id": 1})
         if call:
-            self._move(call, ["open", "filled"], "cancelled", "call_cancelled", reason="need_cancelled")
+            self._cancel(call["_id"])
 
     @timer(interval=EXPIRY_CHECK_SECONDS)
     def settle_calls(self):
-        """Calls still open at their deadline expire (the need is escalated). A call left open
-        though full (the process died between the claim that filled it and marking it filled)
-        is marked filled."""
-        for call in self.store.calls.find({"state": "open"}).limit(5000):
-            if domain.is_full(call):
-                self._move(call, ["open"], "filled", "call_filled", volunteer_ids=call["claimed"])
-            elif call["expires_at"] < now_iso():
-                self._move(call, ["open"], "expired", "call_expired", volunteer_ids=call["claimed"])
+        """Deadlines and no-shows: calls open at their deadline expire; claimants not checked in
+        once a service is under way are recorded as no-shows."""
+        now = now_iso()
+        for call in self.store.calls.find({"state": "open"}, {"_id": 1}).limit(5000):
+            self._change_call(call["_id"], lambda c: domain.settle(c, now))
+        grace = later(now, minutes=-self.rules.no_show_grace_minutes)
+        for call in self.store.calls.find({"state": {"$in": list(domain.LIVE)}, "starts_at": {"$lt": grace},
+                                           "attendance_checked": {"$ne": True}}, {"_id": 1}).limit(5000):
+            self._change_call(call["_id"], lambda c: attendance.no_shows(c, now, self.rules.no_show_grace_minutes))
+
+    @timer(interval=EXPIRY_CHECK_SECONDS)
+    def settle_bookings(self):
+        """Free the windows no claim holds any more: a claim refused after its booking, a crash
+        between the two, a call cancelled, a service long over."""
+        stale = later(now_iso(), minutes=-1)
+        done = later(now_iso(), days=-1)
+        for volunteer in self.store.volunteers.find({"bookings.0": {"$exists": True}}, {"bookings": 1}).limit(1000):
+            for booking in volunteer["bookings"]:
+                if booking["at"] > stale:
+                    continue  # a claim may be on its way
+                call = self.store.calls.find_one({"_id": booking["call_id"]}, {"claimed": 1, "waiting": 1, "state": 1})
+                holds = call and call["state"] != "cancelled" and \
+                    volunteer["_id"] in call["claimed"] + call.get("waiting", [])
+                if not holds or booking["ends_at"] < done:
+                    self.store.unbook(volunteer["_id"], booking["call_id"])
 
     # ----------------------------------------------------------------------------------------
     def _spend(self, volunteer, txn, event):
@@ -222,24 +298,63 @@ class VolunteersService:
             self.store.pay(payee, txn)
         self.store.clear(owner_id, txn["_id"])
 
-    def _move(self, call, from_states, to, event_type, **data):
-        updated = self.store.move(call, from_states, to, domain.event(call, event_type, **data),
-                                  **{f"{to}_at": now_iso()})
-        if updated:
-            self.outbox.flush(self.store.calls, updated)
-            self.log.info("call." + to, need_id=call["need_id"], call_id=call["_id"])
+    def _change_call(self, call_id, decide, attempts=200):
+        """Apply `decide(call)` (a domain Change, or None for nothing to do) with compare-and-set,
+        reading the call again whenever another change got there first."""
+        for _ in range(attempts):
+            call = self._call(call_id)
+            change = decide(call)
+            if change is None:
+                return call, None
+            updated = self.store.change(call, change.fields, change.events)
+            if updated:
+                self.outbox.flush(self.store.calls, updated)
+                if "state" in change.fields:
+                    self.log.info("call." + change.fields["state"], need_id=call["need_id"], call_id=call_id)
+                return updated, change
+            eventlet.sleep(0)  # let the change that won finish before reading again
+        raise Conflict(f"call {call_id} is changing too fast; try again")
+
+    def _cancel(self, call_id):
+        call, change = self._change_call(call_id, lambda c: domain.cancel(c, now_iso(), "need_cancelled"))
+        for volunteer_id in (change.answer["released"] if change else []):
+            self.store.unbook(volunteer_id, call_id)
+
+    def _book(self, volunteer, call):
+        """Book the call's service window for the volunteer (409 when it overlaps one of their
+        claims). True when this request made the booking."""
+        wanted = domain.booking(call)
+        if not wanted:
+            return False
+        if self.store.book(volunteer["_id"], wanted, now_iso()):
+            return True
+        clash = domain.overlapping(self._volunteer(volunteer["_id"]).get("bookings", []), wanted)
+        if clash:
+            raise Conflict(f"the volunteer already holds call {clash[0]['call_id']} from "
+                           f"{clash[0]['starts_at']} to {clash[0]['ends_at']}, which overlaps this one")
+        return False  # booked for this call already (a retry); the claim decides
+
+    def _credit(self, call, volunteer_id, hours):
+        """Credit a service's hours to the volunteer's time bank, once per call and volunteer;
+        the volunteer after it, or None when already credited."""
+        credited = domain.event(call, "hours_credited", volunteer_id=volunteer_id, hours=hours)
+        txn = timebank.transaction(timebank.credit_id(call["_id"], volunteer_id), "credit", timebank.ISSUED,
+                                   volunteer_id, hours, now_iso(), call_id=call["_id"], community=call["community"])
+        updated = self.store.credit(volunteer_id, call["_id"], txn, credited)
+        if not updated:
+            return None
+        self._finish(volunteer_id, txn)
+        # the call keeps the services done for it (the statistics' 人次 and hours)
+        self.store.calls.update_one({"_id": call["_id"]}, {"$addToSet": {"completions": {
+            "volunteer_id": volunteer_id, "hours": hours}}})
+        self.outbox.flush(self.store.volunteers, updated)
         return updated
 
     def _call(self, call_id):
         return found(self.store.calls, call_id, "call")
 
     def _volunteer(self, volunteer_id, field=None):
-        volunteer = self.store.volunteers.find_one({"_id": volunteer_id})
-        if not volunteer:
-            if field:
-                raise InvalidInput("unknown volunteer", {field: [f"no volunteer {volunteer_id}"]})
-            raise NotFound(f"no volunteer {volunteer_id}")
-        return volunteer
+        return found(self.store.volunteers, volunteer_id, "volunteer", field=field)
 
     @staticmethod
     def _call_out(call):

@@ -1,4 +1,5 @@
-"""The volunteers service's collections: volunteers (with their time bank), calls, cancellations."""
+"""The volunteers service's collections: volunteers (with their time bank and bookings), teams,
+calls, cancellations and the time-bank ledger."""
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
@@ -9,6 +10,7 @@ from wushe.store import after
 class VolunteersStore:
     def __init__(self, db):
         self.volunteers = db.volunteers
+        self.teams = db.teams
         self.calls = db.calls
         self.cancelled = db.cancelled_needs  # tombstones: a late need_registered opens no call
         self.ledger = db.ledger              # the time bank's transactions, each with balancing legs
@@ -17,25 +19,37 @@ class VolunteersStore:
         self.calls.create_index("need_id", unique=True)  # one call per need
         self.calls.create_index([("state", ASCENDING), ("expires_at", ASCENDING)])
         self.calls.create_index([("street", ASCENDING), ("state", ASCENDING)])
+        self.calls.create_index([("state", ASCENDING), ("starts_at", ASCENDING)])
+        self.calls.create_index("team_id", sparse=True)
         self.volunteers.create_index("community")
+        self.volunteers.create_index("teams")
+        self.volunteers.create_index("bookings.call_id")
         self.ledger.create_index([("accounts", ASCENDING), ("at", ASCENDING)])
         self.ledger.create_index([("kind", ASCENDING), ("community", ASCENDING)])
 
     def outboxes(self):
         return [self.calls, self.volunteers]
 
-    def claim(self, call, volunteer_id, event):
-        """Add a claim only while the call is open, not full, and not yet claimed by this
-        volunteer — one conditional update, so exactly `slots` claims ever succeed."""
-        return after(self.calls,
-                     {"_id": call["_id"], "state": "open", "claimed": {"$ne": volunteer_id},
-                      f"claimed.{call['slots'] - 1}": {"$exists": False}},
-                     {"$push": {"claimed": volunteer_id, "outbox": event}})
+    def change(self, call, fields, events):
+        """Write a change decided from `call` as read, only if nobody changed the call since
+        (compare-and-set on its version); None when someone did (the caller reads again)."""
+        guard = {"_id": call["_id"], "version": call["version"]} if "version" in call else \
+            {"_id": call["_id"], "version": {"$exists": False}}
+        return after(self.calls, guard, {"$set": {**fields, "version": call.get("version", 0) + 1}, **entries(*events)})
 
-    def move(self, call, from_states, to, event, **fields):
-        """Change a call's state if it is still in one of `from_states`, with its event."""
-        return after(self.calls, {"_id": call["_id"], "state": {"$in": list(from_states)}},
-                     {"$set": {"state": to, **fields}, **entries(event)})
+    # bookings: a volunteer's claimed service windows never overlap ------------------------------
+    def book(self, volunteer_id, booking, at):
+        """Book the window unless another booking overlaps it — one conditional update of the
+        volunteer. True when booked now, False when this call was already booked."""
+        updated = after(self.volunteers, {
+            "_id": volunteer_id, "bookings.call_id": {"$ne": booking["call_id"]},
+            "bookings": {"$not": {"$elemMatch": {"starts_at": {"$lt": booking["ends_at"]},
+                                                 "ends_at": {"$gt": booking["starts_at"]}}}}},
+            {"$push": {"bookings": {**booking, "at": at}}})
+        return updated is not None
+
+    def unbook(self, volunteer_id, call_id):
+        self.volunteers.update_one({"_id": volunteer_id}, {"$pull": {"bookings": {"call_id": call_id}}})
 
     # the time bank ----------------------------------------------------------------------------
     # Each movement starts with one guarded update of the volunteer it starts from, which also

@@ -118,7 +118,35 @@ def test_newer_event_does_replace_an_older_state():
     assert parts["volunteers"]["state"] == "expired"
 
 
-def test_claimed_volunteers_are_a_set_union():
+def test_claimed_volunteers_follow_the_latest_call_version_whatever_the_arrival_order():
+    # the call's history: wang claims (v1), zhao claims and fills it (v2), wang withdraws and
+    # sun, first on the waiting list, takes the slot (v3)
+    history = [
+        event("call_claimed", at=T0, volunteer_id="vol-wang", claimed=["vol-wang"], call_version=1),
+        event("call_claimed", at=T1, volunteer_id="vol-zhao", claimed=["vol-wang", "vol-zhao"], call_version=2),
+        event("call_filled", at=T1, volunteer_ids=["vol-wang", "vol-zhao"], claimed=["vol-wang", "vol-zhao"],
+              call_version=2),
+        event("claim_withdrawn", at=T2, volunteer_id="vol-wang", state="filled", claimed=["vol-zhao", "vol-sun"],
+              call_version=3),
+        event("waitlist_promoted", at=T2, volunteer_id="vol-sun", claimed=["vol-zhao", "vol-sun"], call_version=3),
+    ]
+    for order in (history, history[::-1], [history[3], history[0], history[4], history[2], history[1]]):
+        part = fold(event("call_opened", at=T0), *order)["volunteers"]
+        assert (part["state"], part["claimed"]) == ("filled", ["vol-zhao", "vol-sun"]), order
+
+
+def test_a_withdrawal_from_a_filled_call_opens_it_again_and_the_need_is_no_longer_linked():
+    parts = fold(event("worker_assigned"), event("resource_pledged"), event("call_opened", at=T0),
+                 event("call_filled", at=T1, claimed=["vol-wang", "vol-zhao"], call_version=2))
+    assert linkage.status("linking", parts) == "linked"
+    parts = linkage.apply(parts, event("claim_withdrawn", at=T2, volunteer_id="vol-wang", state="open",
+                                       claimed=["vol-zhao"], call_version=3))
+    assert (parts["volunteers"]["state"], parts["volunteers"]["claimed"]) == ("open", ["vol-zhao"])
+    assert linkage.status("linked", parts) == "linking"
+    assert "claimed_version" not in linkage.public(parts)["volunteers"]
+
+
+def test_claimed_volunteers_are_a_set_union_for_events_without_a_call_version():
     parts = fold(event("call_opened", at=T0), event("call_claimed", at=T1), event("call_claimed", at=T1))
     assert parts["volunteers"]["claimed"] == ["vol-wang"]
     parts = linkage.apply(parts, event("call_claimed", at=T2, volunteer_id="vol-zhao"))

@@ -7,7 +7,7 @@ the one inbound event, which the community service keeps to its own store.
 """
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.fields import region, record_id
+from wushe.fields import Timestamp, region, record_id
 from wushe.vocabulary import CATEGORIES, URGENCIES
 
 
@@ -36,6 +36,17 @@ class VolunteerRequirement(Tolerant):
     count = fields.Integer(required=True, validate=validate.Range(1, 200))
     skills = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=list)
     hours = fields.Float(load_default=1.0, validate=validate.Range(min=0, max=24 * 7))
+    # the service window, when the need has one: a volunteer holds no two claims that overlap
+    starts_at = Timestamp()
+    ends_at = Timestamp()
+    team_id = record_id()  # the call is offered to this team (e.g. 助困陪诊) first
+
+    @validates_schema
+    def window(self, data, **_):
+        if ("starts_at" in data) != ("ends_at" in data):
+            raise ValidationError("give both starts_at and ends_at, or neither", "ends_at")
+        if "starts_at" in data and data["ends_at"] <= data["starts_at"]:
+            raise ValidationError("must be after starts_at", "ends_at")
 
 
 class Requirements(Tolerant):
@@ -174,24 +185,78 @@ class CallEvent(NeedEvent):
     call_id = fields.String(required=True)
 
 
+class ClaimsChanged(CallEvent):
+    """An event that changes who holds the call's slots carries the whole list after the change
+    and the call's version, so a reader receiving events out of order keeps the latest list."""
+    claimed = fields.List(fields.String())   # absent in events from before versions were kept
+    call_version = fields.Integer()
+
+
 class CallOpened(CallEvent):
     slots = fields.Integer(required=True)
     skills = fields.List(fields.String(), required=True)
     hours = fields.Float(required=True)
     expires_at = fields.String(required=True)
+    starts_at = fields.String()
+    ends_at = fields.String()
+    team_id = fields.String()
+    team_until = fields.String()
 
 
-class CallClaimed(CallEvent):
+class CallClaimed(ClaimsChanged):
     volunteer_id = fields.String(required=True)
     slots = fields.Integer(required=True)
 
 
-class CallFilled(CallEvent):
+class CallFilled(ClaimsChanged):
     volunteer_ids = fields.List(fields.String(), required=True)
 
 
-class CallExpired(CallEvent):
+class CallExpired(ClaimsChanged):
     volunteer_ids = fields.List(fields.String(), required=True)
+
+
+class ClaimWithdrawn(ClaimsChanged):
+    """A volunteer gave a slot back before the service started; `state` is the call's after it
+    (`filled` again when someone from the waiting list took the slot)."""
+    volunteer_id = fields.String(required=True)
+    state = fields.String(required=True)
+
+
+class WaitlistPromoted(ClaimsChanged):
+    """The first volunteer of the waiting list took a slot that was freed."""
+    volunteer_id = fields.String(required=True)
+
+
+class WaitlistJoined(CallEvent):
+    volunteer_id = fields.String(required=True)
+    position = fields.Integer(required=True)
+    call_version = fields.Integer(required=True)
+
+
+class WaitlistLeft(CallEvent):
+    volunteer_id = fields.String(required=True)
+    call_version = fields.Integer(required=True)
+
+
+class CallOffered(CallEvent):
+    """The call is offered to a team first: until `team_until` only its members may claim."""
+    team_id = fields.String(required=True)
+    team_until = fields.String(required=True)
+
+
+class VolunteerCheckedIn(CallEvent):
+    volunteer_id = fields.String(required=True)
+
+
+class VolunteerCheckedOut(CallEvent):
+    volunteer_id = fields.String(required=True)
+    hours = fields.Float(required=True)  # attended, as credited
+
+
+class VolunteerNoShow(CallEvent):
+    """A volunteer holding a claim had not checked in when the service was under way."""
+    volunteer_id = fields.String(required=True)
 
 
 class CallReopened(CallEvent):
@@ -285,6 +350,14 @@ CATALOG = {
     ("volunteers", "call_expired"): CallExpired,
     ("volunteers", "call_reopened"): CallReopened,
     ("volunteers", "call_cancelled"): CallCancelled,
+    ("volunteers", "call_offered"): CallOffered,
+    ("volunteers", "claim_withdrawn"): ClaimWithdrawn,
+    ("volunteers", "waitlist_joined"): WaitlistJoined,
+    ("volunteers", "waitlist_left"): WaitlistLeft,
+    ("volunteers", "waitlist_promoted"): WaitlistPromoted,
+    ("volunteers", "volunteer_checked_in"): VolunteerCheckedIn,
+    ("volunteers", "volunteer_checked_out"): VolunteerCheckedOut,
+    ("volunteers", "volunteer_no_show"): VolunteerNoShow,
     ("volunteers", "hours_credited"): HoursCredited,
     ("volunteers", "hours_redeemed"): HoursRedeemed,
     ("volunteers", "hours_transferred"): HoursTransferred,
