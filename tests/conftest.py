@@ -76,6 +76,9 @@ class Api:
     def post(self, path, body=None, **kw):
         return self.session.post(self.base + "/api/v1" + path, json=body, timeout=20, **kw)
 
+    def delete(self, path, **kw):
+        return self.session.delete(self.base + "/api/v1" + path, timeout=20, **kw)
+
     def need(self, need_id):
         return self.get(f"/needs/{need_id}").json()
 
