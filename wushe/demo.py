@@ -6,6 +6,8 @@ grab errand orders between deliveries (快递员抢单), a community fund (社�
 outlet and residents, and an enterprise's donation of rice and oil. Beichen's Guoyuanxincun
 street (果园新村街道) is there too, with its two certified workers.
 """
+from datetime import datetime, timedelta, timezone
+
 import requests
 
 TAIDA = "tianjin/binhai/taida"
@@ -47,6 +49,11 @@ VOLUNTEERS = [
     {"id": "vol-tailor", "name": "针情裁缝 周阿姨", "community": f"{TAIDA}/xinghua", "skills": ["tailoring"]},
     {"id": "vol-escort", "name": "助困陪诊 吴大姐", "community": f"{TAIDA}/xinghua", "skills": ["escort", "errands"]},
 ]
+TEAMS = [  # the seeds' volunteer teams
+    ({"id": "team-zhenqing", "name": "针情裁缝", "community": f"{TAIDA}/xinghua", "skills": ["tailoring"]},
+     ["vol-tailor"]),
+    ({"id": "team-zhukun", "name": "助困陪诊", "community": TAIDA, "skills": ["escort"]}, ["vol-escort"]),
+]
 DONORS = [
     {"id": "donor-fund-taida", "name": "泰达街道社区基金", "kind": "community_fund", "region": TAIDA},
     {"id": "donor-grain", "name": "滨海粮油有限公司", "kind": "enterprise", "region": "tianjin/binhai"},
@@ -67,6 +74,17 @@ NEEDS = [  # one errand for an elderly man living alone; a family short of food
          "worker": True, "resources": [{"item": "rice", "quantity": 10, "unit": "kg"},
                                        {"item": "oil", "quantity": 5, "unit": "L"}]}},
 ]
+
+
+
+def escort_need():
+    """A hospital escort tomorrow morning, offered to the 助困陪诊 team first."""
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
+    return {"id": "need-demo-escort", "community": f"{TAIDA}/xinghua", "category": "medical_escort",
+            "urgency": "normal", "description": "独居老人明早需陪同去医院复诊",
+            "requirements": {"worker": False, "volunteers": {
+                "count": 1, "skills": ["escort"], "hours": 3, "team_id": "team-zhukun",
+                "starts_at": tomorrow.isoformat(), "ends_at": (tomorrow + timedelta(hours=3)).isoformat()}}}
 
 
 def load(base_url, admin_key):
@@ -91,11 +109,15 @@ def load(base_url, admin_key):
         post("/organisations", org)
     for volunteer in VOLUNTEERS:
         post("/volunteers", volunteer)
+    for team, members in TEAMS:
+        post("/teams", team)
+        for volunteer_id in members:
+            post(f"/teams/{team['id']}/members", {"volunteer_id": volunteer_id})
     for donor in DONORS:
         post("/donors", donor)
     for i, donation in enumerate(DONATIONS):
         post("/donations", donation, key=f"demo-donation-{i}")
-    for need in NEEDS:
+    for need in NEEDS + [escort_need()]:
         post("/needs", need)
     return {"regions": len(REGIONS), "stations": len(STATIONS), "workers": len(WORKERS),
-            "organisations": len(ORGANISATIONS), "volunteers": len(VOLUNTEERS), "needs": len(NEEDS)}
+            "organisations": len(ORGANISATIONS), "volunteers": len(VOLUNTEERS), "teams": len(TEAMS), "needs": len(NEEDS) + 1}
