@@ -11,6 +11,12 @@ class VolunteerIn(Schema):
                          validate=validate.Length(max=30))
 
 
+class Booking(Schema):
+    call_id = fields.String()
+    starts_at = fields.String()
+    ends_at = fields.String()
+
+
 class VolunteerOut(Schema):
     id = fields.String()
     name = fields.String()
@@ -18,6 +24,7 @@ class VolunteerOut(Schema):
     skills = fields.List(fields.String())
     hours_balance = fields.Float()
     teams = fields.List(fields.String())
+    bookings = fields.List(fields.Nested(Booking))  # the service windows the volunteer has claimed
     created_at = fields.String()
 
 

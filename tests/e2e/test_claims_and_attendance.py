@@ -119,6 +119,7 @@ def test_a_volunteer_cannot_hold_two_claims_whose_windows_overlap(platform):
     held = morning[[a.status_code for a in answers].index(201)]
     assert all(held in a.json()["detail"] for a in answers if a.status_code == 409)
     ok(platform.post(f"/calls/{evening}/claims", {"volunteer_id": "vol-0"}), 201)  # no overlap
+    assert sorted(b["call_id"] for b in ok(platform.get("/volunteers/vol-0"), 200)["bookings"]) == sorted([held, evening])
     # withdrawing frees the window
     ok(platform.delete(f"/calls/{held}/claims/vol-0"), 200)
     other = next(c for c in morning if c != held)

@@ -84,3 +84,30 @@ def test_a_transfer_a_crash_left_half_done_is_finished_once(container_factory, c
     assert db.ledger.count_documents({"_id": "txn-1"}) == 1
     assert db.volunteers.find_one({"_id": "v-b"})["hours_balance"] == 2
     assert db.volunteers.find_one({"_id": "v-a"})["pending"] == []
+
+
+def test_the_booking_check_frees_windows_no_claim_holds(container_factory, config):
+    """A crash between booking a window and claiming, a cancelled call or a service long over
+    leaves a booking behind; the periodic check frees it, and keeps those a claim holds."""
+    db = database(config["WUSHE"], "volunteers")
+    base = {"community": HUAYUAN, "street": "tianjin/binhai/taida", "skills": [], "hours": 1.0, "slots": 2,
+            "completions": [], "outbox": [], "waiting": [], "expires_at": "2099-01-01T00:00:00.000000Z"}
+    db.calls.insert_many([
+        {**base, "_id": "call-held", "need_id": "need-held", "state": "open", "claimed": ["v0"]},
+        {**base, "_id": "call-left", "need_id": "need-left", "state": "open", "claimed": []},
+        {**base, "_id": "call-gone", "need_id": "need-gone", "state": "cancelled", "claimed": ["v0"]},
+        {**base, "_id": "call-past", "need_id": "need-past", "state": "filled", "claimed": ["v0"]},
+        {**base, "_id": "call-just", "need_id": "need-just", "state": "open", "claimed": []}])
+    old, just = "2026-01-01T00:00:00.000000Z", "2099-01-01T00:00:00.000000Z"  # `just`: booked a moment ago
+
+    def booking(call_id, at, ends_at="2099-01-02T00:00:00.000000Z"):
+        return {"call_id": call_id, "starts_at": "2099-01-01T00:00:00.000000Z", "ends_at": ends_at, "at": at}
+    db.volunteers.insert_one({"_id": "v0", "name": "快递员", "community": HUAYUAN, "skills": [], "bookings": [
+        booking("call-held", old), booking("call-left", old), booking("call-gone", old),
+        booking("call-past", old, ends_at="2026-01-01T02:00:00.000000Z"), booking("call-just", just)]})
+    container = container_factory(VolunteersService, config)
+    container.start()
+    with entrypoint_hook(container, "settle_bookings") as settle:
+        settle()
+    kept = [b["call_id"] for b in db.volunteers.find_one({"_id": "v0"})["bookings"]]
+    assert kept == ["call-held", "call-just"]
