@@ -111,6 +111,8 @@ class Stats(Schema):
     person_times_served = fields.Integer()
     volunteer_hours = fields.Float()
     resources_value_cents = fields.Integer()
+    resources_delivered_value_cents = fields.Integer()
+    appeals_open = fields.Integer()
     organisations = fields.Dict()
     cases_open = fields.Integer()
     cases = fields.Dict()
@@ -127,3 +129,15 @@ class ReplayIn(Schema):
 
 class DeadLettersQuery(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class FundLedgerQuery(PageQuery):
+    pass
+
+
+class AppealsQuery(PageQuery):
+    region = region()
+
+
+class ReceiptsQuery(PageQuery):
+    pass
