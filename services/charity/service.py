@@ -332,7 +332,7 @@ class CharityService:
                     return None
                 held = self.store.hold(allocation, new_id("fill"), new_id("round"), now_iso())
             elif pending["at"] < iso(now() - timedelta(seconds=TOP_UP_LEASE_SECONDS)):
-                held = self.store.take_over(allocation, new_id("fill"), now_iso())
+                held = self.store.take_over(allocation, new_id("fill"), new_id("round"), now_iso())
             else:
                 if self.store.ask_recheck(allocation):
                     return BUSY
@@ -354,11 +354,13 @@ class CharityService:
     def _top_up(self, allocation):
         """One round: reserve what the appeal misses from available lots, then, only while this
         worker still holds the appeal, record the pledges and announce the need's new state.
-        A crashed holder's reservations of the same round are adopted by whoever takes over."""
+        The reservations of this round (from an interrupted attempt) and of rounds whose holder
+        went silent are adopted."""
         need_id, community = allocation["_id"], allocation["community"]
         token, round_id = allocation["pending"]["token"], allocation["pending"]["round"]
+        rounds = {round_id, *allocation["pending"].get("adopt", [])}
         held = [(lot, p) for lot, p in self.store.pledged_to(need_id)
-                if p.get("round") == round_id and p["state"] == "reserved"]
+                if p.get("round") in rounds and p["state"] == "reserved"]
         candidates = self._candidates(allocation)
         new_pledges, shortfall = [], []
         for index, missing in enumerate(allocation.get("shortfall", [])):

@@ -140,11 +140,15 @@ class CharityStore:
                                         "pending": {"$exists": False}},
                      {"$set": {"pending": {"token": token, "round": round_id, "at": at}}, "$inc": {"version": 1}})
 
-    def take_over(self, allocation, token, at):
-        """Take over a round whose holder went silent (crashed): same round, new holder."""
+    def take_over(self, allocation, token, round_id, at):
+        """Take over a round whose holder went silent (crashed): a new holder and round, which
+        adopts what the silent rounds reserved."""
+        pending = allocation["pending"]
+        adopt = pending.get("adopt", []) + [pending["round"]]
         return after(self.allocations, {**self._at_version(allocation), "state": "shortfall",
-                                        "pending.token": allocation["pending"]["token"]},
-                     {"$set": {"pending.token": token, "pending.at": at}, "$inc": {"version": 1}})
+                                        "pending.token": pending["token"]},
+                     {"$set": {"pending": {"token": token, "round": round_id, "at": at, "adopt": adopt}},
+                      "$inc": {"version": 1}})
 
     def ask_recheck(self, allocation):
         """Tell the holder of a round that new lots arrived meanwhile: it goes round once more."""
