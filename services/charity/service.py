@@ -304,10 +304,14 @@ class CharityService:
     def _fill_appeals(self):
         """Pledge available lots to open appeals, most urgent first, then oldest. One round at a
         time holds an appeal; a pass that finds one held asks its holder to look again and stops
-        there: the holder's pass carries on behind it, so urgency order is kept."""
-        for allocation in self.store.open_appeals(self.store.available_keys()):
-            if self._fill(allocation["_id"]) == BUSY:
+        there: the holder's pass carries on behind it, reading appeals and lots afresh at each
+        step, so it sees the lots that made the other pass start, and urgency order is kept."""
+        after = ""
+        while True:
+            allocation = self.store.next_appeal(self.store.available_keys(), after)
+            if allocation is None or self._fill(allocation["_id"]) == BUSY:
                 return
+            after = allocation["priority"]
 
     def _fill(self, need_id):
         for _ in range(ROUNDS):

@@ -122,12 +122,15 @@ class CharityStore:
         """(item, unit) of every lot with something available."""
         return {(lot["item"], lot["unit"]) for lot in self.lots.find({"available": {"$gt": 0}}, {"item": 1, "unit": 1})}
 
-    def open_appeals(self, keys):
-        """Open appeals missing any of `keys`, most urgent first, then oldest."""
+    def next_appeal(self, keys, after=""):
+        """The first open appeal after `after` (in priority order: most urgent, then oldest)
+        missing any of `keys`; None when there is none."""
         if not keys:
-            return []
+            return None
         wanted = [{"shortfall": {"$elemMatch": {"item": item, "unit": unit}}} for item, unit in keys]
-        return list(self.allocations.find({"state": "shortfall", "$or": wanted}, {"outbox": 0}).sort("priority", 1))
+        found = list(self.allocations.find({"state": "shortfall", "priority": {"$gt": after}, "$or": wanted},
+                                           {"outbox": 0}).sort("priority", 1).limit(1))
+        return found[0] if found else None
 
     @staticmethod
     def _at_version(allocation):
