@@ -83,3 +83,23 @@ def test_a_cancelled_need_closes_its_appeal_and_takes_nothing(container_factory,
     with entrypoint_hook(container, "settle") as settle:
         settle()
     assert store.lots.find_one({"_id": domain.lot_id("donation-late", 0)})["reserved"] == 0
+
+
+def test_donations_at_once_never_pledge_an_appeal_beyond_its_shortfall(container_factory, config, publish, tap):
+    container, store = start(container_factory, config, publish)
+    records = [flour_donation(f"donation-{i}", 3) for i in range(6)]  # 18 kg for 10 kg missing
+    for record in records:
+        store.add_lots(domain.lots_of(record))
+    handled = []
+    with entrypoint_waiter(container, "on_donation_received", timeout=20,
+                           callback=lambda *_: handled.append(1) or len(handled) == len(records)):
+        for record in records:  # all six handlers run at once
+            publish(domain.received(record))
+    allocation = store.allocations.find_one({"_id": "need-t1"})
+    assert allocation["state"] == "pledged" and allocation["shortfall"] == []
+    assert sum(p["quantity"] for p in allocation["pledges"]) == 10
+    lots = list(store.lots.find({"item": "flour"}))
+    assert sum(lot["reserved"] for lot in lots) == 10
+    assert all(0 <= lot["reserved"] <= lot["quantity"] for lot in lots)
+    assert {p["pledge_id"] for lot in lots for p in lot["pledges"]} == {p["pledge_id"] for p in allocation["pledges"]}
+    assert len(wait_for(lambda: tap.of_type("resource_pledged", "need-t1"))) == 1
