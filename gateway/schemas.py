@@ -114,6 +114,8 @@ class Stats(Schema):
     resources_value_cents = fields.Integer()
     waiting_list = fields.Dict()  # {calls, volunteers} waiting for a full call's slots
     volunteer_no_shows = fields.Integer()
+    resources_delivered_value_cents = fields.Integer()
+    appeals_open = fields.Integer()
     organisations = fields.Dict()
     cases_open = fields.Integer()
     cases = fields.Dict()
@@ -130,3 +132,15 @@ class ReplayIn(Schema):
 
 class DeadLettersQuery(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class FundLedgerQuery(PageQuery):
+    pass
+
+
+class AppealsQuery(PageQuery):
+    region = region()
+
+
+class ReceiptsQuery(PageQuery):
+    pass

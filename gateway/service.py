@@ -273,7 +273,7 @@ class GatewayService:
         return 201, self.call("charity", "add_donor", body)
 
     @route("POST", "/api/v1/donations", "Record a donation; each line becomes a lot", "registries",
-           request=charity_api.DonationIn, status=201)
+           request=charity_api.DonationIn, status=201, errors=(409,), id_prefix="donation")
     def donate(self, request, body):
         return 201, self.call("charity", "donate", body)
 
@@ -281,6 +281,32 @@ class GatewayService:
            query=gs.LotsQuery)
     def list_lots(self, request, body):
         return 200, self.call("charity", "list_lots", **query_args(request, gs.LotsQuery))
+
+    # community funds, appeals and receipts -------------------------------------------------------
+    @route("POST", "/api/v1/funds/<fund_id>/contributions",
+           "Pay money into a community fund (社区基金); pledged to open appeals at once", "community funds",
+           request=charity_api.ContributionIn, response=charity_api.ContributionOut, status=201,
+           errors=(404, 409), id_prefix="contribution")
+    def contribute(self, request, body, fund_id):
+        return 201, self.call("charity", "contribute", fund_id, body)
+
+    @route("GET", "/api/v1/funds/<fund_id>/ledger",
+           "A community fund's ledger entries (contributions, pledges, releases, deliveries), newest first, "
+           "with its balance", "community funds", query=gs.FundLedgerQuery, errors=(404,))
+    def fund_ledger(self, request, body, fund_id):
+        return 200, self.call("charity", "fund_ledger", fund_id, **query_args(request, gs.FundLedgerQuery))
+
+    @route("GET", "/api/v1/appeals",
+           "Open appeals (needs whose resources are short), most urgent first, then oldest", "community funds",
+           query=gs.AppealsQuery)
+    def list_appeals(self, request, body):
+        return 200, self.call("charity", "list_appeals", **query_args(request, gs.AppealsQuery))
+
+    @route("GET", "/api/v1/donors/<donor_id>/receipts",
+           "Where a donor's donations went: each line's pledges to needs, reserved, delivered or released",
+           "community funds", query=gs.ReceiptsQuery, errors=(404,))
+    def receipts(self, request, body, donor_id):
+        return 200, self.call("charity", "receipts", donor_id, **query_args(request, gs.ReceiptsQuery))
 
     # needs ------------------------------------------------------------------------------------
     @route("POST", "/api/v1/needs", "Register a resident's need; linkage goes on asynchronously", "needs",
@@ -397,6 +423,8 @@ class GatewayService:
             "volunteer_hours": figures["volunteer_hours"],
             "resources_value_cents": figures["resources_value_cents"],
             "waiting_list": figures["waiting_list"], "volunteer_no_shows": figures["volunteer_no_shows"],
+            "resources_delivered_value_cents": figures["resources_delivered_value_cents"],
+            "appeals_open": figures["appeals_open"],
             "organisations": figures["organisations"], "cases_open": figures["cases_open"],
             "cases": figures["cases"], "visits": figures["visits"], "activities": figures["activities"],
             "stations": figures["stations"], "stations_compliant": figures["stations_compliant"],

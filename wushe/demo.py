@@ -62,7 +62,12 @@ DONATIONS = [
     {"donor_id": "donor-grain", "region": "tianjin/binhai", "lines": [
         {"item": "rice", "quantity": 500, "unit": "kg", "value_cents": 300000},
         {"item": "oil", "quantity": 200, "unit": "L", "value_cents": 260000}]},
-    {"donor_id": "donor-fund-taida", "region": TAIDA, "lines": [{"funds_cents": 1357000}]},  # 1.357 万元
+]
+CONTRIBUTIONS = [  # the street's community fund: 1.357 万元 from a lottery outlet and residents
+    ("donor-fund-taida", {"id": "contribution-demo-lottery", "contributor_kind": "lottery_outlet",
+                          "funds_cents": 1000000}),
+    ("donor-fund-taida", {"id": "contribution-demo-residents", "contributor_kind": "resident",
+                          "funds_cents": 357000}),
 ]
 NEEDS = [  # one errand for an elderly man living alone; a family short of food
     {"id": "need-demo-errand", "community": f"{TAIDA}/xinghua", "category": "errands", "urgency": "high",
@@ -117,6 +122,8 @@ def load(base_url, admin_key):
         post("/donors", donor)
     for i, donation in enumerate(DONATIONS):
         post("/donations", donation, key=f"demo-donation-{i}")
+    for fund_id, contribution in CONTRIBUTIONS:
+        post(f"/funds/{fund_id}/contributions", contribution)
     for need in NEEDS + [escort_need()]:
         post("/needs", need)
     return {"regions": len(REGIONS), "stations": len(STATIONS), "workers": len(WORKERS),

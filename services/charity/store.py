@@ -1,10 +1,11 @@
 """The charity service's collections: donors, donations, lots (each holding its own pledges),
-and allocations (one per need asking for resources)."""
-from pymongo import ASCENDING
+allocations (one per need asking for resources; one in `shortfall` is an open appeal) and the
+fund ledger (immutable double-entry records of every movement of money)."""
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from wushe.outbox import entries
-from wushe.regions import under_filter
-from wushe.store import after
+from wushe.regions import under_filter, within
+from wushe.store import after, insert_new
 
 
 class CharityStore:
@@ -13,27 +14,35 @@ class CharityStore:
         self.donations = db.donations
         self.lots = db.lots
         self.allocations = db.allocations
+        self.fund_ledger = db.fund_ledger
 
     def ensure_indexes(self):
         self.lots.create_index([("item", ASCENDING), ("unit", ASCENDING), ("available", ASCENDING)])
         self.lots.create_index("pledges.pledge_id")
         self.lots.create_index("pledges.need_id")
+        self.lots.create_index("donor_id")
         self.allocations.create_index("community")
+        self.allocations.create_index([("state", ASCENDING), ("priority", ASCENDING)])
+        self.donations.create_index("giver")
+        self.fund_ledger.create_index([("fund_id", ASCENDING), ("seq", DESCENDING)])
 
     def outboxes(self):
-        return [self.allocations, self.lots]
+        return [self.allocations, self.lots, self.donations]
 
     def candidates(self, item, unit, city):
         return list(self.lots.find({"item": item, "unit": unit, "available": {"$gt": 0},
                                     "region": under_filter(city)}))
 
-    def reserve(self, lot_id, pledge, quantity):
+    def reserve(self, lot_id, pledge, quantity, ledger=None):
         """Reserve `quantity` of a lot for a pledge only if that much is still available and
-        the pledge is not there yet — one conditional update, never beyond the lot's quantity."""
+        the pledge is not there yet — one conditional update, never beyond the lot's quantity.
+        Money's ledger entry goes in the same update (pending, posted to the ledger after)."""
+        push = {"pledges": {**pledge, "quantity": quantity, "state": "reserved", "delivered": 0.0}}
+        if ledger:
+            push["ledger"] = ledger
         return after(self.lots,
                      {"_id": lot_id, "available": {"$gte": quantity}, "pledges.pledge_id": {"$ne": pledge["pledge_id"]}},
-                     {"$inc": {"available": -quantity, "reserved": quantity},
-                      "$push": {"pledges": {**pledge, "quantity": quantity, "state": "reserved", "delivered": 0.0}}})
+                     {"$inc": {"available": -quantity, "reserved": quantity}, "$push": push})
 
     def pledged_to(self, need_id):
         """(lot, pledge) pairs of a need."""
@@ -50,25 +59,128 @@ class CharityStore:
                        f"pledges.{index}.state": "reserved",
                        f"pledges.{index}.delivered": pledge.get("delivered", 0.0)}
 
-    def release(self, lot, pledge):
+    def release(self, lot, pledge, ledger=None):
         """Give what is still reserved of a pledge back to its lot, once."""
         index, guard = self._guard(lot, pledge)
         left = pledge["quantity"] - pledge.get("delivered", 0.0)
-        return after(self.lots, guard, {"$set": {f"pledges.{index}.state": "released"},
-                                        "$inc": {"reserved": -left, "available": left}})
+        update = {"$set": {f"pledges.{index}.state": "released"}, "$inc": {"reserved": -left, "available": left}}
+        if ledger:
+            update["$push"] = {"ledger": ledger}
+        return after(self.lots, guard, update)
 
-    def deliver(self, lot, pledge, quantity, event):
+    def deliver(self, lot, pledge, quantity, event, ledger=None):
         """Deliver `quantity` of a pledge (all of what is left, or part of it), with its event, once."""
         index, guard = self._guard(lot, pledge)
         done = pledge.get("delivered", 0.0) + quantity
         complete = done >= pledge["quantity"] - 1e-9
-        return after(self.lots, guard, {
-            "$set": {f"pledges.{index}.delivered": done, f"pledges.{index}.state": "delivered" if complete else "reserved"},
-            "$inc": {"reserved": -quantity, "delivered": quantity}, **entries(event)})
+        update = {"$set": {f"pledges.{index}.delivered": done,
+                           f"pledges.{index}.state": "delivered" if complete else "reserved"},
+                  "$inc": {"reserved": -quantity, "delivered": quantity}, **entries(event)}
+        if ledger:
+            update["$push"]["ledger"] = ledger
+        return after(self.lots, guard, update)
 
     def finish_allocation(self, need_id, state, pledges, shortfall, event):
         return after(self.allocations, {"_id": need_id, "state": "pledging"},
-                     {"$set": {"state": state, "pledges": pledges, "shortfall": shortfall}, **entries(event)})
+                     {"$set": {"state": state, "pledges": pledges, "shortfall": shortfall},
+                      "$inc": {"version": 1}, **entries(event)})
+
+    # --- donations and the fund ledger ------------------------------------------------------
+    def add_lots(self, lots):
+        """Insert a donation's lots; those already there (a retry) are left as they are."""
+        return [lot for lot in lots if insert_new(self.lots, lot)]
+
+    def post_ledger(self, lot):
+        """Record a lot's pending ledger entries (each once: its id is its key), then clear them."""
+        pending = (lot or {}).get("ledger") or []
+        for entry in pending:
+            insert_new(self.fund_ledger, entry)
+        if pending:
+            self.lots.update_one({"_id": lot["_id"]}, {"$pull": {"ledger": {"_id": {"$in": [e["_id"] for e in pending]}}}})
+        return len(pending)
+
+    def unposted(self, before, limit=500):
+        return self.lots.find({"ledger": {"$elemMatch": {"at": {"$lt": before}}}}).limit(limit)
+
+    def ledger_page(self, fund_id, limit, cursor=None):
+        """A fund's entries, newest first (keyset on `seq`, the entry's time and id)."""
+        query = {"fund_id": fund_id}
+        if cursor:
+            query["seq"] = {"$lt": cursor}
+        docs = list(self.fund_ledger.find(query).sort("seq", DESCENDING).limit(limit + 1))
+        more = len(docs) > limit
+        docs = docs[:limit]
+        return docs, (docs[-1]["seq"] if more and docs else None)
+
+    def fund_balance(self, fund_id):
+        """Money of a fund not pledged: what its funds lots have available."""
+        return int(round(sum(lot["available"] for lot in self.lots.find(
+            {"donor_id": fund_id, "item": "funds"}, {"available": 1}))))
+
+    # --- appeals (allocations in shortfall) -----------------------------------------------------
+    def available_keys(self):
+        """(item, unit) of every lot with something available."""
+        return {(lot["item"], lot["unit"]) for lot in self.lots.find({"available": {"$gt": 0}}, {"item": 1, "unit": 1})}
+
+    def next_appeal(self, keys, after=""):
+        """The first open appeal after `after` (in priority order: most urgent, then oldest)
+        missing any of `keys`; None when there is none."""
+        if not keys:
+            return None
+        wanted = [{"shortfall": {"$elemMatch": {"item": item, "unit": unit}}} for item, unit in keys]
+        found = list(self.allocations.find({"state": "shortfall", "priority": {"$gt": after}, "$or": wanted},
+                                           {"outbox": 0}).sort("priority", 1).limit(1))
+        return found[0] if found else None
+
+    @staticmethod
+    def _at_version(allocation):
+        version = allocation.get("version")
+        return {"_id": allocation["_id"], "version": version if version is not None else {"$exists": False}}
+
+    def hold(self, allocation, token, round_id, at):
+        """Take an open appeal for one top-up round, if nobody holds it and it has not changed."""
+        return after(self.allocations, {**self._at_version(allocation), "state": "shortfall",
+                                        "pending": {"$exists": False}},
+                     {"$set": {"pending": {"token": token, "round": round_id, "at": at}}, "$inc": {"version": 1}})
+
+    def take_over(self, allocation, token, round_id, at):
+        """Take over a round whose holder went silent (crashed): a new holder and round, which
+        adopts what the silent rounds reserved."""
+        pending = allocation["pending"]
+        adopt = pending.get("adopt", []) + [pending["round"]]
+        return after(self.allocations, {**self._at_version(allocation), "state": "shortfall",
+                                        "pending.token": pending["token"]},
+                     {"$set": {"pending": {"token": token, "round": round_id, "at": at, "adopt": adopt}},
+                      "$inc": {"version": 1}})
+
+    def ask_recheck(self, allocation):
+        """Tell the holder of a round that new lots arrived meanwhile: it goes round once more."""
+        return self.allocations.update_one(
+            {"_id": allocation["_id"], "state": "shortfall", "pending.token": allocation["pending"]["token"]},
+            {"$set": {"pending.recheck": True}}).matched_count == 1
+
+    def finish_top_up(self, need_id, token, changes, event):
+        """End the holder's round: its pledges and shortfall (and event), only while it still holds
+        the appeal and the need was not cancelled. The document as it was before (None if not)."""
+        update = {"$unset": {"pending": ""}, "$inc": {"version": 1}}
+        if changes:
+            update["$set"] = changes
+        if event:
+            update.update(entries(event))
+        return self.allocations.find_one_and_update(
+            {"_id": need_id, "state": "shortfall", "pending.token": token}, update,
+            return_document=ReturnDocument.BEFORE)
+
+    def appeals_open(self, region):
+        return self.allocations.count_documents({"state": "shortfall", "community": under_filter(region)})
+
+    def value_delivered(self, region):
+        total = 0
+        for lot in self.lots.find({"pledges.community": under_filter(region)}, {"pledges": 1, "unit_value_cents": 1}):
+            value = lot.get("unit_value_cents") or 0
+            total += sum(round(p.get("delivered", 0.0) * value) for p in lot["pledges"]
+                         if within(p["community"], region))
+        return total
 
     def value_pledged(self, region):
         total = 0

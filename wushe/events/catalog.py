@@ -310,6 +310,33 @@ class PledgeReleased(NeedEvent):
     pledges = fields.List(fields.Nested(PledgeLine), required=True)
 
 
+CONTRIBUTOR_KINDS = ("resident", "lottery_outlet", "enterprise", "foundation")
+
+
+class FundContributed(Tolerant):
+    """Money paid into a community fund (社区基金). The payer is named by kind only."""
+    fund_id = fields.String(required=True)
+    region = region(required=True)  # the fund's community or street
+    contribution_id = fields.String(required=True)
+    contributor_kind = fields.String(required=True, validate=validate.OneOf(CONTRIBUTOR_KINDS))
+    funds_cents = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class ReceivedLot(Tolerant):
+    lot_id = fields.String(required=True)
+    item = fields.String(required=True)
+    quantity = fields.Float(required=True)
+    unit = fields.String(required=True)
+
+
+class DonationReceived(Tolerant):
+    """A donation (or a fund contribution) became lots; open appeals may now be pledged from them."""
+    donation_id = fields.String(required=True)
+    donor_id = fields.String(required=True)  # the lots' owner: the donor, or the fund contributed to
+    region = region(required=True)
+    lots = fields.List(fields.Nested(ReceivedLot), required=True)
+
+
 # --- station software (inbound) ---------------------------------------------------------------
 class Resident(Schema):
     name = fields.String(validate=validate.Length(1, 64))
@@ -366,5 +393,7 @@ CATALOG = {
     ("charity", "pledge_delivered"): PledgeDelivered,
     ("charity", "pledge_released"): PledgeReleased,
     ("station", "need_reported"): NeedReported,
+    ("charity", "fund_contributed"): FundContributed,
+    ("charity", "donation_received"): DonationReceived,
 }
 SOURCES = ("community", "orgs", "workers", "volunteers", "charity", "station")
