@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
 from gateway import openapi, schemas as gs
+from gateway.access import BOOTSTRAP, CALLER
 from gateway.idempotency import Idempotency
 from gateway.readmodel import GatewayStore, public
 from gateway.web import (ROUTES, HttpProblem, ServiceTimeout, check_bearer, json_response,
@@ -62,6 +63,7 @@ class GatewayService:
     # plumbing used by gateway.web.route --------------------------------------------------------
     def authorise(self, request):
         check_bearer(request, self.settings["ADMIN_KEY"])
+        request.environ[CALLER] = BOOTSTRAP
 
     @property
     def idempotency(self):
