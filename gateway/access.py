@@ -1,22 +1,61 @@
-"""Who is calling and what they may see: the caller an API key stands for (role and region).
+"""Who is calling and what they may do: the caller an API key stands for (role and region), the
+route × role table, and the region scope of every route — enforced by `gateway.web.route`, in
+this one place.
 
-Every `/api/v1` route runs `authorise` first; handlers ask `caller_of(request)` what the caller
-may see. A key sees records whose region is its region or under it; the bootstrap admin key
-(`WUSHE_ADMIN_KEY`) sees everything.
+Object level: a key sees and changes only records whose region is its region or under it;
+anything else answers exactly as a record that does not exist (404, or for a region named in a
+body 422), so that ids cannot be probed. Function level: a role not allowed a route gets 403.
+The bootstrap admin key (`WUSHE_ADMIN_KEY`) sees everything.
 """
 from dataclasses import dataclass
 
+from wushe.errors import Forbidden, InvalidInput, NotFound
 from wushe.regions import within
 
 ROLES = ("admin", "city", "district", "station", "integrator")
 CALLER = "wushe.caller"
+
+ADMIN = frozenset({"admin"})
+SUPERVISORS = frozenset({"admin", "city", "district"})                 # guidance centres (指导中心)
+OFFICIALS = SUPERVISORS | {"station"}                                  # and social work stations
+EVERYONE = OFFICIALS | {"integrator"}                                  # and station software, apps
+
+# Route (the gateway handler's name) → the roles that may call it. Every route must be here:
+# `gateway.web.route` refuses to declare one that is not. The README's roles table is this one.
+PERMISSIONS = {
+    # reading: every role, within its region
+    **{name: EVERYONE for name in (
+        "openapi", "list_regions", "get_station", "get_worker", "get_case", "list_organisations",
+        "get_organisation", "get_volunteer", "ledger", "get_team", "list_lots", "list_appeals", "fund_ledger",
+        "receipts", "get_need", "list_needs", "list_calls", "get_call", "stats")},
+    # what residents, volunteers and donors do through apps and station software
+    **{name: EVERYONE for name in (
+        "register_need", "claim", "withdraw", "check_in", "check_out", "complete", "add_volunteer",
+        "join_team", "redeem", "transfer", "add_donor", "donate", "contribute")},
+    # what a station does for its street
+    **{name: OFFICIALS for name in (
+        "cancel_need", "resolve_need", "evaluate_need", "reopen_call", "offer_call", "add_team", "deliver",
+        "add_worker", "certify", "leave", "change_stage", "record_activity", "add_organisation",
+        "record_milestone", "open_project", "close_project")},
+    # what guidance centres set up
+    **{name: SUPERVISORS for name in ("add_region", "add_station")},
+    # platform operators
+    **{name: ADMIN for name in (
+        "create_key", "list_keys", "revoke_key", "dead_letter_counts", "dead_letters", "replay_dead_letters")},
+}
+
+
+# routes about the whole platform, not a region (parked messages of every region): only an admin
+# key bound to no region
+PLATFORM_WIDE = frozenset({"dead_letter_counts", "dead_letters", "replay_dead_letters"})
 
 
 @dataclass(frozen=True)
 class Caller:
     key_id: str
     role: str
-    region: str  # "" — everywhere
+    region: str                   # "" — everywhere
+    rate_per_minute: int | None = None
 
     def sees(self, path):
         """The record at `path` (a region path) is the caller's to see and change."""
@@ -27,9 +66,96 @@ class Caller:
         a district, city, admin) whose region holds the need's community; integrators never."""
         return self.role != "integrator" and self.sees(community)
 
+    def narrow(self, region):
+        """The region a list or a figure may cover when `region` is asked for: itself when it is
+        the caller's; the caller's own region when a wider one is asked; None when it is not the
+        caller's at all."""
+        if not region:
+            return self.region or None
+        if self.sees(region):
+            return region
+        if within(self.region, region):
+            return self.region
+        return False
+
 
 BOOTSTRAP = Caller("bootstrap", "admin", "")
 
 
 def caller_of(request):
     return request.environ[CALLER]
+
+
+def narrowed(request, args, field):
+    """A list's query narrowed to the caller's region (`args[field]` is a region filter); None
+    when it asks for a region that is not the caller's (the list is then empty)."""
+    region = caller_of(request).narrow(args.get(field))
+    if region is False:
+        return None
+    if region:
+        args[field] = region
+    return args
+
+
+def permit(caller, route_name):
+    if caller.role not in PERMISSIONS[route_name]:
+        raise Forbidden(f"a {caller.role} key may not do this")
+    if route_name in PLATFORM_WIDE and caller.region:
+        raise Forbidden("only an admin key bound to no region may do this")
+
+
+# --- scopes: where a route's record lives --------------------------------------------------------
+@dataclass(frozen=True)
+class Scope:
+    """How a route finds the region of the records it touches.
+
+    `before`: checks run before the handler (changes, and reads whose answer names no region),
+    each `check(caller, gateway, body, params)` raising as if the record did not exist;
+    `answer`: the field of the answer holding the region, checked after (plain reads);
+    `body`: a body field holding a region (creations)."""
+    before: tuple = ()
+    answer: str | None = None
+    body: str | None = None
+
+    def __add__(self, other):
+        return Scope(self.before + other.before, self.answer or other.answer, self.body or other.body)
+
+
+def record(what, param, service, method, field="community"):
+    """The record a path parameter names: its region is asked of the service that owns it (a
+    record that does not exist is 404 from that service; one outside the key's region too)."""
+    def check(caller, gateway, body, params):
+        if not caller.sees(gateway.call(service, method, params[param])[field]):
+            raise NotFound(f"no {what} {params[param]}")
+    return Scope(before=(check,))
+
+
+def named(body_field, what, service, method, field="community"):
+    """A record named in the body (a volunteer, a donor, a station): one that does not exist and
+    one outside the key's region answer the same 422 on that field."""
+    def check(caller, gateway, body, params):
+        record_id = body.get(body_field) if isinstance(body, dict) else None
+        if not isinstance(record_id, str):
+            return  # absent or malformed: the handler's validation answers
+        try:
+            region = gateway.call(service, method, record_id)[field]
+        except NotFound:
+            region = None
+        if region is None or not caller.sees(region):
+            raise InvalidInput(f"unknown {what}", {body_field: [f"no {what} {record_id}"]})
+    return Scope(before=(check,))
+
+
+def check_before(scope, caller, gateway, body, params):
+    for check in scope.before:
+        check(caller, gateway, body, params)
+    if scope.body and isinstance(body, dict) and isinstance(body.get(scope.body), str):
+        if not caller.sees(body[scope.body]):
+            raise InvalidInput("the region is outside this key's region",
+                               {scope.body: [f"{body[scope.body]} is not in this key's region"]})
+
+
+def check_answer(scope, caller, answer, params):
+    if scope.answer and isinstance(answer, dict) and not caller.sees(answer.get(scope.answer)):
+        name, value = next(iter(params.items()), ("record", ""))
+        raise NotFound(f"no {name.removesuffix('_id')} {value}")

@@ -4,6 +4,7 @@ that reads are fast and do not depend on every service being up. The linkage is 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from gateway.keys import KeyStore
 from wushe import linkage
 from wushe.regions import under_filter
 
@@ -65,6 +66,7 @@ class GatewayStore:
     def __init__(self, db):
         self.needs = db.need_views
         self.idempotency = db.idempotency_keys
+        self.keys = KeyStore(db.api_keys)
 
     def ensure_indexes(self):
         self.needs.create_index([("community", ASCENDING)])

@@ -144,3 +144,27 @@ class AppealsQuery(PageQuery):
 
 class ReceiptsQuery(PageQuery):
     pass
+
+
+# API keys -----------------------------------------------------------------------------------------
+class KeyIn(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(("admin", "city", "district", "station", "integrator")))
+    region = region()  # absent: everywhere (only an admin key bound to no region may make such a key)
+    name = fields.String(validate=validate.Length(1, 100))  # who holds it, e.g. "泰达街道社工站系统"
+    rate_per_minute = fields.Integer(validate=validate.Range(1, 1_000_000))  # absent: the default
+
+
+class KeyOut(Schema):
+    id = fields.String()
+    role = fields.String()
+    region = fields.String()
+    name = fields.String(allow_none=True)
+    rate_per_minute = fields.Integer(allow_none=True)
+    created_at = fields.String()
+    created_by = fields.String()
+    revoked_at = fields.String(allow_none=True)
+    last_used_at = fields.String(allow_none=True)  # to the minute
+
+
+class KeyCreated(KeyOut):
+    key = fields.String()  # shown once; only its hash is kept

@@ -3,7 +3,6 @@ the error table and metrics, and records the route for the OpenAPI document (so 
 route served is documented and every documented route is served)."""
 import functools
 import hashlib
-import hmac
 import json
 import time
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
+from gateway import access
 from wushe import metrics
 from wushe.errors import WusheError
 
@@ -85,6 +85,9 @@ class Route:
     public: bool = False
     query: type | None = None
     errors: tuple = field(default_factory=tuple)
+    scope: access.Scope | None = None
+    name: str = ""
+    roles: frozenset = frozenset()
 
     @property
     def openapi_path(self):
@@ -96,26 +99,43 @@ ROUTES: list[Route] = []
 
 
 def route(method, path, summary, tag, *, request=None, response=None, status=200, public=False,
-          query=None, errors=(), id_prefix=None):
+          query=None, errors=(), id_prefix=None, scope=None, idempotent=True):
     """Declare a gateway route. The handler gets (self, request, body, **path_params) and
-    returns (status, json body) or a werkzeug Response."""
-    spec = Route(method, path, summary, tag, request, response, status, public, query, errors)
+    returns (status, json body) or a werkzeug Response. A POST replays its answer for a repeated
+    Idempotency-Key unless `idempotent` is False (an answer holding a secret is never stored).
+    Who may call it is the route × role
+    table (`gateway.access.PERMISSIONS`, by the handler's name); `scope` says where the record
+    it touches lives, so that a key only reaches its own region."""
+    spec = Route(method, path, summary, tag, request, response, status, public, query, errors, scope)
     ROUTES.append(spec)
 
     def decorate(fn):
+        spec.name = fn.__name__
+        if not public and fn.__name__ not in access.PERMISSIONS:
+            raise RuntimeError(f"route {method} {path}: {fn.__name__} has no line in the route × role table")
+        spec.roles = access.PERMISSIONS.get(fn.__name__, frozenset())
+
         @functools.wraps(fn)
         def handler(self, request, **params):
             started = time.perf_counter()
             try:
+                caller = None
                 if not spec.public:
-                    self.authorise(request)
+                    caller = self.authorise(request)
+                    access.permit(caller, spec.name)
                 body = parse_body(request) if method in ("POST", "PUT", "PATCH") else None
+                if scope:
+                    access.check_before(scope, caller, self, body, params)
                 key = request.headers.get("Idempotency-Key")
-                if key and method == "POST":
-                    answer = self.idempotency.run(key, f"{method} {request.path}", request.get_data(),
-                                                  lambda: fn(self, request, _with_id(body, id_prefix, key), **params))
+                if key and method == "POST" and idempotent:
+                    # scoped to the key: another integrator's same Idempotency-Key is another request
+                    answer = self.idempotency.run(key, f"{caller.key_id} {method} {request.path}", request.get_data(),
+                                                  lambda: fn(self, request, _with_id(body, id_prefix, f"{caller.key_id}\n{key}"),
+                                                             **params))
                 else:
                     answer = fn(self, request, body, **params)
+                if scope and not isinstance(answer, Response):
+                    access.check_answer(scope, caller, answer[1], params)
                 response = answer if isinstance(answer, Response) else json_response(answer[1], answer[0])
             except Exception as exc:  # noqa: BLE001 — every failure becomes a problem answer
                 problem = to_problem(exc)
@@ -158,12 +178,16 @@ def parse_body(request):
     return body
 
 
-def check_bearer(request, admin_key):
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token.strip(), admin_key):
-        raise HttpProblem(401, "Unauthorized", "a valid `Authorization: Bearer <api key>` is required",
-                          headers={"WWW-Authenticate": "Bearer"})
+UNAUTHORISED = HttpProblem(401, "Unauthorized", "a valid `Authorization: Bearer <api key>` is required",
+                           headers={"WWW-Authenticate": "Bearer"})
+
+
+def bearer(request):
+    """The bearer token of a request, or 401."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise UNAUTHORISED
+    return token.strip()
 
 
 def query_args(request, schema_cls):

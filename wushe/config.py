@@ -78,6 +78,8 @@ def nameko_config(env=os.environ, **overrides):
         "DB_PREFIX": env.get("WUSHE_DB_PREFIX", "wushe_"),
         "ADMIN_KEY": env.get("WUSHE_ADMIN_KEY", ""),
         "RPC_TIMEOUT": float(env.get("WUSHE_RPC_TIMEOUT", "10")),
+        # requests a minute one API key may make to one gateway process (a key may set its own)
+        "RATE_LIMIT_PER_MINUTE": int(env.get("WUSHE_RATE_LIMIT_PER_MINUTE", "6000")),
         "METRICS_PORT": int(env.get("WUSHE_METRICS_PORT", "0")),
         "OUTBOX_RELAY_SECONDS": float(env.get("WUSHE_OUTBOX_RELAY_SECONDS", "1")),
         "OUTBOX_GRACE_SECONDS": float(env.get("WUSHE_OUTBOX_GRACE_SECONDS", "2")),

@@ -31,6 +31,11 @@ class Conflict(WusheError):
     status, title = 409, "Conflict"
 
 
+class Forbidden(WusheError):
+    """The caller's role may not do this (raised by the gateway only; never crosses RPC)."""
+    status, title = 403, "Forbidden"
+
+
 def loaded(schema, payload):
     """`schema.load(payload)`, with marshmallow's errors turned into InvalidInput."""
     from marshmallow import ValidationError

@@ -42,6 +42,21 @@ class CharityService:
         return schemas.DonorOut().dump({**donor, "id": donor["_id"]})
 
     @rpc
+    def get_donor(self, donor_id):
+        donor = found(self.store.donors, donor_id, "donor")
+        return schemas.DonorOut().dump({**donor, "id": donor["_id"]})
+
+    @rpc
+    def get_pledge(self, pledge_id):
+        """A pledge with the need (and its community) it serves."""
+        lot = self.store.lots.find_one({"pledges.pledge_id": pledge_id}, {"outbox": 0, "ledger": 0})
+        if not lot:
+            raise NotFound(f"no pledge {pledge_id}")
+        pledge = next(p for p in lot["pledges"] if p["pledge_id"] == pledge_id)
+        return {**domain.pledge_line(lot, pledge), "need_id": pledge["need_id"], "community": pledge["community"],
+                "state": pledge["state"], "delivered": pledge.get("delivered", 0.0)}
+
+    @rpc
     def donate(self, payload):
         body = loaded(schemas.DonationIn(), payload)
         donor = self.store.donors.find_one({"_id": body["donor_id"]})

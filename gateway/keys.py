@@ -1,0 +1,74 @@
+"""API keys: made once, shown once, stored hashed; revoked at once; last use recorded. Pure
+except `KeyStore`, which keeps them in the gateway's database.
+
+A key reads `wsk_<key id>.<secret>`: the id finds the record, the secret is compared with the
+stored SHA-256 of it (a 256-bit random secret needs no slow hash: there is nothing to guess).
+"""
+import hashlib
+import hmac
+import secrets
+
+from wushe.clock import later
+
+PREFIX = "wsk_"
+TOUCH_EVERY_SECONDS = 60  # last use is recorded at most once a minute per key (one write, not one per request)
+LEVEL_OF_ROLE = {"city": "city", "district": "district", "station": "street"}  # admin, integrator: any
+
+
+def digest(secret):
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_key(role, region, at, created_by, name=None, rate_per_minute=None):
+    """(the record to store, the key to show once)."""
+    key_id, secret = "key-" + secrets.token_hex(8), secrets.token_urlsafe(32)
+    doc = {"_id": key_id, "hash": digest(secret), "role": role, "region": region or "", "name": name,
+           "rate_per_minute": rate_per_minute, "created_at": at, "created_by": created_by,
+           "revoked_at": None, "last_used_at": None}
+    return doc, f"{PREFIX}{key_id}.{secret}"
+
+
+def parse(token):
+    """(key id, secret) of a well-formed key, else None."""
+    if not token.startswith(PREFIX):
+        return None
+    key_id, dot, secret = token[len(PREFIX):].rpartition(".")
+    return (key_id, secret) if dot and key_id and secret else None
+
+
+def matches(doc, secret):
+    return doc is not None and doc.get("revoked_at") is None and hmac.compare_digest(doc["hash"], digest(secret))
+
+
+def region_refused(role, level):
+    """Why a key of `role` may not be bound to a region of `level`; None when it may."""
+    wanted = LEVEL_OF_ROLE.get(role)
+    if wanted and level != wanted:
+        return f"a {role} key is bound to a {wanted}"
+    return None
+
+
+def public(doc):
+    """A key as listed: never its hash."""
+    return {"id": doc["_id"], **{k: doc.get(k) for k in (
+        "role", "region", "name", "rate_per_minute", "created_at", "created_by", "revoked_at", "last_used_at")}}
+
+
+class KeyStore:
+    def __init__(self, collection):
+        self.keys = collection
+
+    def add(self, doc):
+        self.keys.insert_one(doc)
+
+    def find(self, key_id):
+        return self.keys.find_one({"_id": key_id})
+
+    def revoke(self, key_id, at):
+        return self.keys.find_one_and_update({"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": at}})
+
+    def touch(self, key_id, at):
+        """Record a use, unless one was recorded within the last minute."""
+        self.keys.update_one({"_id": key_id, "$or": [{"last_used_at": None},
+                                                     {"last_used_at": {"$lt": later(at, seconds=-TOUCH_EVERY_SECONDS)}}]},
+                             {"$set": {"last_used_at": at}})
