@@ -25,7 +25,7 @@ EVERYONE = OFFICIALS | {"integrator"}                                  # and sta
 PERMISSIONS = {
     # reading: every role, within its region
     **{name: EVERYONE for name in (
-        "openapi", "list_regions", "get_station", "get_worker", "get_case", "list_organisations",
+        "openapi", "asyncapi", "list_regions", "get_station", "get_worker", "get_case", "list_organisations",
         "get_organisation", "get_volunteer", "ledger", "get_team", "list_lots", "list_appeals", "fund_ledger",
         "receipts", "get_need", "list_needs", "list_calls", "get_call", "stats")},
     # what residents, volunteers and donors do through apps and station software

@@ -23,7 +23,7 @@ from services.community import schemas as community_api
 from services.orgs import schemas as orgs_api
 from services.volunteers import schemas as volunteers_api
 from services.workers import schemas as workers_api
-from wushe import dlq
+from wushe import asyncapi, dlq
 from wushe.config import settings
 from wushe.clock import now_iso
 from wushe.errors import InvalidInput, NotFound, loaded
@@ -133,6 +133,11 @@ class GatewayService:
     @route("GET", "/api/v1/openapi.json", "This document", "meta")
     def openapi(self, request, body):
         return 200, openapi.document(ROUTES)
+
+    @route("GET", "/api/v1/asyncapi.json", "The AsyncAPI 3 document of the events (the contract for station software)",
+           "meta")
+    def asyncapi(self, request, body):
+        return 200, asyncapi.document()
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:anything>")
     def not_found(self, request, anything):

@@ -143,6 +143,7 @@ LATER = "2099-01-01T00:00:00Z"
 # "any" (nothing regional: the same as in its own region)
 CASES = {
     "openapi": (lambda w: ({}, None, ""), "any"),
+    "asyncapi": (lambda w: ({}, None, ""), "any"),
     "dead_letter_counts": (lambda w: ({}, None, ""), "any"),
     "dead_letters": (lambda w: ({"service": "community"}, None, ""), "any"),
     "replay_dead_letters": (lambda w: ({"service": "community"}, {"message_ids": ["none"]}, ""), "any"),
