@@ -254,7 +254,7 @@ class GatewayService:
     # the time bank (时间银行) ---------------------------------------------------------------------
     @route("GET", "/api/v1/volunteers/<volunteer_id>/ledger",
            "The volunteer's time-bank entries (credits, redemptions, transfers), newest first", "time bank",
-           errors=(404,))
+           query=gs.PageQuery, errors=(404,))
     def ledger(self, request, body, volunteer_id):
         return 200, self.call("volunteers", "ledger", volunteer_id, query_args(request, gs.PageQuery)["limit"])
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import kombu.exceptions
 import structlog
 from nameko.exceptions import RemoteError, UnknownService
-from nameko.web.handlers import http
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from wushe import metrics
@@ -32,8 +33,15 @@ class ServiceTimeout(Exception):
     """An RPC got no answer within its deadline."""
 
 
+INTERNAL = ("Internal error", "the request failed; it has been logged with its correlation id")
+
+
 def _remote_problem(exc):
-    return HttpProblem(502, "Bad gateway", "a service failed to answer the request")
+    # a service's own bug, re-raised here: a 500 like ours, and neither its type nor its message
+    # (they may hold anything, a resident's details included) goes to the caller; the service
+    # logged the traceback
+    log.error("http.service_failed", remote_error=exc.exc_type)
+    return HttpProblem(500, *INTERNAL)
 
 
 # The one table from what went wrong to what the integrator sees.
@@ -101,6 +109,7 @@ def route(method, path, summary, tag, *, request=None, response=None, status=200
     returns (status, json body) or a werkzeug Response."""
     spec = Route(method, path, summary, tag, request, response, status, public, query, errors)
     ROUTES.append(spec)
+    takes_body = method in ("POST", "PUT", "PATCH")
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -109,10 +118,12 @@ def route(method, path, summary, tag, *, request=None, response=None, status=200
             try:
                 if not spec.public:
                     self.authorise(request)
-                body = parse_body(request) if method in ("POST", "PUT", "PATCH") else None
+                raw = read_body(request) if takes_body else b""
+                body = parse_body(raw) if takes_body else None
+                refuse_undeclared(spec, request, body)
                 key = request.headers.get("Idempotency-Key")
                 if key and method == "POST":
-                    answer = self.idempotency.run(key, f"{method} {request.path}", request.get_data(),
+                    answer = self.idempotency.run(key, f"{method} {request.path}", raw,
                                                   lambda: fn(self, request, _with_id(body, id_prefix, key), **params))
                 else:
                     answer = fn(self, request, body, **params)
@@ -121,16 +132,27 @@ def route(method, path, summary, tag, *, request=None, response=None, status=200
                 problem = to_problem(exc)
                 if problem is None:
                     log.error("http.failed", route=path, error=type(exc).__name__, exc_info=True)
-                    problem = HttpProblem(500, "Internal error",
-                                          "the request failed; it has been logged with its correlation id")
+                    problem = HttpProblem(500, *INTERNAL)
                 response = problem_response(problem)
             # so that an integrator can quote it: every log line of the request carries it
             response.headers["X-Correlation-Id"] = structlog.contextvars.get_contextvars().get("correlation_id", "")
             metrics.HTTP_SECONDS.labels(method, path, str(response.status_code)).observe(
                 time.perf_counter() - started)
             return response
-        return http(method, path)(handler)
+        return ProblemHttpHandler.decorator(method, path)(handler)
     return decorate
+
+
+class ProblemHttpHandler(HttpRequestHandler):
+    """nameko's http entrypoint, except that a failure outside the route's own handling (a
+    dependency that failed to set up the worker, a container being killed) is a problem answer
+    too: nameko's own answer is `Error: <type>: <message>` in plain text."""
+
+    def response_from_exception(self, exc):
+        if isinstance(exc, BadRequest):
+            return problem_response(HttpProblem(400, "Bad request", "the request could not be read"))
+        log.error("http.failed", route=self.url, error=type(exc).__name__)
+        return problem_response(HttpProblem(500, *INTERNAL))
 
 
 def _with_id(body, prefix, key):
@@ -141,12 +163,27 @@ def _with_id(body, prefix, key):
     return body
 
 
-def parse_body(request):
-    if request.content_length and request.content_length > MAX_BODY_BYTES:
-        raise HttpProblem(413, "Payload too large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
-    raw = request.get_data(cache=True)
+def read_body(request):
+    """The raw body, never more than MAX_BODY_BYTES of it read. Read from the server's stream
+    here: werkzeug reads a chunked body as empty (eventlet does not mark its input terminated),
+    and `get_data()` would read a body of any length into memory first."""
+    declared = request.content_length
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise too_large()
+    if declared is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        raw = request.environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+    else:
+        raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY_BYTES:
-        raise HttpProblem(413, "Payload too large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+        raise too_large()
+    return raw
+
+
+def too_large():
+    return HttpProblem(413, "Payload too large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+
+
+def parse_body(raw):
     if not raw.strip():
         return {}
     try:
@@ -156,6 +193,18 @@ def parse_body(request):
     if not isinstance(body, dict):
         raise HttpProblem(400, "Malformed JSON", "the body must be a JSON object")
     return body
+
+
+def refuse_undeclared(spec, request, body):
+    """Query parameters of a route that takes none, and body fields of a route that takes no
+    body, are refused like any unknown field (422 naming them), not ignored."""
+    errors = {}
+    if spec.query is None:
+        errors.update({name: ["Unknown parameter."] for name in request.args})
+    if spec.request is None and body:
+        errors.update({name: ["Unknown field."] for name in body})
+    if errors:
+        raise HttpProblem(422, "Invalid input", "the request has unknown fields or parameters", errors)
 
 
 def check_bearer(request, admin_key):

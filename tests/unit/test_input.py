@@ -67,3 +67,13 @@ def test_event_readers_still_drop_unknown_fields_at_every_level():
     assert "added_in_v1_1" not in event.data["requirements"]
     assert event.data["requirements"]["volunteers"] == {"count": 1, "skills": [], "hours": 1.0}
     assert event.data["requirements"]["resources"] == [{"item": "rice", "quantity": 5.0, "unit": "kg"}]
+
+
+@pytest.mark.parametrize("exc, status", [(RuntimeError("王秀英 13812345678"), 500),
+                                         (TypeError("Payload must be a string"), 500)])
+def test_a_failure_around_a_route_is_a_problem_without_its_type_or_message(exc, status):
+    from gateway.web import ProblemHttpHandler
+    response = ProblemHttpHandler("GET", "/api/v1/needs").response_from_exception(exc)
+    text = response.get_data(as_text=True)
+    assert response.status_code == status and response.mimetype == "application/problem+json"
+    assert type(exc).__name__ not in text and str(exc) not in text and "Error:" not in text
