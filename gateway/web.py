@@ -187,12 +187,22 @@ def parse_body(raw):
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
     except (UnicodeDecodeError, ValueError) as exc:
         raise HttpProblem(400, "Malformed JSON", f"the body is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(body, dict):
         raise HttpProblem(400, "Malformed JSON", "the body must be a JSON object")
+    try:
+        # JSON may escape a lone surrogate ("\ud800"): valid JSON, but no text; it would fail
+        # later, wherever the value is encoded (a store, a log line, the answer)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise HttpProblem(400, "Malformed JSON", "the body holds a lone UTF-16 surrogate, which is not text") from None
     return body
+
+
+def _not_json(constant):
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 def refuse_undeclared(spec, request, body):

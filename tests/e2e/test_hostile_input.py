@@ -83,7 +83,9 @@ def test_a_content_length_shorter_than_the_body_reads_only_what_it_declares(plat
 
 
 @pytest.mark.parametrize("body", [b"[]", b'[{"path": "tianjin"}]', b'"tianjin"', b"null", b"42", b"true",
-                                  b'{"path": "tianjin"', b"\xff\xfe", b'{"a": NaN'])
+                                  b'{"path": "tianjin"', b"\xff\xfe", b'{"a": NaN',
+                                  b'{"path": "tianjin", "name": "\\ud800", "level": "city"}',
+                                  b'{"path": "tianjin", "name": "x", "level": "city", "n": NaN}', b'{"n": -Infinity}'])
 def test_a_body_that_is_not_a_json_object_is_a_400_problem(platform, body):
     response = platform.session.post(platform.base + "/api/v1/regions", data=body,
                                      headers={"Content-Type": "application/json"})
