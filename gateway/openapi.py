@@ -60,7 +60,7 @@ def document(routes):
         operation["parameters"].append({"in": "header", "name": "X-Correlation-Id", "required": False,
                                         "description": "quoted in every log line of the request; one is made "
                                                        "up when absent or not visible ASCII",
-                                        "schema": {"type": "string", "maxLength": 100}})
+                                        "schema": {"type": "string"}})
         if r.method == "POST" and not r.public:
             operation["parameters"].append({"in": "header", "name": "Idempotency-Key", "required": False,
                                             "schema": {"type": "string", "maxLength": 200}})

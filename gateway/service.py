@@ -108,13 +108,14 @@ class GatewayService:
         return problem_response(HttpProblem(404, "Not found", f"no route {request.method} /{anything}"))
 
     # dead letters (operators) -------------------------------------------------------------------
-    @route("GET", "/api/v1/dead-letters", "Parked message counts by service", "operations")
+    @route("GET", "/api/v1/dead-letters", "Parked message counts by service", "operations",
+           response=gs.DeadLetterCounts)
     def dead_letter_counts(self, request, body):
         counts = dlq.counts(self.settings["AMQP_URI"])
         return 200, {"items": [{"service": s, "parked": n} for s, n in counts.items()], "next_cursor": None}
 
     @route("GET", "/api/v1/dead-letters/<service>", "A service's parked messages with their errors",
-           "operations", query=gs.DeadLettersQuery, errors=(404,))
+           "operations", query=gs.DeadLettersQuery, errors=(404,), response=gs.ParkedMessages)
     def dead_letters(self, request, body, service):
         limit = query_args(request, gs.DeadLettersQuery)["limit"]
         return 200, {"items": [p.as_dict() for p in dlq.browse(self.settings["AMQP_URI"], _known(service), limit)],
@@ -122,7 +123,7 @@ class GatewayService:
 
     @route("POST", "/api/v1/dead-letters/<service>/replay",
            "Send parked messages (all, or `message_ids`) back to their queues", "operations",
-           request=gs.ReplayIn, errors=(404,))
+           request=gs.ReplayIn, errors=(404,), response=gs.Replayed)
     def replay_dead_letters(self, request, body, service):
         ids = loaded(gs.ReplayIn(), body)["message_ids"]
         return 200, {"replayed": dlq.replay(self.settings["AMQP_URI"], _known(service), ids)}
@@ -134,7 +135,7 @@ class GatewayService:
         return 201, self.call("community", "add_region", body)
 
     @route("GET", "/api/v1/regions", "Child regions of a region (cities without `parent`)", "registries",
-           query=gs.RegionsQuery)
+           query=gs.RegionsQuery, response=gs.RegionPage)
     def list_regions(self, request, body):
         args = query_args(request, gs.RegionsQuery)
         return 200, {"items": self.call("community", "list_regions", args["parent"]), "next_cursor": None}
@@ -167,7 +168,7 @@ class GatewayService:
 
     @route("POST", "/api/v1/workers/<worker_id>/leave",
            "A worker leaves: open cases go to colleagues, or to the district queue", "workers",
-           request=workers_api.LeaveIn, errors=(404, 409))
+           request=workers_api.LeaveIn, errors=(404, 409), response=gs.Departure)
     def leave(self, request, body, worker_id):
         return 200, self.call("workers", "leave", worker_id, body)
 
@@ -185,7 +186,7 @@ class GatewayService:
 
     @route("POST", "/api/v1/cases/<case_id>/visits",
            "Record a household visit (入户走访) or a case, group or community activity", "workers",
-           request=workers_api.ActivityIn, status=201, errors=(404,))
+           request=workers_api.ActivityIn, status=201, errors=(404,), response=gs.Activity)
     def record_activity(self, request, body, case_id):
         return 201, self.call("workers", "record_activity", case_id, body)
 
@@ -195,7 +196,7 @@ class GatewayService:
         return 201, self.call("orgs", "add_organisation", body)
 
     @route("GET", "/api/v1/organisations", "Organisations, incubating ones included", "registries",
-           query=gs.OrganisationsQuery)
+           query=gs.OrganisationsQuery, response=gs.OrganisationPage)
     def list_organisations(self, request, body):
         return 200, self.call("orgs", "list_organisations", **query_args(request, gs.OrganisationsQuery))
 
@@ -254,18 +255,18 @@ class GatewayService:
     # the time bank (时间银行) ---------------------------------------------------------------------
     @route("GET", "/api/v1/volunteers/<volunteer_id>/ledger",
            "The volunteer's time-bank entries (credits, redemptions, transfers), newest first", "time bank",
-           query=gs.PageQuery, errors=(404,))
+           query=gs.PageQuery, errors=(404,), response=gs.TimeBankLedger)
     def ledger(self, request, body, volunteer_id):
         return 200, self.call("volunteers", "ledger", volunteer_id, query_args(request, gs.PageQuery)["limit"])
 
     @route("POST", "/api/v1/volunteers/<volunteer_id>/redemptions",
            "Spend hours on a service for oneself or a family member; never below zero", "time bank",
-           request=volunteers_api.RedemptionIn, status=201, errors=(404, 409), id_prefix="txn")
+           request=volunteers_api.RedemptionIn, status=201, errors=(404, 409), id_prefix="txn", response=gs.Spent)
     def redeem(self, request, body, volunteer_id):
         return 201, self.call("volunteers", "redeem", volunteer_id, body)
 
     @route("POST", "/api/v1/volunteers/<volunteer_id>/transfers", "Give hours to another volunteer", "time bank",
-           request=volunteers_api.TransferIn, status=201, errors=(404, 409), id_prefix="txn")
+           request=volunteers_api.TransferIn, status=201, errors=(404, 409), id_prefix="txn", response=gs.Spent)
     def transfer(self, request, body, volunteer_id):
         return 201, self.call("volunteers", "transfer", volunteer_id, body)
 
@@ -275,12 +276,12 @@ class GatewayService:
         return 201, self.call("charity", "add_donor", body)
 
     @route("POST", "/api/v1/donations", "Record a donation; each line becomes a lot", "registries",
-           request=charity_api.DonationIn, status=201, errors=(409,), id_prefix="donation")
+           request=charity_api.DonationIn, status=201, errors=(409,), id_prefix="donation", response=gs.Donation)
     def donate(self, request, body):
         return 201, self.call("charity", "donate", body)
 
     @route("GET", "/api/v1/lots", "Lots with quantity, reserved, delivered, available", "registries",
-           query=gs.LotsQuery)
+           query=gs.LotsQuery, response=gs.LotPage)
     def list_lots(self, request, body):
         return 200, self.call("charity", "list_lots", **query_args(request, gs.LotsQuery))
 
@@ -294,19 +295,19 @@ class GatewayService:
 
     @route("GET", "/api/v1/funds/<fund_id>/ledger",
            "A community fund's ledger entries (contributions, pledges, releases, deliveries), newest first, "
-           "with its balance", "community funds", query=gs.FundLedgerQuery, errors=(404,))
+           "with its balance", "community funds", query=gs.FundLedgerQuery, errors=(404,), response=gs.FundLedger)
     def fund_ledger(self, request, body, fund_id):
         return 200, self.call("charity", "fund_ledger", fund_id, **query_args(request, gs.FundLedgerQuery))
 
     @route("GET", "/api/v1/appeals",
            "Open appeals (needs whose resources are short), most urgent first, then oldest", "community funds",
-           query=gs.AppealsQuery)
+           query=gs.AppealsQuery, response=gs.AppealPage)
     def list_appeals(self, request, body):
         return 200, self.call("charity", "list_appeals", **query_args(request, gs.AppealsQuery))
 
     @route("GET", "/api/v1/donors/<donor_id>/receipts",
            "Where a donor's donations went: each line's pledges to needs, reserved, delivered or released",
-           "community funds", query=gs.ReceiptsQuery, errors=(404,))
+           "community funds", query=gs.ReceiptsQuery, errors=(404,), response=gs.Receipts)
     def receipts(self, request, body, donor_id):
         return 200, self.call("charity", "receipts", donor_id, **query_args(request, gs.ReceiptsQuery))
 
@@ -328,7 +329,7 @@ class GatewayService:
         return 200, public(view)
 
     @route("GET", "/api/v1/needs", "Needs, filtered; a region filter includes everything under it", "needs",
-           query=gs.NeedsQuery)
+           query=gs.NeedsQuery, response=gs.NeedPage)
     def list_needs(self, request, body):
         args = query_args(request, gs.NeedsQuery)
         query = {k: args[k] for k in ("status", "category", "urgency") if k in args}
@@ -339,22 +340,23 @@ class GatewayService:
         return 200, {"items": [public(d) for d in docs], "next_cursor": next_cursor}
 
     @route("POST", "/api/v1/needs/<need_id>/cancel", "Cancel: case closed, call cancelled, pledges released",
-           "needs", request=community_api.CancelIn, errors=(404, 409))
+           "needs", request=community_api.CancelIn, errors=(404, 409), response=community_api.NeedAccepted)
     def cancel_need(self, request, body, need_id):
         return 200, self.call("community", "cancel_need", need_id, body)
 
     @route("POST", "/api/v1/needs/<need_id>/resolve", "Resolve a linked or escalated need", "needs",
-           request=community_api.ResolveIn, errors=(404, 409))
+           request=community_api.ResolveIn, errors=(404, 409), response=community_api.NeedAccepted)
     def resolve_need(self, request, body, need_id):
         return 200, self.call("community", "resolve_need", need_id, body)
 
     @route("POST", "/api/v1/needs/<need_id>/evaluate", "Evaluate a resolved need (score 1–5)", "needs",
-           request=community_api.EvaluateIn, errors=(404, 409))
+           request=community_api.EvaluateIn, errors=(404, 409), response=community_api.NeedAccepted)
     def evaluate_need(self, request, body, need_id):
         return 200, self.call("community", "evaluate_need", need_id, body)
 
     # calls (抢单) -------------------------------------------------------------------------------
-    @route("GET", "/api/v1/calls", "Calls for volunteers near a community", "calls", query=gs.CallsQuery)
+    @route("GET", "/api/v1/calls", "Calls for volunteers near a community", "calls", query=gs.CallsQuery,
+           response=gs.CallPage)
     def list_calls(self, request, body):
         return 200, self.call("volunteers", "list_calls", **query_args(request, gs.CallsQuery))
 
@@ -364,13 +366,13 @@ class GatewayService:
         return 200, self.call("volunteers", "get_call", call_id)
 
     @route("POST", "/api/v1/calls/<call_id>/claims", "Claim a slot (exactly `slots` claims succeed)", "calls",
-           request=volunteers_api.ClaimIn, status=201, errors=(404, 409))
+           request=volunteers_api.ClaimIn, status=201, errors=(404, 409), response=gs.Claimed)
     def claim(self, request, body, call_id):
         return 201, self.call("volunteers", "claim", call_id, body)
 
     @route("DELETE", "/api/v1/calls/<call_id>/claims/<volunteer_id>",
            "Withdraw a claim (or a place on the waiting list) before the service starts; the first "
-           "volunteer waiting takes the slot", "calls", errors=(404, 409))
+           "volunteer waiting takes the slot", "calls", errors=(404, 409), response=gs.Withdrawn)
     def withdraw(self, request, body, call_id, volunteer_id):
         return 200, self.call("volunteers", "withdraw", call_id, volunteer_id)
 
@@ -380,13 +382,13 @@ class GatewayService:
         return 200, self.call("volunteers", "offer", call_id, body)
 
     @route("POST", "/api/v1/calls/<call_id>/checkin", "A claimant arrives for the service", "calls",
-           request=volunteers_api.AttendanceIn, status=201, errors=(404, 409))
+           request=volunteers_api.AttendanceIn, status=201, errors=(404, 409), response=gs.CheckedIn)
     def check_in(self, request, body, call_id):
         return 201, self.call("volunteers", "check_in", call_id, body)
 
     @route("POST", "/api/v1/calls/<call_id>/checkout",
            "A claimant leaves: the time attended, to the quarter hour, is credited once", "calls",
-           request=volunteers_api.AttendanceIn, errors=(404, 409))
+           request=volunteers_api.AttendanceIn, errors=(404, 409), response=gs.CheckedOut)
     def check_out(self, request, body, call_id):
         return 200, self.call("volunteers", "check_out", call_id, body)
 
@@ -396,14 +398,14 @@ class GatewayService:
         return 200, self.call("volunteers", "reopen", call_id, body)
 
     @route("POST", "/api/v1/calls/<call_id>/completions", "Record a service done; credits hours once", "calls",
-           request=volunteers_api.CompletionIn, status=201, errors=(404, 409))
+           request=volunteers_api.CompletionIn, status=201, errors=(404, 409), response=gs.Completion)
     def complete(self, request, body, call_id):
         return 201, self.call("volunteers", "complete", call_id, body)
 
     # pledges and statistics ---------------------------------------------------------------------
     @route("POST", "/api/v1/pledges/<pledge_id>/delivery",
            "Deliver a pledge in whole (no body) or in part (`quantity`): reserved becomes delivered", "pledges",
-           request=charity_api.DeliveryIn, errors=(404, 409))
+           request=charity_api.DeliveryIn, errors=(404, 409), response=gs.Delivery)
     def deliver(self, request, body, pledge_id):
         return 200, self.call("charity", "deliver_pledge", pledge_id, body)
 
