@@ -4,7 +4,6 @@ import json
 import socket
 
 import pytest
-import requests
 
 from gateway.web import MAX_BODY_BYTES
 from tests.conftest import ADMIN_KEY
@@ -199,9 +198,3 @@ def test_a_failure_in_the_gateway_is_a_generic_500_without_its_type_or_message(p
     response = platform.get(f"/needs/{need_id}")
     assert problem(response, 500)["detail"] == "the request failed; it has been logged with its correlation id"
     assert "ZeroDivisionError" not in response.text and "王秀英" not in response.text
-
-
-def test_unauthenticated_and_unknown_versions_are_problems(platform):
-    for path in ("/api/v2/needs", "/api/needs", "/needs", "/api/v1", "/api/v1/"):
-        response = requests.get(platform.base + path, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=5)
-        assert problem(response, 404)["status"] == 404
