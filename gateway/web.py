@@ -151,8 +151,11 @@ class ProblemHttpHandler(HttpRequestHandler):
     def response_from_exception(self, exc):
         if isinstance(exc, BadRequest):
             return problem_response(HttpProblem(400, "Bad request", "the request could not be read"))
-        log.error("http.failed", route=self.url, error=type(exc).__name__)
-        return problem_response(HttpProblem(500, *INTERNAL))
+        problem = to_problem(exc)
+        if problem is None:
+            log.error("http.failed", route=self.url, error=type(exc).__name__)
+            problem = HttpProblem(500, *INTERNAL)
+        return problem_response(problem)
 
 
 def _with_id(body, prefix, key):
