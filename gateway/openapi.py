@@ -11,6 +11,20 @@ STANDARD_ERRORS = {
 }
 
 
+def errors_of(route, path_params):
+    """The problems a route may answer: the route's own (`errors=`), and those every route of
+    its kind may meet on the way (web.route): no key, a bad or too large body, unknown or
+    invalid fields, an id that names nothing, a service down or slow."""
+    codes = set(route.errors) | {422}
+    if not route.public:
+        codes |= {401, 503, 504}
+    if route.method in ("POST", "PUT", "PATCH"):
+        codes |= {400, 413}
+    if path_params:
+        codes.add(404)
+    return codes
+
+
 def document(routes):
     spec = APISpec(
         title="Wushe gateway (五社联动)", version="1.0.0", openapi_version="3.0.3",
@@ -28,7 +42,10 @@ def document(routes):
         if r.response:
             operation["responses"][str(r.status)]["content"] = {"application/json": {"schema": r.response}}
         if r.request:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": r.request}}}
+            # a body whose fields are all optional may be left out (web.parse_body reads it as {})
+            required = any(f.required for f in r.request._declared_fields.values())
+            operation["requestBody"] = {"required": required,
+                                        "content": {"application/json": {"schema": r.request}}}
         if r.query:
             operation["parameters"] = [{"in": "query", "schema": r.query}]
         params = [p.strip("{}") for p in r.openapi_path.split("/") if p.startswith("{")]
@@ -36,11 +53,15 @@ def document(routes):
             {"in": "path", "name": p, "required": True, "schema": {"type": "string"}} for p in params)
         if not r.public:
             operation["security"] = [{"bearer": []}]
-            for code in (401, 422) + tuple(r.errors):
-                operation["responses"][str(code)] = {
-                    "description": STANDARD_ERRORS.get(code, "Error"),
-                    "content": {"application/problem+json": {"schema": "Problem"}}}
-        if r.method == "POST" and not r.public:
+        for code in sorted(errors_of(r, params)):
+            operation["responses"][str(code)] = {
+                "description": STANDARD_ERRORS.get(code, "Error"),
+                "content": {"application/problem+json": {"schema": "Problem"}}}
+        operation["parameters"].append({"in": "header", "name": "X-Correlation-Id", "required": False,
+                                        "description": "quoted in every log line of the request; one is made "
+                                                       "up when absent or not visible ASCII",
+                                        "schema": {"type": "string"}})
+        if r.method == "POST" and not r.public and r.idempotent:
             operation["parameters"].append({"in": "header", "name": "Idempotency-Key", "required": False,
                                             "schema": {"type": "string", "maxLength": 200}})
         paths.setdefault(r.openapi_path, {})[r.method.lower()] = operation

@@ -144,13 +144,14 @@ class GatewayService:
         return problem_response(HttpProblem(404, "Not found", f"no route {request.method} /{anything}"))
 
     # dead letters (operators) -------------------------------------------------------------------
-    @route("GET", "/api/v1/dead-letters", "Parked message counts by service", "operations")
+    @route("GET", "/api/v1/dead-letters", "Parked message counts by service", "operations",
+           response=gs.DeadLetterCounts)
     def dead_letter_counts(self, request, body):
         counts = dlq.counts(self.settings["AMQP_URI"])
         return 200, {"items": [{"service": s, "parked": n} for s, n in counts.items()], "next_cursor": None}
 
     @route("GET", "/api/v1/dead-letters/<service>", "A service's parked messages with their errors",
-           "operations", query=gs.DeadLettersQuery, errors=(404,))
+           "operations", query=gs.DeadLettersQuery, errors=(404,), response=gs.ParkedMessages)
     def dead_letters(self, request, body, service):
         limit = query_args(request, gs.DeadLettersQuery)["limit"]
         return 200, {"items": [p.as_dict() for p in dlq.browse(self.settings["AMQP_URI"], _known(service), limit)],
@@ -158,7 +159,7 @@ class GatewayService:
 
     @route("POST", "/api/v1/dead-letters/<service>/replay",
            "Send parked messages (all, or `message_ids`) back to their queues", "operations",
-           request=gs.ReplayIn, errors=(404,))
+           request=gs.ReplayIn, errors=(404,), response=gs.Replayed)
     def replay_dead_letters(self, request, body, service):
         ids = loaded(gs.ReplayIn(), body)["message_ids"]
         return 200, {"replayed": dlq.replay(self.settings["AMQP_URI"], _known(service), ids)}
@@ -186,7 +187,7 @@ class GatewayService:
         return 201, {**keys.public(doc), "key": key}
 
     @route("GET", "/api/v1/keys", "API keys within this key's region (never the keys themselves)", "keys",
-           query=gs.PageQuery)
+           query=gs.PageQuery, response=gs.KeyPage)
     def list_keys(self, request, body):
         args, caller = query_args(request, gs.PageQuery), caller_of(request)
         query = {"region": under_filter(caller.region)} if caller.region else {}
@@ -211,7 +212,7 @@ class GatewayService:
         return 201, self.call("community", "add_region", body)
 
     @route("GET", "/api/v1/regions", "Child regions of a region (cities without `parent`)", "registries",
-           query=gs.RegionsQuery)
+           query=gs.RegionsQuery, response=gs.RegionPage)
     def list_regions(self, request, body):
         args, caller = query_args(request, gs.RegionsQuery), caller_of(request)
         # a key sees its own region, what lies under it, and the regions above it (to get there)
@@ -252,7 +253,7 @@ class GatewayService:
 
     @route("POST", "/api/v1/workers/<worker_id>/leave",
            "A worker leaves: open cases go to colleagues, or to the district queue", "workers",
-           request=workers_api.LeaveIn, errors=(404, 409),
+           request=workers_api.LeaveIn, errors=(404, 409), response=gs.Departure,
            scope=record("worker", "worker_id", "workers", "get_worker", "street"))
     def leave(self, request, body, worker_id):
         return 200, self.call("workers", "leave", worker_id, body)
@@ -273,7 +274,7 @@ class GatewayService:
 
     @route("POST", "/api/v1/cases/<case_id>/visits",
            "Record a household visit (入户走访) or a case, group or community activity", "workers",
-           request=workers_api.ActivityIn, status=201, errors=(404,),
+           request=workers_api.ActivityIn, status=201, errors=(404,), response=gs.Activity,
            scope=record("case", "case_id", "workers", "get_case"))
     def record_activity(self, request, body, case_id):
         return 201, self.call("workers", "record_activity", case_id, body)
@@ -285,7 +286,7 @@ class GatewayService:
         return 201, self.call("orgs", "add_organisation", body)
 
     @route("GET", "/api/v1/organisations", "Organisations, incubating ones included", "registries",
-           query=gs.OrganisationsQuery)
+           query=gs.OrganisationsQuery, response=gs.OrganisationPage)
     def list_organisations(self, request, body):
         args = narrowed(request, query_args(request, gs.OrganisationsQuery), "community")
         return 200, self.call("orgs", "list_organisations", **args) if args else NOTHING
@@ -354,20 +355,20 @@ class GatewayService:
     # the time bank (时间银行) ---------------------------------------------------------------------
     @route("GET", "/api/v1/volunteers/<volunteer_id>/ledger",
            "The volunteer's time-bank entries (credits, redemptions, transfers), newest first", "time bank",
-           errors=(404,),
+           query=gs.PageQuery, errors=(404,), response=gs.TimeBankLedger,
            scope=record("volunteer", "volunteer_id", "volunteers", "get_volunteer"))
     def ledger(self, request, body, volunteer_id):
         return 200, self.call("volunteers", "ledger", volunteer_id, query_args(request, gs.PageQuery)["limit"])
 
     @route("POST", "/api/v1/volunteers/<volunteer_id>/redemptions",
            "Spend hours on a service for oneself or a family member; never below zero", "time bank",
-           request=volunteers_api.RedemptionIn, status=201, errors=(404, 409), id_prefix="txn",
+           request=volunteers_api.RedemptionIn, status=201, errors=(404, 409), id_prefix="txn", response=gs.Spent,
            scope=record("volunteer", "volunteer_id", "volunteers", "get_volunteer"))
     def redeem(self, request, body, volunteer_id):
         return 201, self.call("volunteers", "redeem", volunteer_id, body)
 
     @route("POST", "/api/v1/volunteers/<volunteer_id>/transfers", "Give hours to another volunteer", "time bank",
-           request=volunteers_api.TransferIn, status=201, errors=(404, 409), id_prefix="txn",
+           request=volunteers_api.TransferIn, status=201, errors=(404, 409), id_prefix="txn", response=gs.Spent,
            scope=record("volunteer", "volunteer_id", "volunteers", "get_volunteer") + named("to_volunteer_id", "volunteer", "volunteers", "get_volunteer"))
     def transfer(self, request, body, volunteer_id):
         return 201, self.call("volunteers", "transfer", volunteer_id, body)
@@ -379,13 +380,13 @@ class GatewayService:
         return 201, self.call("charity", "add_donor", body)
 
     @route("POST", "/api/v1/donations", "Record a donation; each line becomes a lot", "registries",
-           request=charity_api.DonationIn, status=201, errors=(409,), id_prefix="donation",
+           request=charity_api.DonationIn, status=201, errors=(409,), id_prefix="donation", response=gs.Donation,
            scope=Scope(body="region") + named("donor_id", "donor", "charity", "get_donor", "region"))
     def donate(self, request, body):
         return 201, self.call("charity", "donate", body)
 
     @route("GET", "/api/v1/lots", "Lots with quantity, reserved, delivered, available", "registries",
-           query=gs.LotsQuery)
+           query=gs.LotsQuery, response=gs.LotPage)
     def list_lots(self, request, body):
         args = narrowed(request, query_args(request, gs.LotsQuery), "region")
         return 200, self.call("charity", "list_lots", **args) if args else NOTHING
@@ -401,21 +402,21 @@ class GatewayService:
 
     @route("GET", "/api/v1/funds/<fund_id>/ledger",
            "A community fund's ledger entries (contributions, pledges, releases, deliveries), newest first, "
-           "with its balance", "community funds", query=gs.FundLedgerQuery, errors=(404,),
+           "with its balance", "community funds", query=gs.FundLedgerQuery, errors=(404,), response=gs.FundLedger,
            scope=record("fund", "fund_id", "charity", "get_donor", "region"))
     def fund_ledger(self, request, body, fund_id):
         return 200, self.call("charity", "fund_ledger", fund_id, **query_args(request, gs.FundLedgerQuery))
 
     @route("GET", "/api/v1/appeals",
            "Open appeals (needs whose resources are short), most urgent first, then oldest", "community funds",
-           query=gs.AppealsQuery)
+           query=gs.AppealsQuery, response=gs.AppealPage)
     def list_appeals(self, request, body):
         args = narrowed(request, query_args(request, gs.AppealsQuery), "region")
         return 200, self.call("charity", "list_appeals", **args) if args else NOTHING
 
     @route("GET", "/api/v1/donors/<donor_id>/receipts",
            "Where a donor's donations went: each line's pledges to needs, reserved, delivered or released",
-           "community funds", query=gs.ReceiptsQuery, errors=(404,),
+           "community funds", query=gs.ReceiptsQuery, errors=(404,), response=gs.Receipts,
            scope=record("donor", "donor_id", "charity", "get_donor", "region"))
     def receipts(self, request, body, donor_id):
         return 200, self.call("charity", "receipts", donor_id, **query_args(request, gs.ReceiptsQuery))
@@ -440,7 +441,7 @@ class GatewayService:
         return 200, public(view)
 
     @route("GET", "/api/v1/needs", "Needs, filtered; a region filter includes everything under it", "needs",
-           query=gs.NeedsQuery)
+           query=gs.NeedsQuery, response=gs.NeedPage)
     def list_needs(self, request, body):
         args = narrowed(request, query_args(request, gs.NeedsQuery), "community")
         if args is None:
@@ -453,25 +454,26 @@ class GatewayService:
         return 200, {"items": [public(d) for d in docs], "next_cursor": next_cursor}
 
     @route("POST", "/api/v1/needs/<need_id>/cancel", "Cancel: case closed, call cancelled, pledges released",
-           "needs", request=community_api.CancelIn, errors=(404, 409),
+           "needs", request=community_api.CancelIn, errors=(404, 409), response=community_api.NeedAccepted,
            scope=record("need", "need_id", "community", "get_need"))
     def cancel_need(self, request, body, need_id):
         return 200, self.call("community", "cancel_need", need_id, body)
 
     @route("POST", "/api/v1/needs/<need_id>/resolve", "Resolve a linked or escalated need", "needs",
-           request=community_api.ResolveIn, errors=(404, 409),
+           request=community_api.ResolveIn, errors=(404, 409), response=community_api.NeedAccepted,
            scope=record("need", "need_id", "community", "get_need"))
     def resolve_need(self, request, body, need_id):
         return 200, self.call("community", "resolve_need", need_id, body)
 
     @route("POST", "/api/v1/needs/<need_id>/evaluate", "Evaluate a resolved need (score 1–5)", "needs",
-           request=community_api.EvaluateIn, errors=(404, 409),
+           request=community_api.EvaluateIn, errors=(404, 409), response=community_api.NeedAccepted,
            scope=record("need", "need_id", "community", "get_need"))
     def evaluate_need(self, request, body, need_id):
         return 200, self.call("community", "evaluate_need", need_id, body)
 
     # calls (抢单) -------------------------------------------------------------------------------
-    @route("GET", "/api/v1/calls", "Calls for volunteers near a community", "calls", query=gs.CallsQuery)
+    @route("GET", "/api/v1/calls", "Calls for volunteers near a community", "calls", query=gs.CallsQuery,
+           response=gs.CallPage)
     def list_calls(self, request, body):
         args = narrowed(request, query_args(request, gs.CallsQuery), "community")
         return 200, self.call("volunteers", "list_calls", **args) if args else NOTHING
@@ -483,14 +485,14 @@ class GatewayService:
         return 200, self.call("volunteers", "get_call", call_id)
 
     @route("POST", "/api/v1/calls/<call_id>/claims", "Claim a slot (exactly `slots` claims succeed)", "calls",
-           request=volunteers_api.ClaimIn, status=201, errors=(404, 409),
+           request=volunteers_api.ClaimIn, status=201, errors=(404, 409), response=gs.Claimed,
            scope=record("call", "call_id", "volunteers", "get_call"))
     def claim(self, request, body, call_id):
         return 201, self.call("volunteers", "claim", call_id, body)
 
     @route("DELETE", "/api/v1/calls/<call_id>/claims/<volunteer_id>",
            "Withdraw a claim (or a place on the waiting list) before the service starts; the first "
-           "volunteer waiting takes the slot", "calls", errors=(404, 409),
+           "volunteer waiting takes the slot", "calls", errors=(404, 409), response=gs.Withdrawn,
            scope=record("call", "call_id", "volunteers", "get_call"))
     def withdraw(self, request, body, call_id, volunteer_id):
         return 200, self.call("volunteers", "withdraw", call_id, volunteer_id)
@@ -502,14 +504,14 @@ class GatewayService:
         return 200, self.call("volunteers", "offer", call_id, body)
 
     @route("POST", "/api/v1/calls/<call_id>/checkin", "A claimant arrives for the service", "calls",
-           request=volunteers_api.AttendanceIn, status=201, errors=(404, 409),
+           request=volunteers_api.AttendanceIn, status=201, errors=(404, 409), response=gs.CheckedIn,
            scope=record("call", "call_id", "volunteers", "get_call"))
     def check_in(self, request, body, call_id):
         return 201, self.call("volunteers", "check_in", call_id, body)
 
     @route("POST", "/api/v1/calls/<call_id>/checkout",
            "A claimant leaves: the time attended, to the quarter hour, is credited once", "calls",
-           request=volunteers_api.AttendanceIn, errors=(404, 409),
+           request=volunteers_api.AttendanceIn, errors=(404, 409), response=gs.CheckedOut,
            scope=record("call", "call_id", "volunteers", "get_call"))
     def check_out(self, request, body, call_id):
         return 200, self.call("volunteers", "check_out", call_id, body)
@@ -521,7 +523,7 @@ class GatewayService:
         return 200, self.call("volunteers", "reopen", call_id, body)
 
     @route("POST", "/api/v1/calls/<call_id>/completions", "Record a service done; credits hours once", "calls",
-           request=volunteers_api.CompletionIn, status=201, errors=(404, 409),
+           request=volunteers_api.CompletionIn, status=201, errors=(404, 409), response=gs.Completion,
            scope=record("call", "call_id", "volunteers", "get_call"))
     def complete(self, request, body, call_id):
         return 201, self.call("volunteers", "complete", call_id, body)
@@ -529,7 +531,7 @@ class GatewayService:
     # pledges and statistics ---------------------------------------------------------------------
     @route("POST", "/api/v1/pledges/<pledge_id>/delivery",
            "Deliver a pledge in whole (no body) or in part (`quantity`): reserved becomes delivered", "pledges",
-           request=charity_api.DeliveryIn, errors=(404, 409),
+           request=charity_api.DeliveryIn, errors=(404, 409), response=gs.Delivery,
            scope=record("pledge", "pledge_id", "charity", "get_pledge"))
     def deliver(self, request, body, pledge_id):
         return 200, self.call("charity", "deliver_pledge", pledge_id, body)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import kombu.exceptions
 import structlog
 from nameko.exceptions import RemoteError, UnknownService
-from nameko.web.handlers import http
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from gateway import access
@@ -32,8 +33,15 @@ class ServiceTimeout(Exception):
     """An RPC got no answer within its deadline."""
 
 
+INTERNAL = ("Internal error", "the request failed; it has been logged with its correlation id")
+
+
 def _remote_problem(exc):
-    return HttpProblem(502, "Bad gateway", "a service failed to answer the request")
+    # a service's own bug, re-raised here: a 500 like ours, and neither its type nor its message
+    # (they may hold anything, a resident's details included) goes to the caller; the service
+    # logged the traceback
+    log.error("http.service_failed", remote_error=exc.exc_type)
+    return HttpProblem(500, *INTERNAL)
 
 
 # The one table from what went wrong to what the integrator sees.
@@ -86,6 +94,7 @@ class Route:
     query: type | None = None
     errors: tuple = field(default_factory=tuple)
     scope: access.Scope | None = None
+    idempotent: bool = True
     name: str = ""
     roles: frozenset = frozenset()
 
@@ -106,8 +115,9 @@ def route(method, path, summary, tag, *, request=None, response=None, status=200
     Who may call it is the route × role
     table (`gateway.access.PERMISSIONS`, by the handler's name); `scope` says where the record
     it touches lives, so that a key only reaches its own region."""
-    spec = Route(method, path, summary, tag, request, response, status, public, query, errors, scope)
+    spec = Route(method, path, summary, tag, request, response, status, public, query, errors, scope, idempotent)
     ROUTES.append(spec)
+    takes_body = method in ("POST", "PUT", "PATCH")
 
     def decorate(fn):
         spec.name = fn.__name__
@@ -123,13 +133,17 @@ def route(method, path, summary, tag, *, request=None, response=None, status=200
                 if not spec.public:
                     caller = self.authorise(request)
                     access.permit(caller, spec.name)
-                body = parse_body(request) if method in ("POST", "PUT", "PATCH") else None
+                raw = read_body(request) if takes_body else b""
+                body = parse_body(raw) if takes_body else None
+                refuse_undeclared(spec, request, body)
+                if spec.query:
+                    query_args(request, spec.query)  # a malformed query is 422 before anything is looked up
                 if scope:
                     access.check_before(scope, caller, self, body, params)
                 key = request.headers.get("Idempotency-Key")
                 if key and method == "POST" and idempotent:
                     # scoped to the key: another integrator's same Idempotency-Key is another request
-                    answer = self.idempotency.run(key, f"{caller.key_id} {method} {request.path}", request.get_data(),
+                    answer = self.idempotency.run(key, f"{caller.key_id} {method} {request.path}", raw,
                                                   lambda: fn(self, request, _with_id(body, id_prefix, f"{caller.key_id}\n{key}"),
                                                              **params))
                 else:
@@ -141,16 +155,30 @@ def route(method, path, summary, tag, *, request=None, response=None, status=200
                 problem = to_problem(exc)
                 if problem is None:
                     log.error("http.failed", route=path, error=type(exc).__name__, exc_info=True)
-                    problem = HttpProblem(500, "Internal error",
-                                          "the request failed; it has been logged with its correlation id")
+                    problem = HttpProblem(500, *INTERNAL)
                 response = problem_response(problem)
             # so that an integrator can quote it: every log line of the request carries it
             response.headers["X-Correlation-Id"] = structlog.contextvars.get_contextvars().get("correlation_id", "")
             metrics.HTTP_SECONDS.labels(method, path, str(response.status_code)).observe(
                 time.perf_counter() - started)
             return response
-        return http(method, path)(handler)
+        return ProblemHttpHandler.decorator(method, path)(handler)
     return decorate
+
+
+class ProblemHttpHandler(HttpRequestHandler):
+    """nameko's http entrypoint, except that a failure outside the route's own handling (a
+    dependency that failed to set up the worker, a container being killed) is a problem answer
+    too: nameko's own answer is `Error: <type>: <message>` in plain text."""
+
+    def response_from_exception(self, exc):
+        if isinstance(exc, BadRequest):
+            return problem_response(HttpProblem(400, "Bad request", "the request could not be read"))
+        problem = to_problem(exc)
+        if problem is None:
+            log.error("http.failed", route=self.url, error=type(exc).__name__)
+            problem = HttpProblem(500, *INTERNAL)
+        return problem_response(problem)
 
 
 def _with_id(body, prefix, key):
@@ -161,21 +189,58 @@ def _with_id(body, prefix, key):
     return body
 
 
-def parse_body(request):
-    if request.content_length and request.content_length > MAX_BODY_BYTES:
-        raise HttpProblem(413, "Payload too large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
-    raw = request.get_data(cache=True)
+def read_body(request):
+    """The raw body, never more than MAX_BODY_BYTES of it read. Read from the server's stream
+    here: werkzeug reads a chunked body as empty (eventlet does not mark its input terminated),
+    and `get_data()` would read a body of any length into memory first."""
+    declared = request.content_length
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise too_large()
+    if declared is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        raw = request.environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+    else:
+        raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY_BYTES:
-        raise HttpProblem(413, "Payload too large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+        raise too_large()
+    return raw
+
+
+def too_large():
+    return HttpProblem(413, "Payload too large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+
+
+def parse_body(raw):
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
     except (UnicodeDecodeError, ValueError) as exc:
         raise HttpProblem(400, "Malformed JSON", f"the body is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(body, dict):
         raise HttpProblem(400, "Malformed JSON", "the body must be a JSON object")
+    try:
+        # JSON may escape a lone surrogate ("\ud800"): valid JSON, but no text; it would fail
+        # later, wherever the value is encoded (a store, a log line, the answer)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise HttpProblem(400, "Malformed JSON", "the body holds a lone UTF-16 surrogate, which is not text") from None
     return body
+
+
+def _not_json(constant):
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def refuse_undeclared(spec, request, body):
+    """Query parameters of a route that takes none, and body fields of a route that takes no
+    body, are refused like any unknown field (422 naming them), not ignored."""
+    errors = {}
+    if spec.query is None:
+        errors.update({name: ["Unknown parameter."] for name in request.args})
+    if spec.request is None and body:
+        errors.update({name: ["Unknown field."] for name in body})
+    if errors:
+        raise HttpProblem(422, "Invalid input", "the request has unknown fields or parameters", errors)
 
 
 UNAUTHORISED = HttpProblem(401, "Unauthorized", "a valid `Authorization: Bearer <api key>` is required",

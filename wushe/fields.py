@@ -1,7 +1,8 @@
-"""Field types every schema shares: region paths and record ids."""
+"""Field types every schema shares: region paths and record ids; `strict` for input schemas."""
+import copy
 from datetime import timezone
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import RAISE, ValidationError, fields, validate
 
 from wushe.clock import iso
 from wushe.regions import LEVELS, is_valid
@@ -46,3 +47,32 @@ class Timestamp(fields.DateTime):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value if value is None or isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)
+
+
+_STRICT = {}
+
+
+def strict(schema_cls):
+    """`schema_cls` refusing unknown fields at every level of nesting. Event readers are tolerant
+    (a producer may add fields within v1); input from outside (an HTTP body, a station's report)
+    is not: a misspelt nested field must be an error naming it, never silently dropped."""
+    if schema_cls not in _STRICT:
+        overrides = {name: _strict_field(field) for name, field in schema_cls._declared_fields.items()}
+        meta = type("Meta", (getattr(schema_cls, "Meta", object),), {"unknown": RAISE})
+        # the same name, so that the OpenAPI document shows the shape integrators know
+        _STRICT[schema_cls] = type(schema_cls.__name__, (schema_cls,),
+                                   {"Meta": meta, "__doc__": schema_cls.__doc__, "__module__": schema_cls.__module__,
+                                    **{n: f for n, f in overrides.items() if f is not schema_cls._declared_fields[n]}})
+    return _STRICT[schema_cls]
+
+
+def _strict_field(field):
+    if isinstance(field, fields.Nested) and isinstance(field.nested, type):
+        field = copy.copy(field)
+        field.nested, field._schema = strict(field.nested), None
+    elif isinstance(field, fields.List):
+        inner = _strict_field(field.inner)
+        if inner is not field.inner:
+            field = copy.copy(field)
+            field.inner = inner
+    return field

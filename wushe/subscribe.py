@@ -8,6 +8,7 @@ body itself (against the event catalog) and hands the handler an `Event`. Nothin
   `<service>.dead` with the error; a handler that refuses the event (raises a WusheError, e.g.
   an unknown community) is parked at once, since the same event would be refused again;
 - the body cannot be decoded or is not a catalog event → parked at once (retrying cannot help).
+Message headers never become the worker's context (see `handle_raw`).
 A republish that cannot be confirmed leaves the message unacked, so the broker redelivers it.
 Handlers return `DUPLICATE` when an event had already been applied (counted, for operators).
 
@@ -19,7 +20,7 @@ import structlog
 from kombu import Queue, binding
 from nameko.amqp.publish import Publisher
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import Consumer, HeaderDecoder, QueueConsumer
+from nameko.messaging import Consumer, QueueConsumer
 from nameko.standalone.events import get_event_exchange
 
 from wushe import events, metrics, topology
@@ -102,9 +103,16 @@ class EventConsumer(Consumer):
             event = events.load(body)
         except events.InvalidEvent as exc:
             return self._park(message, "invalid", str(exc.errors)[:2000], event_type)
-        context_data = HeaderDecoder.unpack_message_headers(self, message)
+        # An event's correlation id is its envelope's. nameko's context headers (nameko.user_id,
+        # nameko.auth, nameko.call_id_stack…) are whatever the publisher, station software
+        # included, chose to send, and nameko would hand them to the worker and on to every call
+        # it makes: none is taken. (Wushe's own publishers send none.)
+        ignored = sorted(str(k)[:60] for k in (message.headers or {}) if str(k).startswith("nameko."))
+        if ignored:
+            log.warning("event.context_headers_ignored", headers=ignored[:10], event_type=event.type,
+                        event_id=event.id)
         try:
-            self.container.spawn_worker(self, (event,), {}, context_data=context_data,
+            self.container.spawn_worker(self, (event,), {}, context_data={},
                                         handle_result=partial(self.handle_result, message))
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)

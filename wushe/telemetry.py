@@ -3,6 +3,7 @@
 Every entrypoint of every service runs through it, so a failed handler is always logged with
 its traceback and counted — never silently dropped.
 """
+import re
 import time
 import uuid
 
@@ -18,6 +19,7 @@ from wushe.subscribe import DUPLICATE
 from wushe.logs import configure
 
 log = structlog.get_logger("wushe")
+CORRELATION = re.compile(r"[\x21-\x7e]{1,100}")
 
 
 class Telemetry(DependencyProvider):
@@ -39,6 +41,8 @@ class Telemetry(DependencyProvider):
             # nameko's context headers
             request = worker_ctx.args[0] if worker_ctx.args and hasattr(worker_ctx.args[0], "headers") else None
             given = request.headers.get("X-Correlation-Id", "")[:100] if request is not None else ""
+            if not CORRELATION.fullmatch(given):
+                given = ""  # it goes back in a header and into every log line: visible ASCII only
             correlation = worker_ctx.data.setdefault("correlation_id", given or str(uuid.uuid4()))
             structlog.contextvars.bind_contextvars(correlation_id=correlation)
         structlog.contextvars.bind_contextvars(

@@ -14,7 +14,6 @@ import requests
 from gateway.access import PERMISSIONS, PLATFORM_WIDE, ROLES
 import gateway.service  # noqa: F401 — declares the routes
 from gateway.web import ROUTES
-from tests.conftest import ADMIN_KEY
 from tests.e2e.world import STREET, XINGHUA, need, ok, seed
 from wushe.store import database
 

@@ -91,3 +91,69 @@ def test_an_event_that_does_not_match_the_catalog_is_parked_at_once(container_fa
     assert "worker_id" in parked[0].error and parked[0].queue == "evt-parties--community.on_outcome"
     assert database(config["WUSHE"], "community").needs.count_documents({}) == 0
     assert len(dlq.browse(config["AMQP_URI"], "community")) == 1  # looking changes nothing
+
+
+FORGED = {"nameko.user_id": "forged-user-42", "nameko.authorization": "Bearer forged-token-xyz",
+          "nameko.auth": "forged-auth-9", "nameko.correlation_id": "forged-correlation-77",
+          "nameko.call_id_stack": ["forged.call.stack"], "nameko.language": "forged-lang"}
+
+
+def report(config, data, headers=None, event_id=None):
+    """A need_reported as station software publishes it: plain kombu, headers of its choosing."""
+    import uuid
+
+    import kombu
+    envelope = {"id": event_id or str(uuid.uuid4()), "type": "need_reported", "version": 1, "source": "station",
+                "time": "2026-11-23T08:00:00.000000Z", "subject": None, "correlation_id": "hotline-365-0042",
+                "data": data}
+    with kombu.Connection(config["AMQP_URI"]) as connection:
+        exchange = kombu.Exchange("station.events", "topic", durable=True)
+        connection.Producer(serializer="json").publish(envelope, exchange=exchange, routing_key="need_reported",
+                                                       declare=[exchange], headers=headers or {}, retry=True)
+    return envelope
+
+
+def test_nameko_context_headers_from_station_software_are_not_trusted(container_factory, config, tap):
+    import io
+    import logging
+    container = start(container_factory, config)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.root.handlers[0].formatter if logging.root.handlers else None)
+    logging.root.addHandler(handler)
+    contexts = []
+    try:
+        with entrypoint_waiter(container, "on_need_reported",
+                               callback=lambda worker_ctx, result, exc_info: contexts.append(
+                                   (worker_ctx.data, worker_ctx.call_id_stack, exc_info)) or True):
+            report(config, {"id": "need-hl-42", "community": XINGHUA, "category": "errands", "urgency": "high",
+                            "description": "代购米面"}, headers=FORGED)
+        registered = wait_for(lambda: tap.of_type("need_registered", "need-hl-42"))
+    finally:
+        logging.root.removeHandler(handler)
+    (data, call_stack, exc_info), = contexts
+    assert exc_info is None and data == {}
+    assert call_stack == [call_stack[-1]] and call_stack[-1].startswith("community.on_need_reported.")
+    assert registered[0]["correlation_id"] == "need-hl-42"  # its own, not the forged one
+    assert database(config["WUSHE"], "community").needs.find_one({"_id": "need-hl-42"})["status"]
+    logs = stream.getvalue()
+    assert "need.registered" in logs and "hotline-365-0042" in logs  # the envelope's correlation id
+    for name, value in FORGED.items():
+        for text in (value if isinstance(value, list) else [value]):
+            assert text not in logs and text not in repr(data) and text not in repr(registered)
+    assert "nameko.user_id" in logs  # operators see that headers were ignored, not what they said
+
+
+@pytest.mark.parametrize("data", [
+    {"community": XINGHUA, "category": "errands", "urgency": "high", "description": "x",
+     "requirements": {"volunteers": {"count": 1, "skils": ["errands"]}}},   # an unknown nested field
+    {"community": XINGHUA, "category": "errands", "urgency": "whenever", "description": "x"},
+    {"community": XINGHUA, "category": "errands", "urgency": "high", "description": "x", "user_id": "admin"},
+    {"community": XINGHUA, "category": "errands", "urgency": "high"},
+])
+def test_an_invalid_report_from_station_software_is_parked_and_registers_nothing(container_factory, config, data):
+    start(container_factory, config)
+    envelope = report(config, data)
+    parked = wait_for(lambda: dlq.browse(config["AMQP_URI"], "community"))
+    assert [(p.id, p.reason) for p in parked] == [(envelope["id"], "invalid")]
+    assert database(config["WUSHE"], "community").needs.count_documents({}) == 0

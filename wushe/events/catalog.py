@@ -7,7 +7,7 @@ the one inbound event, which the community service keeps to its own store.
 """
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.fields import Timestamp, region, record_id
+from wushe.fields import Timestamp, region, record_id, strict
 from wushe.vocabulary import CATEGORIES, URGENCIES
 
 
@@ -345,14 +345,14 @@ class Resident(Schema):
 
 
 class NeedReported(Schema):
-    """The same fields as POST /needs; strict, since it comes from outside."""
+    """The same fields as POST /needs; strict at every level, since it comes from outside."""
     id = record_id()
     community = region("community", required=True)
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
     description = fields.String(required=True, validate=validate.Length(1, 2000))
     resident = fields.Nested(Resident, load_default=None, allow_none=True)
-    requirements = fields.Nested(Requirements, load_default=lambda: Requirements().load({}))
+    requirements = fields.Nested(strict(Requirements), load_default=lambda: Requirements().load({}))
 
 
 CATALOG = {

@@ -1,0 +1,29 @@
+"""Answers match the schemas the OpenAPI document declares for them (found by the fuzz test)."""
+import dataclasses
+
+from gateway.readmodel import blank, project, public
+from gateway.schemas import NeedView
+from tests.unit.helpers import COMMUNITY, DISTRICT, EVERYTHING, NEED_ID, STREET, T0, T1, event
+from wushe.events import load, new_event
+
+
+def _event(source, event_type, data):
+    return dataclasses.replace(load(new_event(source, event_type, {"need_id": NEED_ID, "community": COMMUNITY,
+                                                                   **data})), time=T1)
+
+
+def test_a_need_view_through_its_whole_life_matches_its_documented_schema():
+    registered = _event("community", "need_registered", {
+        "street": STREET, "district": DISTRICT, "category": "errands", "urgency": "high",
+        "registered_at": T0, "requirements": EVERYTHING})
+    stage = _event("workers", "case_stage_changed", {"case_id": "case-0a1b", "worker_id": "worker-li",
+                                                    "from_stage": "identified", "to_stage": "assessed"})
+    view = blank(NEED_ID)
+    for e in [registered, event("org_matched"), event("worker_assigned"), stage, event("call_opened"),
+              event("call_claimed"), event("call_filled"), event("resource_pledged"), event("pledge_delivered"),
+              _event("community", "need_resolved", {"resolved_at": T1}), event("case_closed")]:
+        view = project(view, e)
+        assert NeedView().validate(public(view)) == {}, e.type
+    shown = public(view)["linkage"]
+    assert shown["worker"]["case_stage"] == "assessed" and shown["worker"]["case_state"] == "closed"
+    assert shown["resources"]["delivered"] == ["pledge-a"]
