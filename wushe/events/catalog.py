@@ -86,6 +86,8 @@ class NeedRegistered(NeedEvent):
     requirements = fields.Nested(Requirements, required=True)
     registered_at = fields.String(required=True)
     channel = fields.String(load_default="gateway")  # gateway | station (need_reported)
+    # the community keeps a resident record for the need (asked for by id; never in an event)
+    has_resident = fields.Boolean(load_default=False)
 
 
 class NeedLinked(NeedEvent):
@@ -108,6 +110,11 @@ class NeedResolved(NeedEvent):
 class NeedEvaluated(NeedEvent):
     score = fields.Integer(required=True, validate=validate.Range(1, 5))
     outcome = fields.String(required=True, validate=validate.Length(max=64))
+
+
+class ResidentErased(NeedEvent):
+    """A resident's personal data was erased on request; the need and its figures stay."""
+    resident_id = fields.String(required=True)
 
 
 # --- orgs ------------------------------------------------------------------------------------
@@ -362,6 +369,7 @@ CATALOG = {
     ("community", "need_cancelled"): NeedCancelled,
     ("community", "need_resolved"): NeedResolved,
     ("community", "need_evaluated"): NeedEvaluated,
+    ("community", "resident_erased"): ResidentErased,
     ("orgs", "org_matched"): OrgMatched,
     ("orgs", "org_unmatched"): OrgUnmatched,
     ("orgs", "org_incubation_started"): OrgIncubationStarted,
