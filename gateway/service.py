@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
 from gateway import openapi, schemas as gs
-from gateway.access import BOOTSTRAP, CALLER
+from gateway.access import BOOTSTRAP, CALLER, caller_of
 from gateway.idempotency import Idempotency
 from gateway.readmodel import GatewayStore, public
 from gateway.web import (ROUTES, HttpProblem, ServiceTimeout, check_bearer, json_response,
@@ -23,7 +23,7 @@ from services.volunteers import schemas as volunteers_api
 from services.workers import schemas as workers_api
 from wushe import dlq
 from wushe.config import settings
-from wushe.errors import loaded
+from wushe.errors import NotFound, loaded
 from wushe.events.catalog import SOURCES
 from wushe.regions import under_filter
 from wushe.store import Store, page
@@ -324,12 +324,14 @@ class GatewayService:
         if view is None or view.get("registered_at") is None:
             # just registered, its event not projected yet: ask the owner
             need = self.call("community", "get_need", need_id)
-            view = {**need, "timeline": [], "applied": []}
-        return 200, public(view)
+            view = {**need, "timeline": [], "applied": [], "has_resident": bool(need.get("resident_id"))}
+        return 200, public(view, self._resident(request, view))
 
     @route("GET", "/api/v1/needs", "Needs, filtered; a region filter includes everything under it", "needs",
            query=gs.NeedsQuery)
     def list_needs(self, request, body):
+        # no resident in a list, masked or not: the read model holds no personal data, and one
+        # call to the community service per listed need would make lists slow; GET /needs/{id} has it
         args = query_args(request, gs.NeedsQuery)
         query = {k: args[k] for k in ("status", "category", "urgency") if k in args}
         query["registered_at"] = {"$ne": None}
@@ -352,6 +354,33 @@ class GatewayService:
            request=community_api.EvaluateIn, errors=(404, 409))
     def evaluate_need(self, request, body, need_id):
         return 200, self.call("community", "evaluate_need", need_id, body)
+
+    # residents (personal data) ------------------------------------------------------------------
+    @route("DELETE", "/api/v1/residents/<resident_id>",
+           "Erase a resident's name, phone and address (PIPL); the need and every figure stay. "
+           "Erasing again answers the same", "residents", status=204, errors=(404,))
+    def erase_resident(self, request, body, resident_id):
+        caller = caller_of(request)
+        record = self.call("community", "get_resident", resident_id)
+        # only who may see the data may erase it; to anyone else the resident does not exist
+        if not caller.reveals_personal_data(record["community"]):
+            raise NotFound(f"no resident {resident_id}")
+        erased = self.call("community", "erase_resident", resident_id)
+        log.info("resident.erase", resident_id=resident_id, need_id=erased["need_id"], key_id=caller.key_id)
+        return 204, None
+
+    def _resident(self, request, view):
+        """The need's resident for this caller: unmasked only to keys of the need's region that
+        may see personal data, masked to the rest; None when there is none (or it was erased)."""
+        if not view.get("has_resident") or view.get("resident_erased_at"):
+            return None
+        caller = caller_of(request)
+        reveal = caller.reveals_personal_data(view["community"])
+        resident = self.call("community", "resident_of", view["_id"], reveal)
+        if resident and reveal:
+            # who read whose personal data: ids only, for the data-protection audit
+            log.info("resident.revealed", resident_id=resident["id"], need_id=view["_id"], key_id=caller.key_id)
+        return resident
 
     # calls (抢单) -------------------------------------------------------------------------------
     @route("GET", "/api/v1/calls", "Calls for volunteers near a community", "calls", query=gs.CallsQuery)
