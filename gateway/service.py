@@ -17,7 +17,7 @@ from gateway.readmodel import GatewayStore, public
 from gateway.web import (ROUTES, HttpProblem, ServiceTimeout, check_bearer, json_response,
                          problem_response, query_args, route)
 from services.charity import schemas as charity_api
-from services.community import schemas as community_api
+from services.community import residents, schemas as community_api
 from services.orgs import schemas as orgs_api
 from services.volunteers import schemas as volunteers_api
 from services.workers import schemas as workers_api
@@ -117,7 +117,9 @@ class GatewayService:
            "operations", query=gs.DeadLettersQuery, errors=(404,))
     def dead_letters(self, request, body, service):
         limit = query_args(request, gs.DeadLettersQuery)["limit"]
-        return 200, {"items": [p.as_dict() for p in dlq.browse(self.settings["AMQP_URI"], _known(service), limit)],
+        # a parked report from station software may name its resident: operators see it masked
+        return 200, {"items": [{**p.as_dict(), "body": residents.masked_report(p.body)}
+                               for p in dlq.browse(self.settings["AMQP_URI"], _known(service), limit)],
                      "next_cursor": None}
 
     @route("POST", "/api/v1/dead-letters/<service>/replay",

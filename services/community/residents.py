@@ -12,6 +12,7 @@ resident is shown. Pure: no I/O; the keys come in as a `Keyring`.
 import base64
 import binascii
 import hashlib
+import json
 import os
 import re
 
@@ -164,3 +165,17 @@ MASKS = {"name": mask_name, "phone": mask_phone, "address": mask_address}
 
 def masked(resident):
     return {field: MASKS[field](value) for field, value in resident.items() if field in MASKS and value}
+
+
+def masked_report(body):
+    """A parked message's body (text) as operators browse it: a station's `need_reported` with its
+    resident masked. Anything else is returned as it is."""
+    try:
+        envelope = json.loads(body)
+        resident = envelope["data"]["resident"]
+    except (ValueError, TypeError, KeyError):
+        return body
+    if not isinstance(resident, dict):
+        return body
+    shown = {k: MASKS[k](v) if k in MASKS and isinstance(v, str) and v else "****" for k, v in resident.items()}
+    return json.dumps({**envelope, "data": {**envelope["data"], "resident": shown}}, ensure_ascii=False)

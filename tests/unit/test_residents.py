@@ -127,3 +127,14 @@ def test_keys_in_standard_base64_are_accepted():
     standard = base64.b64encode(raw).decode()
     assert "+" in standard or "/" in standard
     assert Keyring.parse(standard).current == Keyring.parse(base64.urlsafe_b64encode(raw).decode()).current
+
+
+def test_a_parked_report_shows_its_resident_masked_and_anything_else_as_it_is():
+    envelope = {"id": "e-1", "type": "need_reported", "data": {"community": "tianjin/binhai/taida/xinghua",
+                                                               "resident": {**RESIDENT, "idcard": "120101"}}}
+    shown = json.loads(residents.masked_report(json.dumps(envelope, ensure_ascii=False)))
+    assert shown["data"]["resident"] == {"name": "欧***", "phone": "139****5678", "address": "天津市滨海新区****",
+                                         "idcard": "****"}
+    assert shown["data"]["community"] == envelope["data"]["community"] and shown["id"] == "e-1"
+    for body in ["not json", "[1, 2]", json.dumps({"data": {"resident": None}}), json.dumps({"data": []})]:
+        assert residents.masked_report(body) == body
