@@ -138,3 +138,16 @@ def test_a_parked_report_shows_its_resident_masked_and_anything_else_as_it_is():
     assert shown["data"]["community"] == envelope["data"]["community"] and shown["id"] == "e-1"
     for body in ["not json", "[1, 2]", json.dumps({"data": {"resident": None}}), json.dumps({"data": []})]:
         assert residents.masked_report(body) == body
+
+
+@pytest.mark.parametrize("resident", [
+    {"phone": "电话13912345678"}, {"phone": "139123456789012345678"}, {"phone": 13912345678},
+    {"name": "欧阳娜娜" * 20}, {"name": ""}, {"address": "星华里3号楼" * 40}, {"name": ["欧阳娜娜"]},
+])
+def test_refusing_a_resident_never_repeats_it(resident):
+    from marshmallow import ValidationError
+    from wushe.events.catalog import Resident
+    with pytest.raises(ValidationError) as refused:
+        Resident().load(resident)
+    errors = json.dumps(refused.value.messages, ensure_ascii=False)
+    assert not any(part in errors for part in ("13912345678", "欧阳娜娜", "星华里"))

@@ -346,9 +346,11 @@ class DonationReceived(Tolerant):
 
 # --- station software (inbound) ---------------------------------------------------------------
 class Resident(Schema):
-    name = fields.String(validate=validate.Length(1, 64))
-    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
-    address = fields.String(validate=validate.Length(1, 200))
+    """Personal data. Its errors state the rule, never the value (they reach logs and answers)."""
+    name = fields.String(validate=validate.Length(1, 64, error="1 to 64 characters"))
+    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$",
+                                                   error="5 to 20 digits, spaces or -, with an optional leading +"))
+    address = fields.String(validate=validate.Length(1, 200, error="1 to 200 characters"))
 
 
 class NeedReported(Schema):
