@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
+from services.community import residents
 from services.community.residents import resident_id_for
 from services.community.service import CommunityService, PersonalDataKeys
 from tests.conftest import wait_for
@@ -103,3 +104,16 @@ def test_without_a_key_on_the_embedded_store_one_is_generated(container_factory,
             community.add_region({"path": path, "name": path, "level": level})
         community.register_need(need())
         assert community.resident_of("need-r1", True)["name"] == RESIDENT["name"]
+
+
+def test_a_record_sealed_under_a_key_no_longer_configured_is_shown_as_unreadable(container_factory, config):
+    container = start(container_factory, config)
+    with ServiceRpcProxy("community", config) as community:
+        community.register_need(need())
+    container.stop()
+    rekeyed = nameko_config(env={}, AMQP_URI=config["AMQP_URI"],
+                            WUSHE={**config["WUSHE"], "PII_KEY": residents.generate_key()})
+    container_factory(CommunityService, rekeyed).start()
+    with ServiceRpcProxy("community", rekeyed) as community:
+        assert community.resident_of("need-r1", True) == {
+            "id": resident_id_for("need-r1"), "masked": True, "unreadable": True}
