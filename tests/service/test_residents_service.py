@@ -2,6 +2,7 @@
 import json
 from types import SimpleNamespace
 
+import eventlet
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
@@ -79,7 +80,6 @@ def test_erasure_removes_the_data_keeps_the_need_and_announces_it_once(container
     [event] = wait_for(lambda: tap.of_type("resident_erased"))
     assert event["data"] == {"resident_id": resident_id, "need_id": "need-r1", "community": XINGHUA}
     assert event["subject"] == "need-r1"
-    import eventlet
     eventlet.sleep(0.3)
     assert len(tap.of_type("resident_erased")) == 1
     registered = tap.of_type("need_registered")
