@@ -36,7 +36,7 @@ PERMISSIONS = {
     **{name: OFFICIALS for name in (
         "cancel_need", "resolve_need", "evaluate_need", "reopen_call", "offer_call", "add_team", "deliver",
         "add_worker", "certify", "leave", "change_stage", "record_activity", "add_organisation",
-        "record_milestone", "open_project", "close_project")},
+        "record_milestone", "open_project", "close_project", "erase_resident")},
     # what guidance centres set up
     **{name: SUPERVISORS for name in ("add_region", "add_station")},
     # platform operators

@@ -1,6 +1,8 @@
 """The gateway's read model: one document per need, projected from every party's events, so
 that reads are fast and do not depend on every service being up. The linkage is folded with
-`wushe.linkage`, the same rules the community service uses."""
+`wushe.linkage`, the same rules the community service uses. It holds no personal data: a view
+knows only whether its need has a resident record (and whether that was erased); the resident
+is asked of the community service when a single need is read."""
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
@@ -31,7 +33,9 @@ def project(view, event):
         parts = {name: required[name] if required[name]["state"] == "not_required"
                  else {**required[name], **view["linkage"][name]} for name in linkage.PARTS}
         view.update({k: data[k] for k in ("community", "street", "district", "category", "urgency",
-                                           "requirements", "registered_at")}, linkage=parts)
+                                           "requirements", "registered_at", "has_resident")}, linkage=parts)
+    elif event.type == "resident_erased":
+        view["resident_erased_at"] = event.time
     elif event.type in LIFECYCLE:
         to = LIFECYCLE[event.type]
         if TERMINAL_RANK.get(view["status"], 0) < TERMINAL_RANK[to]:
@@ -54,7 +58,7 @@ def public(view, resident=None):
     shown = {"id": view["_id"], **{k: view.get(k) for k in (
         "status", "community", "category", "urgency", "registered_at", "linked_at")},
         "linkage": linkage.public(view["linkage"]), "timeline": view["timeline"]}
-    for terminal in ("cancelled_at", "resolved_at", "evaluated_at"):
+    for terminal in ("cancelled_at", "resolved_at", "evaluated_at", "resident_erased_at"):
         if view.get(terminal):
             shown[terminal] = view[terminal]
     if resident is not None:

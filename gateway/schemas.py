@@ -97,6 +97,16 @@ class TimelineEntry(Schema):
     at = fields.String()
 
 
+class ResidentView(Schema):
+    """Personal data: unmasked only for keys of the need's region that may see it."""
+    id = fields.String()
+    name = fields.String()
+    phone = fields.String()
+    address = fields.String()
+    masked = fields.Boolean()
+    unreadable = fields.Boolean()  # sealed under a key this deployment no longer has
+
+
 class NeedView(Schema):
     id = fields.String()
     status = fields.String(validate=validate.OneOf(NEED_STATUSES))
@@ -110,6 +120,8 @@ class NeedView(Schema):
     cancelled_at = fields.String()
     resolved_at = fields.String()
     evaluated_at = fields.String()
+    resident = fields.Nested(ResidentView)  # on GET /needs/{id} only, when the need has one
+    resident_erased_at = fields.String()
 
 
 class Problem(Schema):

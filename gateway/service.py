@@ -19,7 +19,7 @@ from gateway.readmodel import GatewayStore, public
 from gateway.web import (ROUTES, UNAUTHORISED, HttpProblem, ServiceTimeout, bearer, json_response,
                          problem_response, query_args, route)
 from services.charity import schemas as charity_api
-from services.community import schemas as community_api
+from services.community import residents, schemas as community_api
 from services.orgs import schemas as orgs_api
 from services.volunteers import schemas as volunteers_api
 from services.workers import schemas as workers_api
@@ -154,7 +154,9 @@ class GatewayService:
            "operations", query=gs.DeadLettersQuery, errors=(404,), response=gs.ParkedMessages)
     def dead_letters(self, request, body, service):
         limit = query_args(request, gs.DeadLettersQuery)["limit"]
-        return 200, {"items": [p.as_dict() for p in dlq.browse(self.settings["AMQP_URI"], _known(service), limit)],
+        # a parked report from station software may name its resident: operators see it masked
+        return 200, {"items": [{**p.as_dict(), "body": residents.masked_report(p.body)}
+                               for p in dlq.browse(self.settings["AMQP_URI"], _known(service), limit)],
                      "next_cursor": None}
 
     @route("POST", "/api/v1/dead-letters/<service>/replay",
@@ -437,12 +439,16 @@ class GatewayService:
         if view is None or view.get("registered_at") is None:
             # just registered, its event not projected yet: ask the owner
             need = self.call("community", "get_need", need_id)
-            view = {**need, "timeline": [], "applied": []}
-        return 200, public(view)
+            view = {**need, "timeline": [], "applied": [], "has_resident": bool(need.get("resident_id"))}
+        if not caller_of(request).sees(view.get("community")):  # before the resident is looked up
+            raise NotFound(f"no need {need_id}")
+        return 200, public(view, self._resident(request, view))
 
     @route("GET", "/api/v1/needs", "Needs, filtered; a region filter includes everything under it", "needs",
            query=gs.NeedsQuery, response=gs.NeedPage)
     def list_needs(self, request, body):
+        # no resident in a list, masked or not: the read model holds no personal data, and one
+        # call to the community service per listed need would make lists slow; GET /needs/{id} has it
         args = narrowed(request, query_args(request, gs.NeedsQuery), "community")
         if args is None:
             return 200, NOTHING
@@ -470,6 +476,33 @@ class GatewayService:
            scope=record("need", "need_id", "community", "get_need"))
     def evaluate_need(self, request, body, need_id):
         return 200, self.call("community", "evaluate_need", need_id, body)
+
+    # residents (personal data) ------------------------------------------------------------------
+    @route("DELETE", "/api/v1/residents/<resident_id>",
+           "Erase a resident's name, phone and address (PIPL); the need and every figure stay. "
+           "Erasing again answers the same", "residents", status=204, errors=(404,))
+    def erase_resident(self, request, body, resident_id):
+        caller = caller_of(request)
+        resident = self.call("community", "get_resident", resident_id)
+        # only who may see the data may erase it; to anyone else the resident does not exist
+        if not caller.reveals_personal_data(resident["community"]):
+            raise NotFound(f"no resident {resident_id}")
+        erased = self.call("community", "erase_resident", resident_id)
+        log.info("resident.erase", resident_id=resident_id, need_id=erased["need_id"], key_id=caller.key_id)
+        return 204, None
+
+    def _resident(self, request, view):
+        """The need's resident for this caller: unmasked only to keys of the need's region that
+        may see personal data, masked to the rest; None when there is none (or it was erased)."""
+        if not view.get("has_resident") or view.get("resident_erased_at"):
+            return None
+        caller = caller_of(request)
+        reveal = caller.reveals_personal_data(view["community"])
+        resident = self.call("community", "resident_of", view["_id"], reveal)
+        if resident and reveal:
+            # who read whose personal data: ids only, for the data-protection audit
+            log.info("resident.revealed", resident_id=resident["id"], need_id=view["_id"], key_id=caller.key_id)
+        return resident
 
     # calls (抢单) -------------------------------------------------------------------------------
     @route("GET", "/api/v1/calls", "Calls for volunteers near a community", "calls", query=gs.CallsQuery,

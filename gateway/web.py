@@ -68,6 +68,10 @@ def to_problem(exc):
 
 
 def json_response(body, status=200, headers=None):
+    if status == 204:  # No Content: no body, so no type either
+        response = Response(status=204, headers=headers)
+        del response.headers["Content-Type"]
+        return response
     return Response(json.dumps(body, ensure_ascii=False), status=status, headers=headers,
                     content_type="application/json; charset=utf-8")
 
@@ -110,7 +114,7 @@ ROUTES: list[Route] = []
 def route(method, path, summary, tag, *, request=None, response=None, status=200, public=False,
           query=None, errors=(), id_prefix=None, scope=None, idempotent=True):
     """Declare a gateway route. The handler gets (self, request, body, **path_params) and
-    returns (status, json body) or a werkzeug Response. A POST replays its answer for a repeated
+    returns (status, json body), (204, None), or a werkzeug Response. A POST replays its answer for a repeated
     Idempotency-Key unless `idempotent` is False (an answer holding a secret is never stored).
     Who may call it is the route × role
     table (`gateway.access.PERMISSIONS`, by the handler's name); `scope` says where the record

@@ -15,6 +15,7 @@ from wushe.config import nameko_config
 from wushe.store import client_for, is_embedded
 
 ADMIN_KEY = "test-admin-key"
+PII_KEY = "d3VzaGUtdGVzdHMtcGVyc29uYWwtZGF0YS1rZXktMzI="  # base64 of 32 bytes, for tests only
 MONGO_URI = os.environ.get("MONGO_URI", "mongomock://")
 
 
@@ -39,7 +40,7 @@ def db_prefix():
 def config(rabbit_config, db_prefix):
     return nameko_config(env={}, AMQP_URI=rabbit_config["AMQP_URI"], WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
                          WUSHE={"MONGO_URI": MONGO_URI, "DB_PREFIX": db_prefix, "ADMIN_KEY": ADMIN_KEY,
-                                "RPC_TIMEOUT": 10.0, "OUTBOX_RELAY_SECONDS": 0.2,
+                                "PII_KEY": PII_KEY, "RPC_TIMEOUT": 10.0, "OUTBOX_RELAY_SECONDS": 0.2,
                                 "OUTBOX_GRACE_SECONDS": 0.5, "RETRY_DELAYS_MS": [50, 200], "MAX_ATTEMPTS": 3})
 
 

@@ -77,6 +77,9 @@ def nameko_config(env=os.environ, **overrides):
         # every service's database is <prefix><service>; tests give each run its own prefix
         "DB_PREFIX": env.get("WUSHE_DB_PREFIX", "wushe_"),
         "ADMIN_KEY": env.get("WUSHE_ADMIN_KEY", ""),
+        # the keys residents' personal data is encrypted with (README, "Personal data"): base64 of
+        # 32 bytes, newest first, comma-separated while older ones are still needed to read
+        "PII_KEY": env.get("WUSHE_PII_KEY", ""),
         "RPC_TIMEOUT": float(env.get("WUSHE_RPC_TIMEOUT", "10")),
         # requests a minute one API key may make to one gateway process (a key may set its own)
         "RATE_LIMIT_PER_MINUTE": int(env.get("WUSHE_RATE_LIMIT_PER_MINUTE", "6000")),

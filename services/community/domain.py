@@ -6,8 +6,9 @@ from wushe.regions import truncate
 SOURCE = "community"
 
 
-def new_need(need_id, payload, registered_at, channel):
-    """The need document (without the resident's details) and its `need_registered` event."""
+def new_need(need_id, payload, registered_at, channel, resident_id=None):
+    """The need document and its `need_registered` event. The resident's details are not in
+    either: the need names its resident record (`resident_id`), the event only says there is one."""
     community = payload["community"]
     requirements = payload["requirements"]
     need = {
@@ -20,6 +21,7 @@ def new_need(need_id, payload, registered_at, channel):
         "description": payload["description"],
         "requirements": requirements,
         "channel": channel,
+        "resident_id": resident_id,
         "status": "registered",
         "linkage": linkage.initial(requirements),
         "registered_at": registered_at,
@@ -32,6 +34,7 @@ def new_need(need_id, payload, registered_at, channel):
         "need_id": need_id, "community": community, "street": need["street"],
         "district": need["district"], "category": need["category"], "urgency": need["urgency"],
         "requirements": requirements, "registered_at": registered_at, "channel": channel,
+        "has_resident": resident_id is not None,
     })
     need["status"] = linkage.status("registered", need["linkage"])
     if need["status"] == "linked":  # nothing was asked of the parties but an organisation
@@ -73,6 +76,12 @@ def _arrivals(need, previous, at):
             return [new_event(SOURCE, "need_escalated", {
                 **base, "missing": missing, "escalated_to": need["district"]})]
     return []
+
+
+def resident_erased(record):
+    """The event announcing that a resident record's personal data is gone: ids and region only."""
+    return new_event(SOURCE, "resident_erased", {
+        "resident_id": record["_id"], "need_id": record["need_id"], "community": record["community"]})
 
 
 class TransitionRefused(Exception):

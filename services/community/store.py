@@ -1,9 +1,11 @@
-"""The community's collections: regions, needs, and residents (the only place personal data lives)."""
+"""The community's collections: regions, needs, and residents (the only place personal data
+lives, and there only sealed: services/community/residents.py)."""
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
+from services.community.residents import FIELDS
 from wushe.outbox import entries
-from wushe.store import after
+from wushe.store import after, insert_new
 
 
 class CommunityStore:
@@ -17,6 +19,7 @@ class CommunityStore:
         self.regions.create_index([("parent", ASCENDING)])
         self.needs.create_index([("community", ASCENDING), ("registered_at", DESCENDING)])
         self.needs.create_index([("status", ASCENDING)])
+        self.needs.create_index([("resident_id", ASCENDING)])
 
     def outboxes(self):
         return [self.needs]
@@ -33,12 +36,8 @@ class CommunityStore:
         return self.regions.find_one({"_id": path})
 
     # needs ----------------------------------------------------------------------------------
-    def add_need(self, need, events, resident=None):
+    def add_need(self, need, events):
         """Insert the need with its events in its outbox; False when the id is taken."""
-        if resident:
-            # idempotent: a retried registration rewrites the same record
-            self.residents.replace_one({"_id": need["_id"]}, {"_id": need["_id"], **resident}, upsert=True)
-            need = {**need, "resident_id": need["_id"]}
         try:
             self.needs.insert_one({**need, "outbox": list(events)})
             return True
@@ -57,3 +56,25 @@ class CommunityStore:
         if applied:
             update["$push"]["applied"] = applied
         return after(self.needs, {"_id": need["_id"], "version": need["version"]}, update)
+
+    # residents --------------------------------------------------------------------------------
+    def add_resident(self, record):
+        """Store a sealed resident record once: a retried registration, or one after an erasure
+        (the erased record stays as a tombstone), writes nothing."""
+        return insert_new(self.residents, record)
+
+    def resident(self, resident_id):
+        return self.residents.find_one({"_id": resident_id})
+
+    def erase_resident(self, resident_id, at):
+        """Remove the sealed fields and mark the record erased; the record after (None when
+        there is none). The record stays, without personal data, so that ids still resolve."""
+        erased = after(self.residents, {"_id": resident_id, "erased_at": None},
+                       {"$unset": {field: "" for field in FIELDS}, "$set": {"erased_at": at}})
+        return erased or self.resident(resident_id)
+
+    def mark_resident_erased(self, need_id, resident_id, at, event):
+        """Record the erasure on the need with its event in the outbox, once; None when it was
+        recorded already."""
+        return after(self.needs, {"_id": need_id, "resident_id": resident_id, "resident_erased_at": None},
+                     {"$set": {"resident_erased_at": at}, **entries(event)})

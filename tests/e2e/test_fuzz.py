@@ -39,8 +39,9 @@ def world(api):
     """Records for the path ids: a need with its case, call, claim and pledge, an organisation
     with a micro-project, a team and a community fund."""
     seed(api)
-    need_id = ok(api.post("/needs", need(volunteers=2, rice=5)), 202)["id"]
-    view = api.wait_need(need_id, lambda n: n["linkage"]["volunteers"].get("call_id")
+    need_id = ok(api.post("/needs", need(volunteers=2, rice=5, resident={"name": "王大爷", "phone": "13800005678"})),
+                 202)["id"]
+    view = api.wait_need(need_id, lambda n: n.get("resident") and n["linkage"]["volunteers"].get("call_id")
                          and n["linkage"]["worker"].get("case_id") and n["linkage"]["resources"].get("pledges"))
     call_id = view["linkage"]["volunteers"]["call_id"]
     ok(api.post(f"/calls/{call_id}/claims", {"volunteer_id": "vol-0"}), 201)
@@ -53,7 +54,7 @@ def world(api):
                             "region": XINGHUA}), 201)
     ok(api.post("/funds/fund-xinghua/contributions", {"contributor_kind": "resident", "funds_cents": 5000}), 201)
     key_id = ok(api.post("/keys", {"role": "integrator", "region": XINGHUA}), 201)["id"]
-    return {"key_id": key_id, "need_id": need_id, "call_id": call_id, "case_id": view["linkage"]["worker"]["case_id"],
+    return {"key_id": key_id, "resident_id": view["resident"]["id"], "need_id": need_id, "call_id": call_id, "case_id": view["linkage"]["worker"]["case_id"],
             "pledge_id": view["linkage"]["resources"]["pledges"][0]["pledge_id"], "volunteer_id": "vol-0",
             "worker_id": "worker-liu", "station_id": "station-taida", "donor_id": "donor-grain",
             "fund_id": "fund-xinghua", "org_id": "org-linli", "project_id": project_id, "team_id": "team-zhukun",

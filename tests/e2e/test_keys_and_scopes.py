@@ -14,6 +14,7 @@ import requests
 from gateway.access import PERMISSIONS, PLATFORM_WIDE, ROLES
 import gateway.service  # noqa: F401 — declares the routes
 from gateway.web import ROUTES
+from tests.conftest import wait_for
 from tests.e2e.world import STREET, XINGHUA, need, ok, seed
 from wushe.store import database
 
@@ -126,6 +127,10 @@ class World:
         org = ok(self.platform.post("/organisations/org-taida/projects", {"title": "邻里串门", "capacity": 5}), 201)
         return org["projects"][-1]["id"]
 
+    def resident(self):
+        need_id = self.need(resident={"name": "王大爷", "phone": "13800005678"})
+        return wait_for(lambda: self.platform.need(need_id).get("resident", {}).get("id"))
+
     def street(self):
         path = f"tianjin/binhai/{self.fresh('street')}"
         ok(self.platform.post("/regions", {"path": path, "name": "新街道", "level": "street"}), 201)
@@ -206,6 +211,7 @@ CASES = {
     "offer_call": (lambda w: ({"call_id": w.call()}, {"team_id": "team-taida", "hours": 1}, ""), "404"),
     "deliver": (lambda w: ({"pledge_id": w.pledge()}, None, ""), "404"),
     "stats": (lambda w: ({}, None, f"region={STREET}"), "404"),
+    "erase_resident": (lambda w: ({"resident_id": w.resident()}, None, ""), "404"),
 }
 
 

@@ -80,10 +80,12 @@ def test_no_resident_name_phone_or_address_in_any_event_or_log_line(platform, co
         assert value not in logs
         assert all(value not in event for event in published)
         assert json.dumps(value)[1:-1] not in logs  # nor escaped as \uXXXX
-    # the community keeps them, and only there
+    # the community keeps them, and only there, sealed
+    from services.community.residents import Keyring, opened, resident_id_for
     from wushe.store import database
-    stored = database(config["WUSHE"], "community").residents.find_one({"_id": need_id})
-    assert stored["name"] == RESIDENT["name"]
+    stored = database(config["WUSHE"], "community").residents.find_one({"_id": resident_id_for(need_id)})
+    assert not any(value in json.dumps(stored, ensure_ascii=False) for value in RESIDENT.values())
+    assert opened(stored, Keyring.parse(config["WUSHE"]["PII_KEY"])) == RESIDENT
 
 
 def test_hours_are_credited_once_per_call_and_volunteer(platform):

@@ -86,6 +86,8 @@ class NeedRegistered(NeedEvent):
     requirements = fields.Nested(Requirements, required=True)
     registered_at = fields.String(required=True)
     channel = fields.String(load_default="gateway")  # gateway | station (need_reported)
+    # the community keeps a resident record for the need (asked for by id; never in an event)
+    has_resident = fields.Boolean(load_default=False)
 
 
 class NeedLinked(NeedEvent):
@@ -108,6 +110,11 @@ class NeedResolved(NeedEvent):
 class NeedEvaluated(NeedEvent):
     score = fields.Integer(required=True, validate=validate.Range(1, 5))
     outcome = fields.String(required=True, validate=validate.Length(max=64))
+
+
+class ResidentErased(NeedEvent):
+    """A resident's personal data was erased on request; the need and its figures stay."""
+    resident_id = fields.String(required=True)
 
 
 # --- orgs ------------------------------------------------------------------------------------
@@ -339,9 +346,11 @@ class DonationReceived(Tolerant):
 
 # --- station software (inbound) ---------------------------------------------------------------
 class Resident(Schema):
-    name = fields.String(validate=validate.Length(1, 64))
-    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
-    address = fields.String(validate=validate.Length(1, 200))
+    """Personal data. Its errors state the rule, never the value (they reach logs and answers)."""
+    name = fields.String(validate=validate.Length(1, 64, error="1 to 64 characters"))
+    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$",
+                                                   error="5 to 20 digits, spaces or -, with an optional leading +"))
+    address = fields.String(validate=validate.Length(1, 200, error="1 to 200 characters"))
 
 
 class NeedReported(Schema):
@@ -362,6 +371,7 @@ CATALOG = {
     ("community", "need_cancelled"): NeedCancelled,
     ("community", "need_resolved"): NeedResolved,
     ("community", "need_evaluated"): NeedEvaluated,
+    ("community", "resident_erased"): ResidentErased,
     ("orgs", "org_matched"): OrgMatched,
     ("orgs", "org_unmatched"): OrgUnmatched,
     ("orgs", "org_incubation_started"): OrgIncubationStarted,
