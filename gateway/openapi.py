@@ -3,6 +3,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from gateway.schemas import Problem
+from wushe.fields import schema_name
 
 STANDARD_ERRORS = {
     400: "Malformed JSON", 401: "Missing or wrong API key", 404: "Not found (or not yours)",
@@ -28,7 +29,7 @@ def errors_of(route, path_params):
 def document(routes):
     spec = APISpec(
         title="Wushe gateway (五社联动)", version="1.0.0", openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[MarshmallowPlugin(schema_name_resolver=schema_name)],
         info={"description": "One resident's need sets five parties moving: community, social "
                              "organisations, social workers, volunteers and charitable resources."},
         servers=[{"url": "/"}],

@@ -11,6 +11,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from wushe.events import VERSION, Envelope
+from wushe.fields import schema_name
 from wushe.events.catalog import CATALOG
 
 INBOUND = {"station"}  # exchanges the platform consumes from station software, not publishes to
@@ -18,7 +19,7 @@ INBOUND = {"station"}  # exchanges the platform consumes from station software, 
 
 def document(host="127.0.0.1:5672"):
     # apispec turns the marshmallow schemas into JSON Schema (nested ones into components)
-    schemas = APISpec("events", "1", "3.0.3", plugins=[MarshmallowPlugin()])
+    schemas = APISpec("events", "1", "3.0.3", plugins=[MarshmallowPlugin(schema_name_resolver=schema_name)])
     envelope = {k: v for k, v in _converter(schemas).schema2jsonschema(Envelope()).items()}
     channels, operations, messages = {}, {}, {}
     for (source, event_type), schema in sorted(CATALOG.items()):

@@ -59,11 +59,18 @@ def strict(schema_cls):
     if schema_cls not in _STRICT:
         overrides = {name: _strict_field(field) for name, field in schema_cls._declared_fields.items()}
         meta = type("Meta", (getattr(schema_cls, "Meta", object),), {"unknown": RAISE})
-        # the same name, so that the OpenAPI document shows the shape integrators know
         _STRICT[schema_cls] = type(schema_cls.__name__, (schema_cls,),
                                    {"Meta": meta, "__doc__": schema_cls.__doc__, "__module__": schema_cls.__module__,
+                                    "strict_copy": True,
                                     **{n: f for n, f in overrides.items() if f is not schema_cls._declared_fields[n]}})
     return _STRICT[schema_cls]
+
+
+def schema_name(schema):
+    """The name a schema has in the OpenAPI and AsyncAPI documents: a strict copy is `<Name>In`,
+    so that it and the tolerant schema of the events can both be there."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    return cls.__name__ + ("In" if cls.__dict__.get("strict_copy") else "")
 
 
 def _strict_field(field):
