@@ -11,8 +11,9 @@ from nameko.extensions import DependencyProvider
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from wushe.clock import new_id, now_iso
 from wushe.config import settings
-from wushe.errors import InvalidInput, NotFound
+from wushe.errors import Conflict, InvalidInput, NotFound
 
 log = structlog.get_logger("wushe.store")
 _clients = {}
@@ -72,6 +73,15 @@ def insert_new(collection, doc):
         return True
     except DuplicateKeyError:
         return False
+
+
+def create(collection, body, prefix, what, **fields):
+    """Insert a registry record made from a loaded body — its id the body's, or a new one — with
+    `fields` and `created_at`; Conflict when the id is taken (the unique `_id` decides)."""
+    record = {"_id": body.pop("id", None) or new_id(prefix), **body, **fields, "created_at": now_iso()}
+    if not insert_new(collection, record):
+        raise Conflict(f"{what} {record['_id']} exists")
+    return record
 
 
 def found(collection, record_id, what, field=None):

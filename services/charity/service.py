@@ -13,7 +13,7 @@ from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.outbox import Outbox
 from wushe.rpc import rpc
 from wushe.regions import under_filter
-from wushe.store import Store, found, insert_new, page
+from wushe.store import Store, create, found, insert_new, page
 from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry
 from wushe.vocabulary import FUNDS
@@ -36,9 +36,7 @@ class CharityService:
     @rpc
     def add_donor(self, payload):
         body = loaded(schemas.DonorIn(), payload)
-        donor = {"_id": body.pop("id", None) or new_id("donor"), **body, "created_at": now_iso()}
-        if not insert_new(self.store.donors, donor):
-            raise Conflict(f"donor {donor['_id']} exists")
+        donor = create(self.store.donors, body, "donor", "donor")
         return schemas.DonorOut().dump({**donor, "id": donor["_id"]})
 
     @rpc

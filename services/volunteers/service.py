@@ -13,7 +13,7 @@ from wushe.events import new_event
 from wushe.outbox import Outbox
 from wushe.rpc import rpc
 from wushe.regions import level_of, truncate, under_filter
-from wushe.store import Store, found, insert_new, page
+from wushe.store import Store, create, found, insert_new, page
 from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry
 
@@ -32,10 +32,8 @@ class VolunteersService:
     @rpc
     def add_volunteer(self, payload):
         body = loaded(schemas.VolunteerIn(), payload)
-        volunteer = {"_id": body.pop("id", None) or new_id("vol"), **body, "hours_balance": 0.0,
-                     "credited_calls": [], "txns": [], "pending": [], "created_at": now_iso()}
-        if not insert_new(self.store.volunteers, volunteer):
-            raise Conflict(f"volunteer {volunteer['_id']} exists")
+        volunteer = create(self.store.volunteers, body, "vol", "volunteer", hours_balance=0.0,
+                           credited_calls=[], txns=[], pending=[])
         return self._volunteer_out(volunteer)
 
     @rpc
@@ -154,9 +152,7 @@ class VolunteersService:
     @rpc
     def add_team(self, payload):
         body = loaded(schemas.TeamIn(), payload)
-        team = {"_id": body.pop("id", None) or new_id("team"), **body, "created_at": now_iso()}
-        if not insert_new(self.store.teams, team):
-            raise Conflict(f"team {team['_id']} exists")
+        team = create(self.store.teams, body, "team", "team")
         return self.get_team(team["_id"])
 
     @rpc
