@@ -62,8 +62,11 @@ class Outbox(DependencyProvider):
             for envelope in pending:
                 self.publish(envelope)
                 sent.append(envelope["id"])
+            if sent:
+                metrics.BROKER_CONNECTED.labels(self.container.service_name).set(1)
         except Exception as exc:  # the broker is away: the relay retries
             metrics.OUTBOX_PUBLISH_FAILURES.labels(self.container.service_name).inc()
+            metrics.BROKER_CONNECTED.labels(self.container.service_name).set(0)
             log.warning("outbox.publish_failed", error=str(exc), pending=len(pending) - len(sent))
         finally:
             if sent:
@@ -75,9 +78,12 @@ class Outbox(DependencyProvider):
         cutoff = iso(now() - timedelta(seconds=max(0.0, self.grace_seconds)))
         published = 0
         store = _store_of(self.container)
+        backlog = 0
         for collection in self.collections(store):
             for doc in collection.find({"outbox": {"$elemMatch": {"time": {"$lt": cutoff}}}}).limit(500):
                 published += self.flush(collection, doc)
+            backlog += sum(len(d["outbox"]) for d in collection.find({"outbox.0": {"$exists": True}}, {"outbox.id": 1}))
+        metrics.OUTBOX_BACKLOG.labels(self.container.service_name).set(backlog)
         return published
 
     def _relay_forever(self):

@@ -5,6 +5,7 @@ import math
 from datetime import timedelta
 
 from services.charity import domain
+from wushe import metrics
 from wushe.clock import iso, new_id, now, now_iso
 from wushe.regions import truncate
 from wushe.vocabulary import FUNDS
@@ -13,6 +14,12 @@ EPSILON = 1e-9
 CAS_ATTEMPTS = 50
 ROUNDS = 20
 BUSY = "busy"
+
+
+def count_value(event, community, cents):
+    """The operations dashboard's value of resources pledged or delivered, by district."""
+    if cents:
+        metrics.RESOURCES_VALUE_CENTS.labels(event, truncate(community, "district")).inc(cents)
 
 
 class Pledging:
@@ -86,6 +93,7 @@ class Pledging:
                 {"_id": need_id, "released": {"$ne": True}}, {"$set": {"released": True}, "$push": {"outbox": event}})
             if announced is not None:
                 self.outbox.flush(self.store.allocations, {"_id": need_id, "outbox": [event]})
+                count_value("released", community, sum(p["value_cents"] for p in released))
         return returned
 
     # --- appeals ----------------------------------------------------------------------------------
@@ -184,6 +192,7 @@ class Pledging:
             return None
         if event:
             self.outbox.flush(self.store.allocations, self.store.allocations.find_one({"_id": need_id}))
+            count_value("pledged", community, sum(p["value_cents"] for p in new_pledges))
             self.log.info("appeal." + event["type"], need_id=need_id, pledges=len(new_pledges),
                           shortfall=len(shortfall))
         return before

@@ -6,7 +6,7 @@ from datetime import timedelta
 from nameko.timer import timer
 
 from services.charity import domain, schemas
-from services.charity.pledging import Pledging
+from services.charity.pledging import Pledging, count_value
 from services.charity.store import CharityStore
 from wushe.clock import iso, new_id, now, now_iso
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
@@ -151,6 +151,7 @@ class CharityService:
             raise Conflict("the pledge changed meanwhile (another delivery or a release); read it again")
         self.store.post_ledger(updated)
         self.outbox.flush(self.store.lots, updated)
+        count_value("delivered", pledge["community"], quantity * (lot.get("unit_value_cents") or 0))
         done = next(p for p in updated["pledges"] if p["pledge_id"] == pledge_id)
         return {**line, "state": done["state"], "delivered": done["delivered"], "remaining": domain.remaining(done)}
 
@@ -181,6 +182,7 @@ class CharityService:
                                             pledges, shortfall, outcome)
         if done:
             self.outbox.flush(self.store.allocations, done)
+            count_value("pledged", need["community"], sum(p["value_cents"] for p in pledges))
             self.log.info("resources." + outcome["type"], pledges=len(pledges), shortfall=len(shortfall))
             if shortfall:  # lots that arrived while this need was being pledged were offered to open
                 self._pledging.fill_appeals()  # appeals only; this one opened after, so look again

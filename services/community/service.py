@@ -7,7 +7,7 @@ from nameko.extensions import DependencyProvider
 from services.community import domain, residents, schemas
 from services.community.store import CommunityStore
 from wushe import metrics
-from wushe.clock import new_id, now_iso
+from wushe.clock import new_id, now_iso, parse
 from wushe.config import settings
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
 from wushe.outbox import Outbox
@@ -191,7 +191,7 @@ class CommunityService:
         if resident_id:
             self._add_resident(resident_id, need, resident)
         self.outbox.flush(self.store.needs, {"_id": need_id, "outbox": events})
-        metrics.NEEDS.labels("registered", need["category"], need["urgency"]).inc()
+        metrics.NEEDS.labels("registered", need["category"], need["urgency"], need["district"]).inc()
         self.log.info("need.registered", need_id=need_id, category=need["category"],
                       urgency=need["urgency"], channel=channel)
         return {"id": need_id, "status": "registered"}, True
@@ -213,7 +213,10 @@ class CommunityService:
             if updated:
                 self.outbox.flush(self.store.needs, updated)
                 if "status" in changes:
-                    metrics.NEEDS.labels(changes["status"], need["category"], need["urgency"]).inc()
+                    metrics.NEEDS.labels(changes["status"], need["category"], need["urgency"], need["district"]).inc()
+                    if changes["status"] == "linked" and not need.get("linked_at"):  # the first linkage only
+                        metrics.NEED_LINKAGE_SECONDS.labels(need["category"], need["urgency"]).observe(
+                            (parse(changes["linked_at"]) - parse(need["registered_at"])).total_seconds())
                     self.log.info("need.status", need_id=need_id, status=changes["status"])
                 return
         raise RuntimeError(f"need {need_id}: gave up after {CAS_ATTEMPTS} concurrent updates")
@@ -230,7 +233,7 @@ class CommunityService:
             updated = self.store.compare_and_set(need, changes, [event])
             if updated:
                 self.outbox.flush(self.store.needs, updated)
-                metrics.NEEDS.labels(to, need["category"], need["urgency"]).inc()
+                metrics.NEEDS.labels(to, need["category"], need["urgency"], need["district"]).inc()
                 self.log.info("need.status", need_id=need_id, status=to)
                 return {"id": need_id, "status": to}
         raise RuntimeError(f"need {need_id}: gave up after {CAS_ATTEMPTS} concurrent updates")

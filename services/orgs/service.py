@@ -5,6 +5,7 @@ from nameko.timer import timer
 
 from services.orgs import domain, schemas
 from services.orgs.store import OrgsStore
+from wushe import metrics
 from wushe.clock import later, new_id, now_iso
 from wushe.config import RulesConfig
 from wushe.errors import Conflict, NotFound, loaded
@@ -14,6 +15,7 @@ from wushe.regions import under_filter
 from wushe.store import Store, found, insert_new, page
 from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry
+from wushe.vocabulary import ORG_STAGES
 
 # how often needs still attached to a graduated organisation are handed over (a crash between a
 # graduation and its hand-over leaves them waiting); read at import: nameko timers are static
@@ -122,6 +124,14 @@ class OrgsService:
             raise Conflict(f"project {project_id} is already closed")
         self.log.info("org.project_closed", organisation_id=org_id, project_id=project_id)
         return self._out(self._organisation(org_id))
+
+    @timer(interval=metrics.MEASURE_SECONDS)
+    def measure(self):
+        """Organisations by stage, for the operations dashboard."""
+        counts = {}
+        for org in self.store.organisations.find({}, {"stage": 1}):
+            counts[org["stage"]] = counts.get(org["stage"], 0) + 1
+        metrics.set_counts(metrics.ORGANISATIONS, counts, ORG_STAGES)
 
     @timer(interval=HANDOVER_CHECK_SECONDS)
     def hand_over_waiting(self):

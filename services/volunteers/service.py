@@ -6,12 +6,13 @@ from nameko.timer import timer
 
 from services.volunteers import attendance, domain, schemas, timebank
 from services.volunteers.store import VolunteersStore
-from wushe.clock import iso, later, new_id, now_iso
+from wushe.clock import iso, later, new_id, now_iso, parse
 from wushe.config import RulesConfig
 from wushe.errors import Conflict, InvalidInput, loaded
 from wushe.events import new_event
 from wushe.outbox import Outbox
 from wushe.rpc import rpc
+from wushe import metrics
 from wushe.regions import level_of, truncate, under_filter
 from wushe.store import Store, create, found, insert_new, page
 from wushe.subscribe import DUPLICATE, on_event
@@ -28,6 +29,7 @@ class VolunteersService:
     outbox = Outbox(lambda store: store.outboxes())
     log = Telemetry()
     rules = RulesConfig()
+    _districts_measured = set()  # shared by the workers: a district whose calls all closed reads 0
 
     @rpc
     def add_volunteer(self, payload):
@@ -253,6 +255,7 @@ class VolunteersService:
         now = now_iso()
         for call in self.store.calls.find({"state": "open"}, {"_id": 1}).limit(5000):
             self._change_call(call["_id"], lambda c: domain.settle(c, now))
+        self._measure_open_calls(now)
         grace = later(now, minutes=-self.rules.no_show_grace_minutes)
         for call in self.store.calls.find({"state": {"$in": list(domain.LIVE)}, "starts_at": {"$lt": grace},
                                            "attendance_checked": {"$ne": True}}, {"_id": 1}).limit(5000):
@@ -311,6 +314,19 @@ class VolunteersService:
             eventlet.sleep(0)  # let the change that won finish before reading again
         raise Conflict(f"call {call_id} is changing too fast; try again")
 
+    def _measure_open_calls(self, now):
+        """Open calls and the age of the oldest, by district, for the operations dashboard."""
+        open_calls = {}
+        for call in self.store.calls.find({"state": "open"}, {"street": 1, "opened_at": 1}):
+            if call.get("opened_at"):
+                open_calls.setdefault(truncate(call["street"], "district"), []).append(call["opened_at"])
+        for district in set(open_calls) | self._districts_measured:
+            opened = open_calls.get(district, [])
+            metrics.CALLS_OPEN.labels(district).set(len(opened))
+            metrics.OLDEST_OPEN_CALL_SECONDS.labels(district).set(
+                (parse(now) - parse(min(opened))).total_seconds() if opened else 0)
+        self._districts_measured |= set(open_calls)
+
     def _cancel(self, call_id):
         call, change = self._change_call(call_id, lambda c: domain.cancel(c, now_iso(), "need_cancelled"))
         for volunteer_id in (change.answer["released"] if change else []):
@@ -340,6 +356,7 @@ class VolunteersService:
         if not updated:
             return None
         self._finish(volunteer_id, txn)
+        metrics.VOLUNTEER_HOURS.labels(truncate(call["community"], "district")).inc(txn["hours"])
         # the call keeps the services done for it (the statistics' 人次 and hours)
         self.store.calls.update_one({"_id": call["_id"]}, {"$addToSet": {"completions": {
             "volunteer_id": volunteer_id, "hours": hours}}})

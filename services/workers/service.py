@@ -1,5 +1,6 @@
 """The workers service (社工): stations and their staffing, social workers and supervision,
 assignment, cases (个案) through their stages, visits and activities, the district queue."""
+from nameko.timer import timer
 
 from services.workers import domain, schemas
 from services.workers.store import WorkersStore
@@ -9,7 +10,8 @@ from wushe.errors import Conflict, InvalidInput, loaded
 from wushe.events import new_event
 from wushe.outbox import Outbox
 from wushe.rpc import rpc
-from wushe.regions import under_filter
+from wushe import metrics
+from wushe.regions import truncate, under_filter
 from wushe.store import Store, after, found, insert_new
 from wushe.subscribe import DUPLICATE, on_event
 from wushe.telemetry import Telemetry
@@ -148,6 +150,20 @@ class WorkersService:
         stations = list(self.store.stations.find({"street": under_filter(region)}))
         compliant = sum(self._staffing(s)["compliant"] for s in stations)
         return {**self.store.figures(region), "stations": len(stations), "stations_compliant": compliant}
+
+    @timer(interval=metrics.MEASURE_SECONDS)
+    def measure(self):
+        """Cases by stage and stations not meeting the staffing rules (by district), for the
+        operations dashboard."""
+        stages = {}
+        for case in self.store.cases.find({}, {"stage": 1}):
+            stages[case["stage"]] = stages.get(case["stage"], 0) + 1
+        metrics.set_counts(metrics.CASES, stages, domain.STAGES)
+        noncompliant = {}
+        for station in self.store.stations.find({}):
+            district = truncate(station["street"], "district")
+            noncompliant[district] = noncompliant.get(district, 0) + (not self._staffing(station)["compliant"])
+        metrics.set_counts(metrics.STATIONS_NONCOMPLIANT, noncompliant, ())
 
     # events -----------------------------------------------------------------------------------
     @on_event("community", "need_registered")
