@@ -106,3 +106,19 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def log_lines():
+    """Every log line any service writes during the test, formatted as it is shipped."""
+    import io
+    import logging
+
+    from wushe import logs
+    logs.configure()  # first, so that configuring later does not drop the handler added here
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.json_lines())
+    logging.root.addHandler(handler)
+    yield stream
+    logging.root.removeHandler(handler)

@@ -64,6 +64,8 @@ class Telemetry(DependencyProvider):
             metrics.HANDLER_SECONDS.labels(service, event_type).observe(elapsed)
             outcome = "error" if exc_info is not None else ("duplicate" if result == DUPLICATE else "ok")
             metrics.EVENTS_HANDLED.labels(service, event_type, outcome).inc()
+            # one line per event handled (need_id, correlation_id, event_type come from the context)
+            log.info("event.handled", outcome=outcome, duration_ms=round(elapsed * 1000, 2))
         structlog.contextvars.clear_contextvars()
 
     def get_dependency(self, worker_ctx):

@@ -1,8 +1,6 @@
 """Residents' personal data end to end: who sees it unmasked, erasure, and a run whose every log
 line, event, metric, read-model document and stored answer is searched for the resident it used."""
-import io
 import json
-import logging
 
 import eventlet
 import pytest
@@ -14,7 +12,6 @@ from services.community.residents import FIELDS
 from tests.conftest import wait_for
 from tests.e2e.test_station_and_privacy import publish_need_reported
 from tests.e2e.world import STREET, XINGHUA, need, ok, seed
-from wushe import logs
 from wushe.store import database
 
 pytestmark = pytest.mark.e2e
@@ -49,18 +46,6 @@ def callers(monkeypatch):
     def as_(token):
         return {"Authorization": f"Bearer {token}"}
     return as_
-
-
-@pytest.fixture
-def log_lines():
-    """Every log line any service writes during the test, formatted as it is shipped."""
-    logs.configure()  # first, so that configuring later does not drop the handler added here
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logs.json_lines())
-    logging.root.addHandler(handler)
-    yield stream
-    logging.root.removeHandler(handler)
 
 
 def assert_no_resident(what, text):
