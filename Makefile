@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit dlq chaos asyncapi install broker clean
+.PHONY: run test unit dlq chaos asyncapi demo seed install broker clean
 
 run: $(STAMP) broker ## start the five services and the gateway with the demo data
 	$(PY) -m wushe.cli run
@@ -22,6 +22,12 @@ chaos: $(STAMP) ## the full chaos run (CHAOS_ARGS="--needs 2000 --broker-down 12
 
 dlq: $(STAMP) ## list dead-lettered messages (replay: .venv/bin/wushe dlq replay SERVICE [ID …])
 	$(PY) -m wushe.cli dlq list
+
+demo: $(STAMP) ## a day of Taida street through the running platform (`make run` first; WUSHE_ADMIN_KEY=…)
+	$(PY) -m wushe.cli demo $(DEMO_ARGS)
+
+seed: $(STAMP) ## load the demo data into the running platform (WUSHE_ADMIN_KEY=…)
+	$(PY) -m wushe.cli seed
 
 asyncapi: $(STAMP) ## write the AsyncAPI 3 document of the events to deploy/asyncapi.json
 	$(PY) -m wushe.asyncapi > deploy/asyncapi.json

@@ -147,9 +147,24 @@ def main(argv=None):
     dlq_parser.add_argument("service", nargs="?", choices=list(SERVICES))
     dlq_parser.add_argument("ids", nargs="*", help="message ids (default: all)")
     dlq_parser.add_argument("--limit", type=int, default=100)
+    for name, helptext in (("demo", "drive a day of Taida street through a running platform, then print its figures"),
+                           ("seed", "load the demo data into a running platform")):
+        day_parser = sub.add_parser(name, help=helptext)
+        day_parser.add_argument("--url", default=os.environ.get("WUSHE_URL", "http://127.0.0.1:8000"))
+        day_parser.add_argument("--key", default=os.environ.get("WUSHE_ADMIN_KEY"),
+                                help="an admin key (default: WUSHE_ADMIN_KEY, as `make run` printed it)")
+        if name == "demo":
+            day_parser.add_argument("--needs", type=int, default=40)
     args = parser.parse_args(argv)
+    if args.command in ("demo", "seed") and not args.key:
+        parser.error("give --key or WUSHE_ADMIN_KEY (the admin key `make run` printed)")
     if args.command == "run":
         run(args)
+    elif args.command == "seed":
+        print(demo.load(args.url, args.key))
+    elif args.command == "demo":
+        from wushe.day import Day
+        Day(args.url, args.key).run(needs=args.needs)
     elif args.command == "dlq":
         if args.action != "list" and not args.service:
             parser.error("dlq show/replay needs a service")
