@@ -5,7 +5,9 @@ import json
 import re
 from pathlib import Path
 
+import kubernetes_validate
 import prometheus_client
+import promql_parser
 import pytest
 import yaml
 
@@ -76,6 +78,22 @@ def test_kubernetes_manifests_are_whole():
     assert targets == {"gateway", "community", "volunteers"} and targets <= set(deployments)
     kinds = {d["kind"] for d in docs}
     assert {"Namespace", "ConfigMap", "Secret", "Service", "Ingress"} <= kinds
+
+
+def test_kubernetes_manifests_validate_against_the_api_schemas():
+    docs = [d for d in yaml.safe_load_all((DEPLOY / "k8s/wushe.yaml").read_text(encoding="utf-8")) if d]
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.30", strict=True)
+    broken = {**docs[-1], "spec": {**docs[-1]["spec"], "minReplicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, "1.30", strict=True)
+
+
+def test_every_alert_and_panel_query_is_valid_promql():
+    for expr in [r["expr"] for r in alert_rules()] + dashboard_queries():
+        promql_parser.parse(expr)
+    with pytest.raises(Exception):
+        promql_parser.parse("sum(rate(wushe_needs_total[5m])")
 
 
 def test_prometheus_scrapes_every_process_and_loads_the_rules():
