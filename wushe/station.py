@@ -15,6 +15,7 @@ the handler never sees it), and acknowledged only after the handler returns.
 """
 import logging
 import socket
+import time
 import uuid
 
 import kombu
@@ -73,11 +74,14 @@ class StationClient:
                 self.connection.ensure_connection(**RETRY)
                 with self.connection.Consumer([self.queue], callbacks=[self._deliver], accept=["json"]) as consumer:
                     consumer.qos(prefetch_count=20)
+                    quiet_since = time.monotonic()
                     while not self._stopped:
-                        self.connection.drain_events(timeout=timeout or 1)
-            except socket.timeout:
-                if timeout:
-                    return
+                        try:
+                            self.connection.drain_events(timeout=1)
+                            quiet_since = time.monotonic()
+                        except socket.timeout:
+                            if timeout and time.monotonic() - quiet_since >= timeout:
+                                return
             except self.connection.recoverable_connection_errors + self.connection.recoverable_channel_errors:
                 log.warning("station.reconnecting", exc_info=True)
                 self.connection.collect()  # a fresh connection on the next turn

@@ -68,3 +68,30 @@ def test_the_platform_survives_a_broker_restart_and_says_not_ready_meanwhile(pla
     platform.wait_need(after, lambda n: n["status"] == "linked", timeout=30)
     wait_for(lambda: requests.get("http://127.0.0.1:15672/api/overview", auth=("guest", "guest"), timeout=5).ok,
              timeout=60)  # so that the vhost can be deleted at teardown
+
+
+@pytest.mark.skipif(not shutil.which("rabbitmqctl"), reason="needs the local broker's rabbitmqctl")
+def test_the_station_client_reconnects_after_a_broker_restart(platform, config):
+    import eventlet
+    from tests.e2e.world import XINGHUA, seed
+    from wushe.station import StationClient
+    seed(platform)
+    received = []
+    with StationClient(config["AMQP_URI"], "hotline-restart") as station:
+        station.follow(["need_registered"], received.append)
+        follower = eventlet.spawn(station.run)
+        eventlet.sleep(0.5)
+        broker("stop_app")
+        try:
+            eventlet.sleep(1)
+        finally:
+            broker("start_app")
+        wait_for(lambda: requests.get(platform.base + "/readyz", timeout=10).status_code == 200, timeout=60)
+        # the report is published over a fresh connection; the follower consumes over another
+        station.report_need({"id": "need-after-restart", "community": XINGHUA, "category": "errands",
+                             "urgency": "high", "description": "代购", "requirements": {"worker": False}})
+        wait_for(lambda: [e for e in received if e.need_id == "need-after-restart"], timeout=60)
+        station.stop()
+        follower.wait()
+    wait_for(lambda: requests.get("http://127.0.0.1:15672/api/overview", auth=("guest", "guest"), timeout=5).ok,
+             timeout=60)  # so that the vhost can be deleted at teardown
