@@ -67,8 +67,11 @@ class KeyStore:
     def revoke(self, key_id, at):
         return self.keys.find_one_and_update({"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": at}})
 
-    def touch(self, key_id, at):
-        """Record a use, unless one was recorded within the last minute."""
-        self.keys.update_one({"_id": key_id, "$or": [{"last_used_at": None},
-                                                     {"last_used_at": {"$lt": later(at, seconds=-TOUCH_EVERY_SECONDS)}}]},
+    def touch(self, doc, at):
+        """Record a use of the key `doc` (as just read), unless one was recorded within the last
+        minute: most requests write nothing; the filter keeps concurrent requests to one write."""
+        recent = later(at, seconds=-TOUCH_EVERY_SECONDS)
+        if doc.get("last_used_at") and doc["last_used_at"] >= recent:
+            return
+        self.keys.update_one({"_id": doc["_id"], "$or": [{"last_used_at": None}, {"last_used_at": {"$lt": recent}}]},
                              {"$set": {"last_used_at": at}})

@@ -37,6 +37,16 @@ log = structlog.get_logger("wushe.gateway")
 PARTIES = [s for s in SOURCES if s != "station"]
 NOTHING = {"items": [], "next_cursor": None}
 
+# where the records named in route paths live (their owner service is asked; see gateway.access)
+CALL = record("call", "call_id", "volunteers", "get_call")
+NEED = record("need", "need_id", "community", "get_need")
+VOLUNTEER = record("volunteer", "volunteer_id", "volunteers", "get_volunteer")
+FUND = record("fund", "fund_id", "charity", "get_donor", "region")
+DONOR = record("donor", "donor_id", "charity", "get_donor", "region")
+CASE = record("case", "case_id", "workers", "get_case")
+ORGANISATION = record("organisation", "org_id", "orgs", "get_organisation")
+WORKER = record("worker", "worker_id", "workers", "get_worker", "street")
+
 
 class Settings(DependencyProvider):
     """The gateway's settings; generates a bootstrap admin key when none is configured."""
@@ -88,7 +98,7 @@ class GatewayService:
             if not keys.matches(doc, secret):
                 raise UNAUTHORISED
             caller = Caller(doc["_id"], doc["role"], doc["region"], doc.get("rate_per_minute"))
-            self.store.keys.touch(caller.key_id, now_iso())
+            self.store.keys.touch(doc, now_iso())
         wait = self.limits.take(caller.key_id, caller.rate_per_minute)
         if wait:
             raise HttpProblem(429, "Too many requests", f"this key's rate limit is reached; retry in {wait} s",
@@ -249,14 +259,14 @@ class GatewayService:
     @route("POST", "/api/v1/workers/<worker_id>/certification",
            "Record a passed certification (assistant, intermediate, senior); the level only goes up", "workers",
            request=workers_api.CertificationIn, response=workers_api.WorkerOut, errors=(404, 409),
-           scope=record("worker", "worker_id", "workers", "get_worker", "street"))
+           scope=WORKER)
     def certify(self, request, body, worker_id):
         return 200, self.call("workers", "certify", worker_id, body)
 
     @route("POST", "/api/v1/workers/<worker_id>/leave",
            "A worker leaves: open cases go to colleagues, or to the district queue", "workers",
            request=workers_api.LeaveIn, errors=(404, 409), response=gs.Departure,
-           scope=record("worker", "worker_id", "workers", "get_worker", "street"))
+           scope=WORKER)
     def leave(self, request, body, worker_id):
         return 200, self.call("workers", "leave", worker_id, body)
 
@@ -270,14 +280,14 @@ class GatewayService:
     @route("POST", "/api/v1/cases/<case_id>/stage",
            "Move a case: identified → assessed → planned → in_service → evaluated → closed (reopen: in_service)",
            "workers", request=workers_api.StageIn, response=workers_api.CaseOut, errors=(404, 409),
-           scope=record("case", "case_id", "workers", "get_case"))
+           scope=CASE)
     def change_stage(self, request, body, case_id):
         return 200, self.call("workers", "change_stage", case_id, body)
 
     @route("POST", "/api/v1/cases/<case_id>/visits",
            "Record a household visit (入户走访) or a case, group or community activity", "workers",
            request=workers_api.ActivityIn, status=201, errors=(404,), response=gs.Activity,
-           scope=record("case", "case_id", "workers", "get_case"))
+           scope=CASE)
     def record_activity(self, request, body, case_id):
         return 201, self.call("workers", "record_activity", case_id, body)
 
@@ -304,21 +314,21 @@ class GatewayService:
            "An incubation milestone: founding_members (≥ 3), charter, training (a session), first_project "
            "(graduates the organisation)", "organisations",
            request=orgs_api.MilestoneIn, response=orgs_api.OrganisationOut, errors=(404, 409),
-           scope=record("organisation", "org_id", "orgs", "get_organisation"))
+           scope=ORGANISATION)
     def record_milestone(self, request, body, org_id):
         return 200, self.call("orgs", "record_milestone", org_id, body)
 
     @route("POST", "/api/v1/organisations/<org_id>/projects", "Open a micro-project (小微项目) that takes needs",
            "organisations", request=orgs_api.ProjectIn, response=orgs_api.OrganisationOut, status=201,
            errors=(404, 409),
-           scope=record("organisation", "org_id", "orgs", "get_organisation"))
+           scope=ORGANISATION)
     def open_project(self, request, body, org_id):
         return 201, self.call("orgs", "open_project", org_id, body)
 
     @route("POST", "/api/v1/organisations/<org_id>/projects/<project_id>/close",
            "Close a micro-project: it takes no new needs", "organisations",
            response=orgs_api.OrganisationOut, errors=(404, 409),
-           scope=record("organisation", "org_id", "orgs", "get_organisation"))
+           scope=ORGANISATION)
     def close_project(self, request, body, org_id, project_id):
         return 200, self.call("orgs", "close_project", org_id, project_id)
 
@@ -358,20 +368,20 @@ class GatewayService:
     @route("GET", "/api/v1/volunteers/<volunteer_id>/ledger",
            "The volunteer's time-bank entries (credits, redemptions, transfers), newest first", "time bank",
            query=gs.PageQuery, errors=(404,), response=gs.TimeBankLedger,
-           scope=record("volunteer", "volunteer_id", "volunteers", "get_volunteer"))
+           scope=VOLUNTEER)
     def ledger(self, request, body, volunteer_id):
         return 200, self.call("volunteers", "ledger", volunteer_id, query_args(request, gs.PageQuery)["limit"])
 
     @route("POST", "/api/v1/volunteers/<volunteer_id>/redemptions",
            "Spend hours on a service for oneself or a family member; never below zero", "time bank",
            request=volunteers_api.RedemptionIn, status=201, errors=(404, 409), id_prefix="txn", response=gs.Spent,
-           scope=record("volunteer", "volunteer_id", "volunteers", "get_volunteer"))
+           scope=VOLUNTEER)
     def redeem(self, request, body, volunteer_id):
         return 201, self.call("volunteers", "redeem", volunteer_id, body)
 
     @route("POST", "/api/v1/volunteers/<volunteer_id>/transfers", "Give hours to another volunteer", "time bank",
            request=volunteers_api.TransferIn, status=201, errors=(404, 409), id_prefix="txn", response=gs.Spent,
-           scope=record("volunteer", "volunteer_id", "volunteers", "get_volunteer") + named("to_volunteer_id", "volunteer", "volunteers", "get_volunteer"))
+           scope=VOLUNTEER + named("to_volunteer_id", "volunteer", "volunteers", "get_volunteer"))
     def transfer(self, request, body, volunteer_id):
         return 201, self.call("volunteers", "transfer", volunteer_id, body)
 
@@ -398,14 +408,14 @@ class GatewayService:
            "Pay money into a community fund (社区基金); pledged to open appeals at once", "community funds",
            request=charity_api.ContributionIn, response=charity_api.ContributionOut, status=201,
            errors=(404, 409), id_prefix="contribution",
-           scope=record("fund", "fund_id", "charity", "get_donor", "region") + named("donor_id", "donor", "charity", "get_donor", "region"))
+           scope=FUND + named("donor_id", "donor", "charity", "get_donor", "region"))
     def contribute(self, request, body, fund_id):
         return 201, self.call("charity", "contribute", fund_id, body)
 
     @route("GET", "/api/v1/funds/<fund_id>/ledger",
            "A community fund's ledger entries (contributions, pledges, releases, deliveries), newest first, "
            "with its balance", "community funds", query=gs.FundLedgerQuery, errors=(404,), response=gs.FundLedger,
-           scope=record("fund", "fund_id", "charity", "get_donor", "region"))
+           scope=FUND)
     def fund_ledger(self, request, body, fund_id):
         return 200, self.call("charity", "fund_ledger", fund_id, **query_args(request, gs.FundLedgerQuery))
 
@@ -419,7 +429,7 @@ class GatewayService:
     @route("GET", "/api/v1/donors/<donor_id>/receipts",
            "Where a donor's donations went: each line's pledges to needs, reserved, delivered or released",
            "community funds", query=gs.ReceiptsQuery, errors=(404,), response=gs.Receipts,
-           scope=record("donor", "donor_id", "charity", "get_donor", "region"))
+           scope=DONOR)
     def receipts(self, request, body, donor_id):
         return 200, self.call("charity", "receipts", donor_id, **query_args(request, gs.ReceiptsQuery))
 
@@ -461,19 +471,19 @@ class GatewayService:
 
     @route("POST", "/api/v1/needs/<need_id>/cancel", "Cancel: case closed, call cancelled, pledges released",
            "needs", request=community_api.CancelIn, errors=(404, 409), response=community_api.NeedAccepted,
-           scope=record("need", "need_id", "community", "get_need"))
+           scope=NEED)
     def cancel_need(self, request, body, need_id):
         return 200, self.call("community", "cancel_need", need_id, body)
 
     @route("POST", "/api/v1/needs/<need_id>/resolve", "Resolve a linked or escalated need", "needs",
            request=community_api.ResolveIn, errors=(404, 409), response=community_api.NeedAccepted,
-           scope=record("need", "need_id", "community", "get_need"))
+           scope=NEED)
     def resolve_need(self, request, body, need_id):
         return 200, self.call("community", "resolve_need", need_id, body)
 
     @route("POST", "/api/v1/needs/<need_id>/evaluate", "Evaluate a resolved need (score 1–5)", "needs",
            request=community_api.EvaluateIn, errors=(404, 409), response=community_api.NeedAccepted,
-           scope=record("need", "need_id", "community", "get_need"))
+           scope=NEED)
     def evaluate_need(self, request, body, need_id):
         return 200, self.call("community", "evaluate_need", need_id, body)
 
@@ -519,45 +529,45 @@ class GatewayService:
 
     @route("POST", "/api/v1/calls/<call_id>/claims", "Claim a slot (exactly `slots` claims succeed)", "calls",
            request=volunteers_api.ClaimIn, status=201, errors=(404, 409), response=gs.Claimed,
-           scope=record("call", "call_id", "volunteers", "get_call"))
+           scope=CALL)
     def claim(self, request, body, call_id):
         return 201, self.call("volunteers", "claim", call_id, body)
 
     @route("DELETE", "/api/v1/calls/<call_id>/claims/<volunteer_id>",
            "Withdraw a claim (or a place on the waiting list) before the service starts; the first "
            "volunteer waiting takes the slot", "calls", errors=(404, 409), response=gs.Withdrawn,
-           scope=record("call", "call_id", "volunteers", "get_call"))
+           scope=CALL)
     def withdraw(self, request, body, call_id, volunteer_id):
         return 200, self.call("volunteers", "withdraw", call_id, volunteer_id)
 
     @route("POST", "/api/v1/calls/<call_id>/offer", "Offer an open call to a team first", "calls",
            request=volunteers_api.OfferIn, response=volunteers_api.CallOut, errors=(404, 409),
-           scope=record("call", "call_id", "volunteers", "get_call") + named("team_id", "team", "volunteers", "get_team"))
+           scope=CALL + named("team_id", "team", "volunteers", "get_team"))
     def offer_call(self, request, body, call_id):
         return 200, self.call("volunteers", "offer", call_id, body)
 
     @route("POST", "/api/v1/calls/<call_id>/checkin", "A claimant arrives for the service", "calls",
            request=volunteers_api.AttendanceIn, status=201, errors=(404, 409), response=gs.CheckedIn,
-           scope=record("call", "call_id", "volunteers", "get_call"))
+           scope=CALL)
     def check_in(self, request, body, call_id):
         return 201, self.call("volunteers", "check_in", call_id, body)
 
     @route("POST", "/api/v1/calls/<call_id>/checkout",
            "A claimant leaves: the time attended, to the quarter hour, is credited once", "calls",
            request=volunteers_api.AttendanceIn, errors=(404, 409), response=gs.CheckedOut,
-           scope=record("call", "call_id", "volunteers", "get_call"))
+           scope=CALL)
     def check_out(self, request, body, call_id):
         return 200, self.call("volunteers", "check_out", call_id, body)
 
     @route("POST", "/api/v1/calls/<call_id>/reopen", "Open an expired call again with a new deadline", "calls",
            request=volunteers_api.ReopenIn, response=volunteers_api.CallOut, errors=(404, 409),
-           scope=record("call", "call_id", "volunteers", "get_call"))
+           scope=CALL)
     def reopen_call(self, request, body, call_id):
         return 200, self.call("volunteers", "reopen", call_id, body)
 
     @route("POST", "/api/v1/calls/<call_id>/completions", "Record a service done; credits hours once", "calls",
            request=volunteers_api.CompletionIn, status=201, errors=(404, 409), response=gs.Completion,
-           scope=record("call", "call_id", "volunteers", "get_call"))
+           scope=CALL)
     def complete(self, request, body, call_id):
         return 201, self.call("volunteers", "complete", call_id, body)
 

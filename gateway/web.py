@@ -260,8 +260,13 @@ def bearer(request):
 
 
 def query_args(request, schema_cls):
+    """The query loaded through its schema (422 naming the parameters); loaded once per request,
+    though the route decorator and the handler both ask."""
     from marshmallow import ValidationError
-    try:
-        return schema_cls().load(request.args.to_dict())
-    except ValidationError as exc:
-        raise HttpProblem(422, "Invalid input", "the query has invalid parameters", exc.messages) from None
+    loaded = request.environ.setdefault("wushe.query", {})
+    if schema_cls not in loaded:
+        try:
+            loaded[schema_cls] = schema_cls().load(request.args.to_dict())
+        except ValidationError as exc:
+            raise HttpProblem(422, "Invalid input", "the query has invalid parameters", exc.messages) from None
+    return dict(loaded[schema_cls])
