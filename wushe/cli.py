@@ -51,6 +51,8 @@ def run(args):
     unknown = set(chosen) - set(SERVICES)
     if unknown:
         raise SystemExit(f"wushe: no service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
+    if args.scale:
+        return run_scaled(args.scale, chosen, env)
     runner = ServiceRunner(config)
     for cls in service_classes(chosen):
         runner.add_service(cls)
@@ -79,6 +81,25 @@ def run(args):
         runner.kill()
         raise SystemExit(1)
     runner.stop()
+
+
+def run_scaled(spec, chosen, env):
+    """One process per service instance (`--scale volunteers=2`); see wushe.scale."""
+    from wushe import scale
+    counts = scale.parse(spec, chosen)
+    scale.refuse_on_embedded(counts, env)
+
+    def ready():
+        gateways = scale.ports(counts, env)
+        for port in gateways:
+            _wait_healthy(f"http://127.0.0.1:{port}")
+        if gateways:
+            base_url = f"http://127.0.0.1:{gateways[0]}"
+            everything = env.get("WUSHE_DEMO", "1") != "0" and len(chosen) == len(SERVICES)
+            _banner(base_url, env, demo.load(base_url, env["WUSHE_ADMIN_KEY"]) if everything else None)
+            if len(gateways) > 1:
+                print(f"  gateways   ports {', '.join(map(str, gateways))} (put a load balancer in front)", flush=True)
+    scale.supervise(scale.plan(counts, env), on_ready=ready)
 
 
 def _wait_healthy(base_url, seconds=30):
@@ -142,6 +163,8 @@ def main(argv=None):
     run_parser.add_argument("--services", type=lambda text: [s.strip() for s in text.split(",") if s.strip()],
                             default=[], help=f"a comma-separated subset of {', '.join(SERVICES)}; run several "
                                              "processes with a real MONGO_URI to scale a service out")
+    run_parser.add_argument("--scale", default="", metavar="SERVICE=N[,…]",
+                            help="one process per service, N of those named (instances need a shared MONGO_URI)")
     dlq_parser = sub.add_parser("dlq", help="list, show or replay dead-lettered messages")
     dlq_parser.add_argument("action", choices=["list", "show", "replay"])
     dlq_parser.add_argument("service", nargs="?", choices=list(SERVICES))

@@ -1,0 +1,113 @@
+"""`python -m tests.bench` (make bench): the linkage under paced load, ours beside the floor.
+
+    make bench                                  # both flows, rising loads until saturation
+    make bench BENCH_ARGS="--quick"             # a tiny run: one low load, a short read phase
+    make bench BENCH_ARGS="--scale gateway=2"   # N instances of a service (both flows)
+    make bench BENCH_ARGS="--profile community" # py-spy flame graph of one of our services
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from tests.bench import report
+from tests.bench.run import Options, run
+
+TARGETS = {  # the issue's targets on this kind of box
+    "saturation_ratio": 0.8,      # ours ≥ 0.8 × the floor's saturation throughput
+    "p99_ms_at_50": 100,          # p99 linkage ≤ 100 ms at 50 needs/s
+    "reads_per_s": 1000,          # gateway reads ≥ 1,000 req/s …
+    "reads_p99_ms": 50,           # … at p99 ≤ 50 ms
+}
+
+
+VERDICT = {True: "met", False: "MISSED", None: "not measured"}
+
+
+def parse(argv):
+    defaults = Options()
+    p = argparse.ArgumentParser(prog="make bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rates", type=lambda s: [float(r) for r in s.split(",")], default=defaults.rates,
+                   help="offered loads in needs/s, rising (default %(default)s)")
+    p.add_argument("--step-seconds", type=float, default=defaults.step_seconds)
+    p.add_argument("--drain-seconds", type=float, default=defaults.drain_seconds)
+    p.add_argument("--reads-seconds", type=float, default=defaults.reads_seconds)
+    p.add_argument("--read-rate", type=float, default=defaults.read_rate)
+    p.add_argument("--read-clients", type=int, default=defaults.read_clients)
+    p.add_argument("--station-share", type=float, default=defaults.station_share,
+                   help="the share of needs reported by station hotlines (the rest: POST /needs)")
+    p.add_argument("--flows", default="floor,wushe", help="floor, wushe or both")
+    p.add_argument("--scale", default="", help="SERVICE=N[,SERVICE=N]: instances of a service, in both flows")
+    p.add_argument("--profile", default="", help="one of our services to record with py-spy at 50 needs/s")
+    p.add_argument("--out", default="bench-results", help="where the JSON, the plot and the logs go")
+    p.add_argument("--quick", action="store_true", help="a tiny run (what the test suite runs)")
+    args = p.parse_args(argv)
+    options = Options(rates=args.rates, step_seconds=args.step_seconds, drain_seconds=args.drain_seconds,
+                      reads_seconds=args.reads_seconds, read_rate=args.read_rate, read_clients=args.read_clients,
+                      station_share=args.station_share, flows=tuple(f for f in args.flows.split(",") if f),
+                      scale={k: int(v) for k, v in (item.split("=") for item in args.scale.split(",") if item)},
+                      profile=args.profile, out=args.out)
+    if args.quick:
+        options.rates, options.step_seconds, options.drain_seconds = [5.0], 3.0, 15.0
+        options.reads_seconds, options.read_rate, options.read_clients = 1.0, 50.0, 2
+    return options
+
+
+def verdicts(result):
+    ours, floor, ratios = result["flows"].get("wushe"), result["flows"].get("floor"), result["ratios"]
+    out = {}
+    if ratios.get("saturation") is not None:
+        if floor["saturated"]:
+            out["saturation ≥ 0.8 × floor"] = (ratios["saturation"] >= TARGETS["saturation_ratio"],
+                                               f"{ratios['saturation']:.2f}×")
+        else:  # a ratio of two unsaturated throughputs is the ratio of the offered loads: 1
+            out["saturation ≥ 0.8 × floor"] = (None, "not measured: the floor did not saturate; offer more")
+    if ours:
+        at_50 = next((s for s in ours["steps"] if s["offered_per_s"] == 50), None)
+        if at_50:
+            p99 = at_50["latency_ms"]["p99"]
+            out["p99 ≤ 100 ms at 50/s"] = (p99 is not None and p99 <= TARGETS["p99_ms_at_50"],
+                                          f"{report.fmt(p99)} ms")
+        reads = ours.get("reads")
+        if reads:
+            paced = reads["paced"]
+            ok = (paced["offered_per_s"] >= TARGETS["reads_per_s"] and paced["per_s"] >= 0.98 * paced["offered_per_s"]
+                  and paced["latency_ms"]["p99"] is not None and paced["latency_ms"]["p99"] <= TARGETS["reads_p99_ms"])
+            out["reads ≥ 1000/s at p99 ≤ 50 ms"] = (ok, f"{paced['per_s']:,.0f}/s paced at {paced['offered_per_s']:g}, "
+                                                      f"p99 {report.fmt(paced['latency_ms']['p99'])} ms; "
+                                                      f"closed loop {reads['closed']['per_s']:,.0f}/s")
+    return {name: {"met": met, "figure": figure} for name, (met, figure) in out.items()}
+
+
+def main(argv=None):
+    options = parse(argv if argv is not None else sys.argv[1:])
+    print(f"bench: {', '.join(options.flows)}; loads {', '.join(f'{r:g}' for r in options.rates)} needs/s, "
+          f"{options.step_seconds:g} s each; results in {options.out}/", flush=True)
+    result = run(options)
+    result["targets"] = verdicts(result)
+    print()
+    for flow, data in result["flows"].items():
+        report.print_steps(flow, data["steps"])
+        report.print_cpu(flow, data["cpu_ms_per_need"])
+        if data.get("reads"):
+            for mode in ("closed", "paced"):
+                r = data["reads"][mode]
+                print(f"  {flow}: GET /needs/{{id}} {mode:<6} {r['per_s']:>8,.0f} req/s  "
+                      f"p50 {report.fmt(r['latency_ms']['p50'])} ms  p99 {report.fmt(r['latency_ms']['p99'])} ms"
+                      f"  errors {r['errors']}")
+    if result["ratios"]:
+        r = result["ratios"]
+        print(f"\n  ours / floor: saturation {report.fmt(r['saturation'])}×"
+              + (f", reads {report.fmt(r.get('reads_per_s'))}×" if r.get("reads_per_s") else "")
+              + "".join(f", p99 at {k}/s {report.fmt(v)}×" for k, v in r["p99_at"].items()))
+    for name, verdict in result["targets"].items():
+        print(f"  target {name}: {VERDICT[verdict['met']]} ({verdict['figure']})")
+    out = Path(options.out)
+    report.write_json(out / "bench.json", result)
+    report.plot(out / "latency.png", result)
+    print(f"\n  wrote {out / 'bench.json'} and {out / 'latency.png'} in {result['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

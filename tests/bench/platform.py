@@ -1,0 +1,151 @@
+"""The processes under test: one per service (so that CPU is seen per service), in a vhost of
+their own that is created for the run and deleted after it, on the loopback broker."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+from tests.bench import world
+
+MANAGEMENT = "http://127.0.0.1:15672/api"
+AUTH = ("guest", "guest")
+SERVICES = ("community", "orgs", "workers", "volunteers", "charity", "gateway")
+
+
+class Vhost:
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        requests.put(f"{MANAGEMENT}/vhosts/{self.name}", auth=AUTH, timeout=10).raise_for_status()
+        requests.put(f"{MANAGEMENT}/permissions/{self.name}/guest", auth=AUTH, timeout=10,
+                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+        return self
+
+    def __exit__(self, *exc):
+        requests.delete(f"{MANAGEMENT}/vhosts/{self.name}", auth=AUTH, timeout=30)
+
+    def uri(self, base="pyamqp://guest:guest@127.0.0.1:5672"):
+        return f"{base}/{self.name}"
+
+    def backlog(self):
+        """Messages waiting or unacknowledged in the vhost's queues (the management API's view
+        lags by a few seconds)."""
+        answer = requests.get(f"{MANAGEMENT}/queues/{self.name}", auth=AUTH, timeout=10,
+                              params={"columns": "name,messages"})
+        return sum(q.get("messages") or 0 for q in answer.json())
+
+    def idle(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            quiet = quiet + 1 if self.backlog() == 0 else 0
+            if quiet >= 2:
+                return True
+            time.sleep(1)
+        return False
+
+
+class Processes:
+    """Start one flow's services, one OS process per instance; CPU seconds per process."""
+
+    def __init__(self, flow_name, amqp_uri, port, logdir, scale=None, extra_env=None):
+        self.flow_name = flow_name
+        self.amqp_uri = amqp_uri
+        self.port = port
+        self.logdir = Path(logdir)
+        self.scale = scale or {}
+        self.extra_env = extra_env or {}
+        self.procs = {}  # label (service or service#n) → Popen
+
+    def command(self, service):
+        if self.flow_name == "floor":
+            return [sys.executable, "-m", "tests.bench.floor", service]
+        return [sys.executable, "-m", "wushe.cli", "run", "--services", service]
+
+    def start(self, admin_key):
+        env = dict(os.environ, AMQP_URI=self.amqp_uri, WUSHE_HTTP_PORT=str(self.port),
+                   FLOOR_HTTP_PORT=str(self.port), WUSHE_ADMIN_KEY=admin_key, WUSHE_DEMO="0",
+                   WUSHE_DB_PREFIX="bench_", WUSHE_METRICS_PORT="0", **world.ENV, **self.extra_env)
+        env.setdefault("WUSHE_PII_KEY", "")
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        for service in SERVICES:
+            for n in range(self.scale.get(service, 1)):
+                label = service if n == 0 else f"{service}#{n + 1}"
+                log = open(self.logdir / f"{self.flow_name}-{label.replace('#', '-')}.log", "w")
+                self.procs[label] = subprocess.Popen(self.command(service), env=env, stdout=log,
+                                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_healthy()
+
+    def _wait_healthy(self, seconds=60):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            dead = [label for label, p in self.procs.items() if p.poll() is not None]
+            if dead:
+                raise RuntimeError(f"bench: {self.flow_name} {', '.join(dead)} exited at start; see {self.logdir}")
+            try:
+                if requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).ok:
+                    time.sleep(2)  # the other services' consumers bind while the gateway starts
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"bench: the {self.flow_name} gateway did not answer on {self.port}")
+
+    def cpu(self):
+        """CPU seconds (user + system) so far, per process, and the broker's."""
+        out = {}
+        for label, proc in self.procs.items():
+            try:
+                t = psutil.Process(proc.pid).cpu_times()
+                out[label] = t.user + t.system
+            except psutil.NoSuchProcess:
+                out[label] = 0.0
+        out["rabbitmq"] = broker_cpu()
+        return out
+
+    def pids(self):
+        return {label: p.pid for label, p in self.procs.items()}
+
+    def stop(self):
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def broker_cpu():
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if proc.info["name"] == "beam.smp" or "rabbit" in " ".join(proc.info["cmdline"] or [])[:200]:
+                t = proc.cpu_times()
+                total += t.user + t.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
+
+
+def seed(port, admin_key):
+    """The world through our gateway, as an integrator would load it; returns a bench API key."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {admin_key}"
+    base = f"http://127.0.0.1:{port}/api/v1"
+    for i, (path, body) in enumerate(world.seed_requests()):
+        headers = {"Idempotency-Key": f"bench-seed-{i}"} if path == "/donations" else {}
+        answer = session.post(base + path, json=body, headers=headers, timeout=30)
+        if answer.status_code not in (200, 201, 202, 409):
+            raise RuntimeError(f"bench: seeding POST {path} answered {answer.status_code}: {answer.text[:300]}")
+    answer = session.post(base + "/keys", json={"role": "integrator", "name": "bench", "rate_per_minute": 1_000_000},
+                          timeout=30)
+    answer.raise_for_status()
+    return answer.json()["key"]

@@ -1,0 +1,80 @@
+"""Figures from raw samples, the printed table, the JSON result and the plot."""
+import json
+import math
+
+
+def percentile(values, q):
+    """The q-th percentile (nearest rank); None for no values; inf stays inf."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ms(seconds):
+    if seconds is None:
+        return None
+    return None if math.isinf(seconds) else round(seconds * 1000, 1)
+
+
+def latencies_ms(samples):
+    return {f"p{q}": ms(percentile(samples, q)) for q in (50, 90, 99)}
+
+
+def fmt(value, unit=""):
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.1f}{unit}"
+    return f"{value}{unit}"
+
+
+def print_steps(flow, steps):
+    print(f"\n  {flow}: registration → need_linked")
+    print(f"  {'offered/s':>10} {'linked/s':>9} {'linked':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  cpu cores")
+    for s in steps:
+        lat = s["latency_ms"]
+        print(f"  {s['offered_per_s']:>10.0f} {s['throughput_per_s']:>9.1f} {s['linked']:>4}/{s['sent']:<4}"
+              f"{fmt(lat['p50']):>8} {fmt(lat['p90']):>8} {fmt(lat['p99']):>8}  {s['cpu_cores_total']:.2f}"
+              + ("  saturated" if s["saturated"] else ""))
+
+
+def print_cpu(flow, per_need):
+    if not per_need:
+        return
+    cells = "  ".join(f"{label} {value:.2f}" for label, value in per_need.items())
+    print(f"  {flow}: CPU ms per need (at the highest unsaturated load): {cells}")
+
+
+def write_json(path, result):
+    with open(path, "w") as out:
+        json.dump(result, out, ensure_ascii=False, indent=2)
+
+
+def plot(path, result):
+    """p50 and p99 linkage latency against offered load, ours and the floor's, log scale."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    colours = {"wushe": "#c0392b", "floor": "#7f8c8d"}
+    for flow, data in result["flows"].items():
+        steps = [s for s in data["steps"] if s["latency_ms"]["p50"] is not None]
+        if not steps:
+            continue
+        x = [s["offered_per_s"] for s in steps]
+        for q, style in (("p50", "--"), ("p99", "-")):
+            y = [s["latency_ms"][q] if s["latency_ms"][q] is not None else float("nan") for s in steps]
+            ax.plot(x, y, style, marker="o", color=colours.get(flow, None), label=f"{flow} {q}")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered load (needs/s, open loop)")
+    ax.set_ylabel("registration → linked (ms)")
+    ax.axhline(100, color="#2c3e50", linewidth=0.6, linestyle=":")
+    ax.set_title(f"Linkage latency vs offered load ({result['machine']['cores']} cores, one box)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,194 @@
+"""One bench run: for each flow (the floor, then ours), start its processes, offer rising loads
+until it saturates, then measure gateway reads; print both and their ratios."""
+import math
+import os
+import platform as host
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.bench import report
+from tests.bench.load import Flow, Load, Reads
+from tests.bench.platform import Processes, Vhost, seed
+
+PORTS = {"floor": 8711, "wushe": 8712}
+
+
+@dataclass
+class Options:
+    rates: list = field(default_factory=lambda: [10, 25, 40, 50, 60, 80, 100, 125])
+    step_seconds: float = 15.0
+    drain_seconds: float = 15.0
+    reads_seconds: float = 10.0
+    read_rate: float = 1000.0
+    read_clients: int = 16
+    station_share: float = 0.5
+    flows: tuple = ("floor", "wushe")
+    scale: dict = field(default_factory=dict)      # service → instances, for both flows
+    profile: str = ""                              # a service of ours to profile with py-spy
+    out: str = "bench-results"
+
+
+def run_flow(name, options, progress):
+    """One flow from start to stop; its figures."""
+    vhost = Vhost(f"wushe-bench-{name}")
+    admin_key = secrets.token_urlsafe(24)
+    port = PORTS[name]
+    with vhost:
+        procs = Processes(name, vhost.uri(), port, Path(options.out) / "logs", scale=options.scale)
+        try:
+            progress(f"{name}: starting {len(procs.scale) and procs.scale or 'one process per service'}")
+            procs.start(admin_key)
+            token = seed(port, admin_key) if name == "wushe" else ""
+            vhost.idle(30)
+            load = Load(Flow(name, port, prefix="floor_" if name == "floor" else "", token=token),
+                        vhost.uri(), station_share=options.station_share)
+            load.start()
+            steps, linked_ids, profiled = [], [], None
+            for rate in options.rates:
+                spy = _profile(options, procs, name, rate)
+                cpu0 = procs.cpu()
+                begun = time.monotonic()
+                step = load.step(rate, options.step_seconds,
+                                 progress=lambda i, n: progress(f"{name}: {rate:g}/s  {i}/{n} sent", end="\r"))
+                _drain(load, step, options.drain_seconds)
+                elapsed = time.monotonic() - begun
+                cpu1 = procs.cpu()
+                figures = _figures(load, step, cpu0, cpu1, elapsed)
+                steps.append(figures)
+                linked_ids += [n for n in step.sent if n in load.linked]
+                if spy:
+                    profiled = _finish_profile(spy, figures)
+                progress(f"{name}: {rate:g}/s → {figures['throughput_per_s']:.1f} linked/s, "
+                         f"p99 {report.fmt(figures['latency_ms']['p99'])} ms"
+                         + ("  (saturated)" if figures["saturated"] else ""))
+                vhost.idle(60)
+                if figures["saturated"]:
+                    break
+            load.close()
+            reads = _reads(name, options, port, token, linked_ids, progress)
+            return {"steps": steps, "reads": reads, "profile": profiled, "pids": procs.pids(),
+                    "claim_errors": load.claim_errors[:5], "escalated": len(load.escalated),
+                    **_summary(steps)}
+        finally:
+            procs.stop()
+
+
+def _drain(load, step, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not all(n in load.linked for n in step.sent):
+        time.sleep(0.1)
+
+
+def _figures(load, step, cpu0, cpu1, elapsed):
+    done = {n: load.linked[n] - due for n, due in step.sent.items() if n in load.linked}
+    sent = len(step.sent)
+    first_due = min(step.sent.values())
+    last = max((load.linked[n] for n in done), default=first_due)
+    span = max(last - first_due, step.seconds)
+    throughput = len(done) / span if done else 0.0
+    # a need not linked counts as infinitely late: a p99 over only the finished ones would flatter
+    samples = list(done.values()) + [math.inf] * (sent - len(done))
+    cpu = {label: round(cpu1[label] - cpu0.get(label, 0.0), 3) for label in cpu1}
+    per_need = {label: round(1000 * used / len(done), 2) for label, used in cpu.items()} if done else {}
+    return {"offered_per_s": step.rate, "seconds": step.seconds, "sent": sent, "linked": len(done),
+            "throughput_per_s": round(throughput, 2), "latency_ms": report.latencies_ms(samples),
+            "errors": len(step.errors), "first_errors": step.errors[:3],
+            "cpu_seconds": cpu, "cpu_cores_total": round(sum(cpu.values()) / elapsed, 2),
+            "cpu_ms_per_need": per_need,
+            "saturated": len(done) < sent or throughput < 0.9 * step.rate}
+
+
+def _summary(steps):
+    unsaturated = [s for s in steps if not s["saturated"]]
+    at = unsaturated[-1] if unsaturated else (steps[-1] if steps else None)
+    return {"saturation_per_s": max((s["throughput_per_s"] for s in steps), default=0.0),
+            "saturated": any(s["saturated"] for s in steps),
+            "cpu_ms_per_need": at["cpu_ms_per_need"] if at else {},
+            "cpu_ms_per_need_at": at["offered_per_s"] if at else None}
+
+
+def _reads(name, options, port, token, need_ids, progress):
+    if not need_ids or options.reads_seconds <= 0:
+        return None
+    reads = Reads(Flow(name, port, token=token), need_ids)
+    progress(f"{name}: GET /needs/{{id}}, {options.read_clients} clients for {options.reads_seconds:g} s")
+    closed, elapsed = reads.closed(options.read_clients, options.reads_seconds)
+    progress(f"{name}: GET /needs/{{id}} paced at {options.read_rate:g}/s for {options.reads_seconds:g} s")
+    paced, paced_elapsed = reads.paced(options.read_rate, options.reads_seconds)
+    ok = lambda rs: [lat for lat, status in rs if status == 200]  # noqa: E731
+    return {"closed": {"clients": options.read_clients, "requests": len(closed),
+                       "per_s": round(len(ok(closed)) / elapsed, 1), "errors": len(closed) - len(ok(closed)),
+                       "latency_ms": report.latencies_ms(ok(closed))},
+            "paced": {"offered_per_s": options.read_rate, "requests": len(paced),
+                      "per_s": round(len(ok(paced)) / paced_elapsed, 1), "errors": len(paced) - len(ok(paced)),
+                      "latency_ms": report.latencies_ms([lat for lat, _ in paced])}}
+
+
+def _profile(options, procs, name, rate):
+    """py-spy on one of our services during the step at the profiled rate (the first at or above 50/s)."""
+    if name != "wushe" or not options.profile:
+        return None
+    target = next((r for r in options.rates if r >= 50), options.rates[-1])
+    if rate != target:
+        return None
+    out = Path(options.out) / f"profile-{options.profile}.svg"
+    spy = [sys.executable, "-m", "py_spy", "record", "--nonblocking", "-r", "50", "-o", str(out),
+           "-d", str(int(options.step_seconds)), "-p", str(procs.pids()[options.profile])]
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if py_spy.exists():
+        spy = [str(py_spy)] + spy[3:]
+    return subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), out
+
+
+def _finish_profile(spy, figures):
+    proc, out = spy
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    return {"flame_graph": str(out), "offered_per_s": figures["offered_per_s"], "ok": out.exists()}
+
+
+def run(options, progress=None):
+    tty = sys.stdout.isatty()
+
+    def say(text, end="\n"):
+        if end == "\r" and not tty:
+            return  # a log file gets the step's outcome, not every second of it
+        print(f"\r  {text:<78}" if tty else f"  {text}", end=end, flush=True)
+    progress = progress or say
+    Path(options.out).mkdir(parents=True, exist_ok=True)
+    result = {"machine": {"cores": os.cpu_count(), "python": host.python_version(), "platform": host.platform(),
+                          "broker": "RabbitMQ on loopback", "store": os.environ.get("MONGO_URI") or "embedded (mongomock)"},
+              "options": {k: v for k, v in vars(options).items()}, "flows": {}}
+    started = time.monotonic()
+    for name in options.flows:
+        result["flows"][name] = run_flow(name, options, progress)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    result["ratios"] = ratios(result["flows"])
+    return result
+
+
+def ratios(flows):
+    ours, floor = flows.get("wushe"), flows.get("floor")
+    if not ours or not floor:
+        return {}
+    out = {"saturation": _ratio(ours["saturation_per_s"], floor["saturation_per_s"])}
+    if ours.get("reads") and floor.get("reads"):
+        out["reads_per_s"] = _ratio(ours["reads"]["closed"]["per_s"], floor["reads"]["closed"]["per_s"])
+    common = [s["offered_per_s"] for s in ours["steps"] if any(f["offered_per_s"] == s["offered_per_s"]
+                                                                 for f in floor["steps"])]
+    out["p99_at"] = {}
+    for rate in common:
+        a = next(s for s in ours["steps"] if s["offered_per_s"] == rate)["latency_ms"]["p99"]
+        b = next(s for s in floor["steps"] if s["offered_per_s"] == rate)["latency_ms"]["p99"]
+        out["p99_at"][str(rate)] = _ratio(a, b)
+    return out
+
+
+def _ratio(a, b):
+    return round(a / b, 2) if a is not None and b else None

@@ -1,0 +1,25 @@
+"""`make bench` in its tiny configuration: it runs both flows and writes its JSON and plot.
+Only that it runs is checked here; what it measures is a benchmark's business, never a test's."""
+import json
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_make_bench_quick_writes_its_result(tmp_path):
+    out = tmp_path / "bench"
+    done = subprocess.run(["make", "-s", "bench", f"BENCH_ARGS=--quick --out {out}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((out / "bench.json").read_text())
+    assert set(result["flows"]) == {"floor", "wushe"}
+    for flow in result["flows"].values():
+        step = flow["steps"][0]
+        assert step["sent"] > 0 and step["linked"] == step["sent"], step
+        assert set(step["latency_ms"]) == {"p50", "p90", "p99"}
+        assert flow["cpu_ms_per_need"]["gateway"] > 0
+        assert flow["reads"]["closed"]["requests"] > 0
+    assert "saturation" in result["ratios"]
+    assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ours / floor" in done.stdout
