@@ -173,14 +173,14 @@ class GatewayService:
            "Send parked messages (all, or `message_ids`) back to their queues", "operations",
            request=gs.ReplayIn, errors=(404,), response=gs.Replayed)
     def replay_dead_letters(self, request, body, service):
-        ids = loaded(gs.ReplayIn(), body)["message_ids"]
+        ids = loaded(gs.ReplayIn, body)["message_ids"]
         return 200, {"replayed": dlq.replay(self.settings["AMQP_URI"], _known(service), ids)}
 
     # API keys (admin) ---------------------------------------------------------------------------
     @route("POST", "/api/v1/keys", "Make an API key for a role and a region; the key is shown once, stored hashed",
            "keys", request=gs.KeyIn, response=gs.KeyCreated, status=201, idempotent=False, scope=Scope(body="region"))
     def create_key(self, request, body):
-        spec, caller = loaded(gs.KeyIn(), body), caller_of(request)
+        spec, caller = loaded(gs.KeyIn, body), caller_of(request)
         region = spec.get("region", "")
         if not region and caller.region:
             raise InvalidInput("a key bound to a region makes keys within it", {"region": ["required"]})

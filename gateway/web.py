@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from gateway import access
 from wushe import metrics
 from wushe.errors import WusheError
+from wushe.fields import instance
 
 log = structlog.get_logger("wushe.gateway")
 MAX_BODY_BYTES = 1 << 20
@@ -266,7 +267,7 @@ def query_args(request, schema_cls):
     loaded = request.environ.setdefault("wushe.query", {})
     if schema_cls not in loaded:
         try:
-            loaded[schema_cls] = schema_cls().load(request.args.to_dict())
+            loaded[schema_cls] = instance(schema_cls).load(request.args.to_dict())
         except ValidationError as exc:
             raise HttpProblem(422, "Invalid input", "the query has invalid parameters", exc.messages) from None
     return dict(loaded[schema_cls])

@@ -36,10 +36,13 @@ class Forbidden(WusheError):
     status, title = 403, "Forbidden"
 
 
-def loaded(schema, payload):
-    """`schema.load(payload)`, with marshmallow's errors turned into InvalidInput."""
+def loaded(schema_cls, payload):
+    """`schema_cls().load(payload)`, with marshmallow's errors turned into InvalidInput. One
+    instance per class (wushe.fields.instance)."""
     from marshmallow import ValidationError
+
+    from wushe.fields import instance
     try:
-        return schema.load(payload)
+        return instance(schema_cls).load(payload)
     except ValidationError as exc:
         raise InvalidInput("the request has invalid fields", exc.messages) from None

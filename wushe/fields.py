@@ -83,3 +83,15 @@ def _strict_field(field):
             field = copy.copy(field)
             field.inner = inner
     return field
+
+
+_INSTANCES = {}
+
+
+def instance(schema_cls):
+    """The one instance of a schema class, made once: building a marshmallow schema copies its
+    declared fields (about 0.1 ms, more than a load or dump); instances keep no state between calls."""
+    found = _INSTANCES.get(schema_cls)
+    if found is None:
+        found = _INSTANCES.setdefault(schema_cls, schema_cls())
+    return found

@@ -40,6 +40,9 @@ def configure(level="INFO", stream=None):
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    # no line shows the caller's file and line, so the logging module need not walk the stack
+    # for them on every call (the logging HOWTO's "Optimization"; a visible share under load)
+    logging._srcfile = None
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(json_lines())
     root = logging.getLogger()

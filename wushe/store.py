@@ -31,6 +31,9 @@ def client_for(uri):
         if uri not in _clients:
             if is_embedded(uri):
                 import mongomock
+
+                from wushe import embedded
+                embedded.install()
                 log.warning("store.embedded_non_durable",
                             detail="MONGO_URI is unset: using the in-process embedded store "
                                    "(mongomock). Data is NOT durable and is lost when the process "

@@ -10,6 +10,7 @@ from services.charity.pledging import Pledging, count_value
 from services.charity.store import CharityStore
 from wushe.clock import iso, new_id, now, now_iso
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
+from wushe.fields import instance
 from wushe.outbox import Outbox
 from wushe.rpc import rpc
 from wushe.regions import under_filter
@@ -35,14 +36,14 @@ class CharityService:
 
     @rpc
     def add_donor(self, payload):
-        body = loaded(schemas.DonorIn(), payload)
+        body = loaded(schemas.DonorIn, payload)
         donor = create(self.store.donors, body, "donor", "donor")
-        return schemas.DonorOut().dump({**donor, "id": donor["_id"]})
+        return instance(schemas.DonorOut).dump({**donor, "id": donor["_id"]})
 
     @rpc
     def get_donor(self, donor_id):
         donor = found(self.store.donors, donor_id, "donor")
-        return schemas.DonorOut().dump({**donor, "id": donor["_id"]})
+        return instance(schemas.DonorOut).dump({**donor, "id": donor["_id"]})
 
     @rpc
     def get_pledge(self, pledge_id):
@@ -56,7 +57,7 @@ class CharityService:
 
     @rpc
     def donate(self, payload):
-        body = loaded(schemas.DonationIn(), payload)
+        body = loaded(schemas.DonationIn, payload)
         donor = self.store.donors.find_one({"_id": body["donor_id"]})
         if not donor:
             raise InvalidInput("unknown donor", {"donor_id": [f"no donor {body['donor_id']}"]})
@@ -68,7 +69,7 @@ class CharityService:
     @rpc
     def contribute(self, fund_id, payload):
         """Money paid into a community fund: a funds lot of the fund, pledged like any lot."""
-        body = loaded(schemas.ContributionIn(), payload)
+        body = loaded(schemas.ContributionIn, payload)
         fund = self._fund(fund_id)
         if body["donor_id"] and not self.store.donors.find_one({"_id": body["donor_id"]}):
             raise InvalidInput("unknown donor", {"donor_id": [f"no donor {body['donor_id']}"]})
@@ -80,7 +81,7 @@ class CharityService:
         donation, lots = self._record(donation, [domain.contributed(fund, contribution_id, contribution),
                                                  domain.received(donation)])
         self.log.info("fund.contributed", fund_id=fund_id, funds_cents=body["funds_cents"])
-        return schemas.ContributionOut().dump({
+        return instance(schemas.ContributionOut).dump({
             **contribution, "id": donation["_id"], "fund_id": fund_id, "lot_id": lots[0]["_id"],
             "created_at": donation["created_at"], "balance_cents": self.store.fund_balance(fund_id)})
 
@@ -128,7 +129,7 @@ class CharityService:
     @rpc
     def deliver_pledge(self, pledge_id, payload=None):
         """Deliver a pledge in whole (no quantity: all that is left) or in part."""
-        body = loaded(schemas.DeliveryIn(), payload or {})
+        body = loaded(schemas.DeliveryIn, payload or {})
         lot = self.store.lots.find_one({"pledges.pledge_id": pledge_id})
         if not lot:
             raise NotFound(f"no pledge {pledge_id}")
@@ -249,4 +250,4 @@ class CharityService:
 
     @staticmethod
     def _lot_out(lot):
-        return schemas.LotOut().dump({**lot, "id": lot["_id"]})
+        return instance(schemas.LotOut).dump({**lot, "id": lot["_id"]})

@@ -10,6 +10,7 @@ from wushe import metrics
 from wushe.clock import new_id, now_iso, parse
 from wushe.config import settings
 from wushe.errors import Conflict, InvalidInput, NotFound, loaded
+from wushe.fields import instance
 from wushe.outbox import Outbox
 from wushe.rpc import rpc
 from wushe.store import Store, found, is_embedded
@@ -61,7 +62,7 @@ class CommunityService:
     # regions --------------------------------------------------------------------------------
     @rpc
     def add_region(self, payload):
-        region = loaded(schemas.RegionIn(), payload)
+        region = loaded(schemas.RegionIn, payload)
         path = region["path"]
         parent = path.rsplit("/", 1)[0] if "/" in path else None
         if parent and not self.store.region(parent):
@@ -84,7 +85,7 @@ class CommunityService:
     # needs ----------------------------------------------------------------------------------
     @rpc
     def register_need(self, payload, channel="gateway"):
-        need = loaded(schemas.NeedIn(), payload)
+        need = loaded(schemas.NeedIn, payload)
         return self._register(need, channel)[0]
 
     @on_event("station", "need_reported")
@@ -109,17 +110,17 @@ class CommunityService:
 
     @rpc
     def cancel_need(self, need_id, payload):
-        body = loaded(schemas.CancelIn(), payload)
+        body = loaded(schemas.CancelIn, payload)
         return self._transition(need_id, "cancelled", reason=body["reason"])
 
     @rpc
     def resolve_need(self, need_id, payload):
-        body = loaded(schemas.ResolveIn(), payload)
+        body = loaded(schemas.ResolveIn, payload)
         return self._transition(need_id, "resolved", note=body["note"])
 
     @rpc
     def evaluate_need(self, need_id, payload):
-        body = loaded(schemas.EvaluateIn(), payload)
+        body = loaded(schemas.EvaluateIn, payload)
         return self._transition(need_id, "evaluated", score=body["score"], outcome=body["outcome"])
 
     # residents (personal data) -----------------------------------------------------------------
@@ -240,4 +241,4 @@ class CommunityService:
 
     @staticmethod
     def _region_out(region):
-        return schemas.RegionOut().dump({**region, "id": region["_id"]})
+        return instance(schemas.RegionOut).dump({**region, "id": region["_id"]})

@@ -9,6 +9,7 @@ from wushe import metrics
 from wushe.clock import later, new_id, now_iso
 from wushe.config import RulesConfig
 from wushe.errors import Conflict, NotFound, loaded
+from wushe.fields import instance
 from wushe.outbox import Outbox
 from wushe.rpc import rpc
 from wushe.regions import under_filter
@@ -34,7 +35,7 @@ class OrgsService:
     # organisations ----------------------------------------------------------------------------
     @rpc
     def add_organisation(self, payload):
-        body = loaded(schemas.OrganisationIn(), payload)
+        body = loaded(schemas.OrganisationIn, payload)
         created_at = now_iso()
         capacity = body.pop("capacity", self.rules.default_project_capacity)
         org = {"_id": body.pop("id", None) or new_id("org"), **body, "created_at": created_at,
@@ -71,7 +72,7 @@ class OrgsService:
     def record_milestone(self, org_id, payload):
         """founding_members → charter → training (sessions) → first_project, in that order; the
         last graduates the organisation, which then takes the needs waiting on it."""
-        body = loaded(schemas.MilestoneIn(), payload)
+        body = loaded(schemas.MilestoneIn, payload)
         for _ in range(ATTEMPTS):
             org = self._organisation(org_id)
             refused = domain.refusal(org, body["milestone"])
@@ -100,7 +101,7 @@ class OrgsService:
     # micro-projects (小微项目) --------------------------------------------------------------------
     @rpc
     def open_project(self, org_id, payload):
-        body = loaded(schemas.ProjectIn(), payload)
+        body = loaded(schemas.ProjectIn, payload)
         org = self._organisation(org_id)
         if org["stage"] != "active":
             raise Conflict(f"organisation {org_id} is {org['stage']}: only an active organisation runs micro-projects")
@@ -280,6 +281,6 @@ class OrgsService:
 
     def _out(self, org):
         projects = [{**p, "room": domain.room(p)} for p in org.get("projects") or []]
-        return schemas.OrganisationOut().dump({
+        return instance(schemas.OrganisationOut).dump({
             **org, "id": org["_id"], "projects": projects, "capacity": domain.capacity_left(org),
             "incubation": domain.incubation_summary(org, self.rules.training_sessions)})

@@ -10,6 +10,7 @@ from wushe.clock import iso, later, new_id, now_iso, parse
 from wushe.config import RulesConfig
 from wushe.errors import Conflict, InvalidInput, loaded
 from wushe.events import new_event
+from wushe.fields import instance
 from wushe.outbox import Outbox
 from wushe.rpc import rpc
 from wushe import metrics
@@ -33,7 +34,7 @@ class VolunteersService:
 
     @rpc
     def add_volunteer(self, payload):
-        body = loaded(schemas.VolunteerIn(), payload)
+        body = loaded(schemas.VolunteerIn, payload)
         volunteer = create(self.store.volunteers, body, "vol", "volunteer", hours_balance=0.0,
                            credited_calls=[], txns=[], pending=[])
         return self._volunteer_out(volunteer)
@@ -63,7 +64,7 @@ class VolunteersService:
     @rpc
     def claim(self, call_id, payload):
         """Take a slot (抢单), or join the waiting list of a full call with `wait`."""
-        body = loaded(schemas.ClaimIn(), payload)
+        body = loaded(schemas.ClaimIn, payload)
         call = self._call(call_id)
         volunteer = self._volunteer(body["volunteer_id"], field="volunteer_id")
         lacking = domain.missing_skills(call, volunteer)
@@ -96,7 +97,7 @@ class VolunteersService:
     @rpc
     def offer(self, call_id, payload):
         """Offer an open call to a team first (e.g. 助困陪诊 for an escort to hospital)."""
-        body = loaded(schemas.OfferIn(), payload)
+        body = loaded(schemas.OfferIn, payload)
         found(self.store.teams, body["team_id"], "team", field="team_id")
         hours = body.get("hours") or self.rules.team_first_hours
         updated, _ = self._change_call(call_id, lambda c: domain.offer(c, body["team_id"], now_iso(), hours))
@@ -105,7 +106,7 @@ class VolunteersService:
     # attendance ---------------------------------------------------------------------------------
     @rpc
     def check_in(self, call_id, payload):
-        body = loaded(schemas.AttendanceIn(), payload)
+        body = loaded(schemas.AttendanceIn, payload)
         self._call(call_id)
         _, change = self._change_call(call_id, lambda c: attendance.check_in(c, body["volunteer_id"], now_iso()))
         return {"call_id": call_id, "volunteer_id": body["volunteer_id"], **change.answer}
@@ -113,7 +114,7 @@ class VolunteersService:
     @rpc
     def check_out(self, call_id, payload):
         """Check out: the attended time, to the quarter hour, is credited to the time bank once."""
-        body = loaded(schemas.AttendanceIn(), payload)
+        body = loaded(schemas.AttendanceIn, payload)
         volunteer_id = body["volunteer_id"]
         self._call(call_id)
         updated, _ = self._change_call(call_id, lambda c: attendance.check_out(
@@ -128,7 +129,7 @@ class VolunteersService:
     @rpc
     def reopen(self, call_id, payload):
         """A station opens an expired call again, with a new deadline (the need links if it fills)."""
-        body = loaded(schemas.ReopenIn(), payload)
+        body = loaded(schemas.ReopenIn, payload)
         expires_at = iso(body["expires_at"])
         if expires_at <= now_iso():
             raise InvalidInput("the new deadline has passed", {"expires_at": ["must be in the future"]})
@@ -139,7 +140,7 @@ class VolunteersService:
     @rpc
     def complete(self, call_id, payload):
         """A coordinator records a service done (when nobody checked in and out on the call)."""
-        body = loaded(schemas.CompletionIn(), payload)
+        body = loaded(schemas.CompletionIn, payload)
         call = self._call(call_id)
         volunteer = self._volunteer(body["volunteer_id"], field="volunteer_id")
         if volunteer["_id"] not in call["claimed"] or call["state"] == "cancelled":
@@ -153,7 +154,7 @@ class VolunteersService:
     # teams ----------------------------------------------------------------------------------------
     @rpc
     def add_team(self, payload):
-        body = loaded(schemas.TeamIn(), payload)
+        body = loaded(schemas.TeamIn, payload)
         team = create(self.store.teams, body, "team", "team")
         return self.get_team(team["_id"])
 
@@ -161,11 +162,11 @@ class VolunteersService:
     def get_team(self, team_id):
         team = found(self.store.teams, team_id, "team")
         members = [v["_id"] for v in self.store.volunteers.find({"teams": team_id}, {"_id": 1}).sort("_id", 1)]
-        return schemas.TeamOut().dump({**team, "id": team["_id"], "members": members})
+        return instance(schemas.TeamOut).dump({**team, "id": team["_id"], "members": members})
 
     @rpc
     def join_team(self, team_id, payload):
-        body = loaded(schemas.MembershipIn(), payload)
+        body = loaded(schemas.MembershipIn, payload)
         found(self.store.teams, team_id, "team")
         self._volunteer(body["volunteer_id"], field="volunteer_id")
         self.store.volunteers.update_one({"_id": body["volunteer_id"]}, {"$addToSet": {"teams": team_id}})
@@ -174,7 +175,7 @@ class VolunteersService:
     # the time bank (时间银行) ---------------------------------------------------------------------
     @rpc
     def redeem(self, volunteer_id, payload):
-        body = loaded(schemas.RedemptionIn(), payload)
+        body = loaded(schemas.RedemptionIn, payload)
         volunteer = self._volunteer(volunteer_id)
         txn = timebank.transaction(body.get("id") or new_id("txn"), "redemption", volunteer_id, timebank.REDEEMED,
                                    body["hours"], now_iso(), service=body["service"], beneficiary=body["beneficiary"])
@@ -185,7 +186,7 @@ class VolunteersService:
 
     @rpc
     def transfer(self, volunteer_id, payload):
-        body = loaded(schemas.TransferIn(), payload)
+        body = loaded(schemas.TransferIn, payload)
         volunteer = self._volunteer(volunteer_id)
         self._volunteer(body["to_volunteer_id"], field="to_volunteer_id")
         refused = timebank.transfer_refused(volunteer_id, body["to_volunteer_id"])
@@ -371,8 +372,8 @@ class VolunteersService:
 
     @staticmethod
     def _call_out(call):
-        return schemas.CallOut().dump({**call, "id": call["_id"]})
+        return instance(schemas.CallOut).dump({**call, "id": call["_id"]})
 
     @staticmethod
     def _volunteer_out(volunteer):
-        return schemas.VolunteerOut().dump({**volunteer, "id": volunteer["_id"]})
+        return instance(schemas.VolunteerOut).dump({**volunteer, "id": volunteer["_id"]})

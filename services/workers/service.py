@@ -8,6 +8,7 @@ from wushe.clock import iso, new_id, now, now_iso
 from wushe.config import RulesConfig
 from wushe.errors import Conflict, InvalidInput, loaded
 from wushe.events import new_event
+from wushe.fields import instance
 from wushe.outbox import Outbox
 from wushe.rpc import rpc
 from wushe import metrics
@@ -31,7 +32,7 @@ class WorkersService:
     # stations and workers ---------------------------------------------------------------------
     @rpc
     def add_station(self, payload):
-        body = loaded(schemas.StationIn(), payload)
+        body = loaded(schemas.StationIn, payload)
         station = {"_id": body.pop("id", None) or new_id("station"), **body, "created_at": now_iso()}
         if not insert_new(self.store.stations, station):
             raise Conflict(f"a station already serves {station['street']} (or the id is taken)")
@@ -43,7 +44,7 @@ class WorkersService:
 
     @rpc
     def add_worker(self, payload):
-        body = loaded(schemas.WorkerIn(), payload)
+        body = loaded(schemas.WorkerIn, payload)
         station = self.store.stations.find_one({"_id": body["station_id"]})
         if not station:
             raise InvalidInput("unknown station", {"station_id": [f"no station {body['station_id']}"]})
@@ -71,7 +72,7 @@ class WorkersService:
     def certify(self, worker_id, payload):
         """A worker passed a certification exam (助理/中级/高级社工师): the level goes up, and with
         it the caseload cap when it was the level's default. Room may let the district queue move."""
-        body = loaded(schemas.CertificationIn(), payload)
+        body = loaded(schemas.CertificationIn, payload)
         worker, to = found(self.store.workers, worker_id, "worker"), body["certification"]
         refused = domain.certification_refused(worker, to)
         if refused:
@@ -90,7 +91,7 @@ class WorkersService:
     def leave(self, worker_id, payload):
         """A worker leaves: their open cases go to colleagues by the assignment rule, or, when no
         colleague has room, to the district queue (the need is escalated until one does)."""
-        body = loaded(schemas.LeaveIn(), payload or {})
+        body = loaded(schemas.LeaveIn, payload or {})
         found(self.store.workers, worker_id, "worker")
         leaver = after(self.store.workers, {"_id": worker_id, "active": True},
                        {"$set": {"active": False, "left_at": now_iso(), "leave_reason": body["reason"]}})
@@ -108,7 +109,7 @@ class WorkersService:
 
     @rpc
     def change_stage(self, case_id, payload):
-        body = loaded(schemas.StageIn(), payload)
+        body = loaded(schemas.StageIn, payload)
         case, to = found(self.store.cases, case_id, "case"), body["stage"]
         refused = domain.stage_refused(case["stage"], to)
         if refused:
@@ -136,7 +137,7 @@ class WorkersService:
     def record_activity(self, case_id, payload):
         """A household visit (入户走访) or a case, group or community activity, against the case
         and its station."""
-        body = loaded(schemas.ActivityIn(), payload)
+        body = loaded(schemas.ActivityIn, payload)
         case = found(self.store.cases, case_id, "case")
         activity = {"_id": new_id("activity"), "case_id": case_id, "need_id": case["need_id"],
                     "station_id": case["station_id"], "street": case["street"], "community": case["community"],
@@ -301,12 +302,12 @@ class WorkersService:
         return domain.staffing(self.store.station_workers(station["_id"], active=False), now(), self.rules)
 
     def _station_out(self, station):
-        return schemas.StationOut().dump({**station, **self._staffing(station), "id": station["_id"]})
+        return instance(schemas.StationOut).dump({**station, **self._staffing(station), "id": station["_id"]})
 
     def _worker_out(self, worker):
         due = domain.certify_by(worker, self.rules.certification_deadline_days) if worker.get("joined_at") else None
-        return schemas.WorkerOut().dump({**worker, "id": worker["_id"], "certify_by": due})
+        return instance(schemas.WorkerOut).dump({**worker, "id": worker["_id"], "certify_by": due})
 
     def _case_out(self, case):
-        return schemas.CaseOut().dump({**case, "id": case["_id"],
+        return instance(schemas.CaseOut).dump({**case, "id": case["_id"],
                                        "activities": self.store.activities.count_documents({"case_id": case["_id"]})})

@@ -3,6 +3,7 @@
     make bench                                  # both flows, rising loads until saturation
     make bench BENCH_ARGS="--quick"             # a tiny run: one low load, a short read phase
     make bench BENCH_ARGS="--scale gateway=2"   # N instances of a service (both flows)
+    make bench BENCH_ARGS="--scale-out gateway" # each flow with 1, then 2 gateways, compared
     make bench BENCH_ARGS="--profile community" # py-spy flame graph of one of our services
 """
 import argparse
@@ -38,7 +39,11 @@ def parse(argv):
                    help="the share of needs reported by station hotlines (the rest: POST /needs)")
     p.add_argument("--flows", default="floor,wushe", help="floor, wushe or both")
     p.add_argument("--scale", default="", help="SERVICE=N[,SERVICE=N]: instances of a service, in both flows")
-    p.add_argument("--profile", default="", help="one of our services to record with py-spy at 50 needs/s")
+    p.add_argument("--scale-out", default="", metavar="SERVICE",
+                   help="run each flow with one, then two instances of SERVICE, and compare")
+    p.add_argument("--profile", default="", help="record our services with py-spy: all, or SERVICE[,SERVICE]")
+    p.add_argument("--profile-rate", type=float, default=defaults.profile_rate,
+                   help="profile during the first load at or above this (default %(default)s needs/s)")
     p.add_argument("--out", default="bench-results", help="where the JSON, the plot and the logs go")
     p.add_argument("--quick", action="store_true", help="a tiny run (what the test suite runs)")
     args = p.parse_args(argv)
@@ -46,7 +51,8 @@ def parse(argv):
                       reads_seconds=args.reads_seconds, read_rate=args.read_rate, read_clients=args.read_clients,
                       station_share=args.station_share, flows=tuple(f for f in args.flows.split(",") if f),
                       scale={k: int(v) for k, v in (item.split("=") for item in args.scale.split(",") if item)},
-                      profile=args.profile, out=args.out)
+                      profile=args.profile, profile_rate=args.profile_rate, scale_out=args.scale_out,
+                      out=args.out)
     if args.quick:
         options.rates, options.step_seconds, options.drain_seconds = [5.0], 3.0, 15.0
         options.reads_seconds, options.read_rate, options.read_clients = 1.0, 50.0, 2
@@ -95,6 +101,14 @@ def main(argv=None):
                 print(f"  {flow}: GET /needs/{{id}} {mode:<6} {r['per_s']:>8,.0f} req/s  "
                       f"p50 {report.fmt(r['latency_ms']['p50'])} ms  p99 {report.fmt(r['latency_ms']['p99'])} ms"
                       f"  errors {r['errors']}")
+    for flow, data in result.get("scale_out", {}).items():
+        if "skipped" in data:
+            print(f"\n  {flow}: {data.get('service', 'scale-out')} not scaled: {data['skipped']}")
+            continue
+        one, two = data["instances"]["1"], data["instances"]["2"]
+        print(f"\n  {flow}: {data['service']} ×1 → ×2: saturation {one['saturation_per_s']:.1f} → "
+              f"{two['saturation_per_s']:.1f} needs/s ({report.fmt(data['ratio']['saturation'])}×), reads "
+              f"{report.fmt(one['reads_per_s'])} → {report.fmt(two['reads_per_s'])} req/s ({report.fmt(data['ratio']['reads'])}×)")
     if result["ratios"]:
         r = result["ratios"]
         print(f"\n  ours / floor: saturation {report.fmt(r['saturation'])}×"
@@ -103,6 +117,10 @@ def main(argv=None):
     for name, verdict in result["targets"].items():
         print(f"  target {name}: {VERDICT[verdict['met']]} ({verdict['figure']})")
     out = Path(options.out)
+    if options.scale_out:
+        report.write_json(out / "scale-out.json", result)
+        print(f"\n  wrote {out / 'scale-out.json'} in {result['seconds']:.0f} s")
+        return 0
     report.write_json(out / "bench.json", result)
     report.plot(out / "latency.png", result)
     print(f"\n  wrote {out / 'bench.json'} and {out / 'latency.png'} in {result['seconds']:.0f} s")

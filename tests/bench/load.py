@@ -7,7 +7,9 @@ a station's hotline; a call's slots are claimed over HTTP by volunteers of the n
 as soon as `call_opened` is seen, as the volunteers' app would.
 """
 import http.client
+import itertools
 import json
+import math
 import queue
 import random
 import socket
@@ -26,9 +28,9 @@ RESIDENT = {"name": "王大爷", "phone": "13800005678", "address": "天津市�
 
 @dataclass
 class Flow:
-    """Where one flow's gateway and exchanges are."""
+    """Where one flow's gateways and exchanges are."""
     name: str
-    port: int
+    ports: list             # one per gateway instance; each client thread keeps to one
     prefix: str = ""        # "floor_" for the floor
     token: str = ""         # the bench's API key (ours)
 
@@ -37,11 +39,19 @@ class Flow:
 
 
 class Http:
-    """One keep-alive connection per thread (http.client: the lightest client in the stdlib)."""
+    """One keep-alive connection per thread (http.client: the lightest client in the stdlib);
+    with several gateways, threads are spread over them in turn, as a load balancer would."""
 
-    def __init__(self, port, token):
-        self.port, self.token = port, token
+    def __init__(self, ports, token):
+        self.ports, self.token = list(ports), token
         self.local = threading.local()
+        self.turn = itertools.count()
+
+    @property
+    def port(self):
+        if not hasattr(self.local, "port"):
+            self.local.port = self.ports[next(self.turn) % len(self.ports)]
+        return self.local.port
 
     def request(self, method, path, body=None):
         headers = {"Content-Type": "application/json"}
@@ -77,7 +87,7 @@ class Load:
     def __init__(self, flow, amqp_uri, station_share=0.5, senders=64, seed=8):
         self.flow = flow
         self.amqp_uri = amqp_uri
-        self.http = Http(flow.port, flow.token)
+        self.http = Http(flow.ports, flow.token)
         self.station_share = station_share
         self.needs = world.Needs(seed=seed, prefix=f"need-{flow.name}")
         self.random = random.Random(seed)
@@ -198,7 +208,7 @@ class Reads:
     """`GET /needs/{id}` at a paced rate (open loop) or as fast as C clients go (closed loop)."""
 
     def __init__(self, flow, need_ids, seed=8):
-        self.http = Http(flow.port, flow.token)
+        self.http = Http(flow.ports, flow.token)
         self.need_ids = list(need_ids)
         self.random = random.Random(seed)
 
@@ -228,8 +238,10 @@ class Reads:
             t.join()
         return results, time.monotonic() - begun
 
-    def paced(self, rate, seconds, senders=64):
-        """Requests due at a fixed rate; latency from the due time (open loop)."""
+    def paced(self, rate, seconds, senders=64, give_up=5.0):
+        """Requests due at a fixed rate; latency from the due time (open loop). A request still
+        unsent `give_up` seconds after it was due counts as failed, unsent, so that an overloaded
+        gateway ends the phase in bounded time instead of working off its backlog."""
         results, total = [], int(rate * seconds)
         jobs = queue.SimpleQueue()
 
@@ -238,6 +250,9 @@ class Reads:
                 due = jobs.get()
                 if due is None:
                     return
+                if time.monotonic() - due > give_up:
+                    results.append((math.inf, 0))
+                    continue
                 try:
                     _, end, status = self._get()
                 except Exception:

@@ -78,24 +78,30 @@ class Processes:
             for n in range(self.scale.get(service, 1)):
                 label = service if n == 0 else f"{service}#{n + 1}"
                 log = open(self.logdir / f"{self.flow_name}-{label.replace('#', '-')}.log", "w")
-                self.procs[label] = subprocess.Popen(self.command(service), env=env, stdout=log,
+                port = {"WUSHE_HTTP_PORT": str(self.port + n), "FLOOR_HTTP_PORT": str(self.port + n)}
+                self.procs[label] = subprocess.Popen(self.command(service), env={**env, **port}, stdout=log,
                                                      stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait_healthy()
+        for port in self.ports():
+            self._wait_healthy(port)
 
-    def _wait_healthy(self, seconds=60):
+    def ports(self):
+        """The gateways' ports: one per gateway instance."""
+        return [self.port + n for n in range(self.scale.get("gateway", 1))]
+
+    def _wait_healthy(self, port, seconds=60):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             dead = [label for label, p in self.procs.items() if p.poll() is not None]
             if dead:
                 raise RuntimeError(f"bench: {self.flow_name} {', '.join(dead)} exited at start; see {self.logdir}")
             try:
-                if requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).ok:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
                     time.sleep(2)  # the other services' consumers bind while the gateway starts
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.3)
-        raise RuntimeError(f"bench: the {self.flow_name} gateway did not answer on {self.port}")
+        raise RuntimeError(f"bench: the {self.flow_name} gateway did not answer on {port}")
 
     def cpu(self):
         """CPU seconds (user + system) so far, per process, and the broker's."""
@@ -107,6 +113,8 @@ class Processes:
             except psutil.NoSuchProcess:
                 out[label] = 0.0
         out["rabbitmq"] = broker_cpu()
+        mine = psutil.Process().cpu_times()  # the load generator shares the box: its share is shown too
+        out["bench-client"] = mine.user + mine.system
         return out
 
     def pids(self):

@@ -78,3 +78,21 @@ def plot(path, result):
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def hot_spots(path, top=15):
+    """From py-spy's collapsed stacks: the functions most often on the stack (inclusive share
+    of the samples), eventlet's idle hub left out — where a service's CPU goes."""
+    inclusive, total = {}, 0
+    for line in open(path, encoding="utf-8", errors="replace"):
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not count.isdigit():
+            continue
+        frames = stack.split(";")
+        if any("wait (eventlet/hubs" in f or "hubs/epolls.py" in f and "do_poll" in f for f in frames[-2:]):
+            continue  # idle: waiting in the hub for I/O
+        total += int(count)
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])
+    return [{"frame": frame, "share": round(n / total, 3)} for frame, n in ranked[:top]] if total else []

@@ -7,14 +7,15 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tests.bench import report
 from tests.bench.load import Flow, Load, Reads
 from tests.bench.platform import Processes, Vhost, seed
+from wushe.store import is_embedded
 
-PORTS = {"floor": 8711, "wushe": 8712}
+PORTS = {"floor": 8710, "wushe": 8720}  # gateway instance n listens on port + n
 
 
 @dataclass
@@ -28,7 +29,9 @@ class Options:
     station_share: float = 0.5
     flows: tuple = ("floor", "wushe")
     scale: dict = field(default_factory=dict)      # service → instances, for both flows
-    profile: str = ""                              # a service of ours to profile with py-spy
+    profile: str = ""                              # our services to record with py-spy ("all", or names)
+    profile_rate: float = 10.0
+    scale_out: str = ""                            # a service: run each flow with 1, then 2 instances
     out: str = "bench-results"
 
 
@@ -44,7 +47,8 @@ def run_flow(name, options, progress):
             procs.start(admin_key)
             token = seed(port, admin_key) if name == "wushe" else ""
             vhost.idle(30)
-            load = Load(Flow(name, port, prefix="floor_" if name == "floor" else "", token=token),
+            flow = Flow(name, procs.ports(), prefix="floor_" if name == "floor" else "", token=token)
+            load = Load(flow,
                         vhost.uri(), station_share=options.station_share)
             load.start()
             steps, linked_ids, profiled = [], [], None
@@ -69,7 +73,12 @@ def run_flow(name, options, progress):
                 if figures["saturated"]:
                     break
             load.close()
-            reads = _reads(name, options, port, token, linked_ids, progress)
+            spy = (_spy(options, procs, [label for label in procs.pids() if label.startswith("gateway")],
+                        options.reads_seconds, "reads")
+                   if name == "wushe" and options.profile and options.reads_seconds > 0 else None)
+            reads = _reads(flow, options, linked_ids, progress)
+            if spy:
+                reads["profile"] = _finish_profile(spy, {"offered_per_s": None})
             return {"steps": steps, "reads": reads, "profile": profiled, "pids": procs.pids(),
                     "claim_errors": load.claim_errors[:5], "escalated": len(load.escalated),
                     **_summary(steps)}
@@ -111,10 +120,11 @@ def _summary(steps):
             "cpu_ms_per_need_at": at["offered_per_s"] if at else None}
 
 
-def _reads(name, options, port, token, need_ids, progress):
+def _reads(flow, options, need_ids, progress):
     if not need_ids or options.reads_seconds <= 0:
         return None
-    reads = Reads(Flow(name, port, token=token), need_ids)
+    name = flow.name
+    reads = Reads(flow, need_ids)
     progress(f"{name}: GET /needs/{{id}}, {options.read_clients} clients for {options.reads_seconds:g} s")
     closed, elapsed = reads.closed(options.read_clients, options.reads_seconds)
     progress(f"{name}: GET /needs/{{id}} paced at {options.read_rate:g}/s for {options.reads_seconds:g} s")
@@ -129,28 +139,52 @@ def _reads(name, options, port, token, need_ids, progress):
 
 
 def _profile(options, procs, name, rate):
-    """py-spy on one of our services during the step at the profiled rate (the first at or above 50/s)."""
+    """py-spy on our services (all, or those named) during the first step at or above the
+    profiled rate; collapsed stacks, which speedscope.app or flamegraph.pl draw."""
     if name != "wushe" or not options.profile:
         return None
-    target = next((r for r in options.rates if r >= 50), options.rates[-1])
+    target = next((r for r in options.rates if r >= options.profile_rate), options.rates[-1])
     if rate != target:
         return None
-    out = Path(options.out) / f"profile-{options.profile}.svg"
-    spy = [sys.executable, "-m", "py_spy", "record", "--nonblocking", "-r", "50", "-o", str(out),
-           "-d", str(int(options.step_seconds)), "-p", str(procs.pids()[options.profile])]
+    wanted = [label for label in procs.pids() if options.profile == "all"
+              or label.split("#")[0] in options.profile.split(",")]
+    return _spy(options, procs, wanted, options.step_seconds, "linkage")
+
+
+def _spy(options, procs, labels, seconds, tag):
     py_spy = Path(sys.executable).with_name("py-spy")
-    if py_spy.exists():
-        spy = [str(py_spy)] + spy[3:]
-    return subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), out
+    spies = {}
+    for label in labels:
+        out = Path(options.out) / f"profile-{tag}-{label.replace('#', '-')}.txt"
+        command = [str(py_spy), "record", "--nonblocking", "--format", "raw", "-r", "67", "-o", str(out),
+                   "-d", str(max(1, int(seconds))), "-p", str(procs.pids()[label])]
+        spies[label] = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out)
+    return spies
 
 
-def _finish_profile(spy, figures):
-    proc, out = spy
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    return {"flame_graph": str(out), "offered_per_s": figures["offered_per_s"], "ok": out.exists()}
+def _finish_profile(spies, figures):
+    found = {}
+    for label, (proc, out) in spies.items():
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if out.exists():
+            found[label] = {"stacks": str(out), "top": report.hot_spots(out)}
+    return {"offered_per_s": figures["offered_per_s"], "services": found}
+
+
+def refused(name, scale):
+    """Why this flow cannot run with these instances here (None when it can)."""
+    scaled = sorted(service for service, n in scale.items() if n > 1)
+    if not scaled:
+        return None
+    if name == "wushe" and is_embedded(os.environ.get("MONGO_URI", "")):
+        return (f"{', '.join(scaled)} ×2 needs a shared MongoDB (MONGO_URI): the embedded store lives inside "
+                "one process, so two instances would each hold half the data")
+    if name == "floor" and set(scaled) & {"community", "volunteers"}:
+        return "the floor's community and volunteers keep their state in memory: one instance each"
+    return None
 
 
 def run(options, progress=None):
@@ -166,11 +200,38 @@ def run(options, progress=None):
                           "broker": "RabbitMQ on loopback", "store": os.environ.get("MONGO_URI") or "embedded (mongomock)"},
               "options": {k: v for k, v in vars(options).items()}, "flows": {}}
     started = time.monotonic()
-    for name in options.flows:
-        result["flows"][name] = run_flow(name, options, progress)
+    if options.scale_out:
+        result["scale_out"] = scale_out(options, progress)
+    else:
+        for name in options.flows:
+            why = refused(name, options.scale)
+            if why:
+                raise SystemExit(f"bench: {name} with --scale {options.scale}: {why}")
+            result["flows"][name] = run_flow(name, options, progress)
     result["seconds"] = round(time.monotonic() - started, 1)
     result["ratios"] = ratios(result["flows"])
     return result
+
+
+def scale_out(options, progress):
+    """Each flow with one, then two instances of `options.scale_out`: saturation and reads."""
+    service, out = options.scale_out, {}
+    for name in options.flows:
+        why = refused(name, {service: 2})
+        if why:
+            progress(f"{name}: {service} ×2 not run: {why}")
+            out[name] = {"skipped": why}
+            continue
+        runs = {n: run_flow(name, replace(options, scale={service: n}), progress) for n in (1, 2)}
+        out[name] = {"service": service, "instances": {str(n): {
+            "saturation_per_s": r["saturation_per_s"], "saturated": r["saturated"],
+            "reads_per_s": r["reads"]["closed"]["per_s"] if r.get("reads") else None,
+            "cpu_ms_per_need": r["cpu_ms_per_need"], "steps": r["steps"]} for n, r in runs.items()}}
+        one, two = runs[1], runs[2]
+        out[name]["ratio"] = {"saturation": _ratio(two["saturation_per_s"], one["saturation_per_s"]),
+                              "reads": _ratio(*(r["reads"]["closed"]["per_s"] if r.get("reads") else None
+                                                for r in (two, one)))}
+    return out
 
 
 def ratios(flows):

@@ -48,11 +48,11 @@ def test_every_request_and_query_schema_refuses_unknown_fields_at_every_level(ro
 ])
 def test_a_need_from_outside_refuses_an_unknown_field_naming_it(schema, where, body):
     with pytest.raises(InvalidInput) as refused:
-        loaded(schema(), body)
+        loaded(schema, body)
     flat = repr(refused.value.errors)
     assert "Unknown field." in flat
     assert next(k for k in ("surprise", "wroker", "skils", "colour", "idcard") if k in repr(body)) in flat
-    assert loaded(schema(), NEED)["requirements"]["resources"][1] == {"funds_cents": 100}
+    assert loaded(schema, NEED)["requirements"]["resources"][1] == {"funds_cents": 100}
 
 
 def test_event_readers_still_drop_unknown_fields_at_every_level():

@@ -52,19 +52,28 @@ class Event:
         return asdict(self)
 
 
+# One instance per schema, made once: building a marshmallow schema copies its declared fields
+# (about 0.1 ms), more than loading an event through it; instances keep no state between loads.
+_INSTANCES = {}
+_ENVELOPE = Envelope()
+
+
 def _schema(source, event_type):
-    try:
-        return CATALOG[(source, event_type)]()
-    except KeyError:
-        raise InvalidEvent({"type": [f"{source} publishes no event {event_type!r} in v1"]}) from None
+    key = (source, event_type)
+    if key not in _INSTANCES:
+        if key not in CATALOG:
+            raise InvalidEvent({"type": [f"{source} publishes no event {event_type!r} in v1"]})
+        _INSTANCES[key] = CATALOG[key]()
+    return _INSTANCES[key]
 
 
 def new_event(source, event_type, data, *, subject=None, correlation_id=None, event_id=None):
     """An envelope (a plain dict, ready to store in an outbox or publish) for validated data."""
     schema = _schema(source, event_type)
-    errors = schema.validate(data)
-    if errors:
-        raise InvalidEvent(errors)
+    try:
+        loaded = schema.load(data)
+    except ValidationError as exc:
+        raise InvalidEvent(exc.messages) from None
     subject = subject if subject is not None else data.get("need_id")
     return {
         "id": event_id or str(uuid.uuid4()),
@@ -74,7 +83,7 @@ def new_event(source, event_type, data, *, subject=None, correlation_id=None, ev
         "time": now_iso(),
         "subject": subject,
         "correlation_id": correlation_id or subject,
-        "data": schema.dump(schema.load(data)),
+        "data": schema.dump(loaded),
     }
 
 
@@ -83,7 +92,7 @@ def load(body):
     if not isinstance(body, dict):
         raise InvalidEvent({"_schema": ["the body is not a JSON object"]})
     try:
-        envelope = Envelope().load(body, unknown="exclude")
+        envelope = _ENVELOPE.load(body, unknown="exclude")
         data = _schema(envelope["source"], envelope["type"]).load(envelope["data"])
     except ValidationError as exc:
         raise InvalidEvent(exc.messages) from None

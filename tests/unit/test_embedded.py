@@ -1,0 +1,55 @@
+"""The embedded store's `_id` lookup answers exactly as mongomock's scan does."""
+import random
+
+import mongomock
+import pytest
+from mongomock import collection as mc
+
+from wushe import embedded
+
+
+@pytest.fixture
+def both():
+    """Two collections with the same documents: one read by scanning, one by `_id` lookup."""
+    docs = [{"_id": f"need-{i}", "n": i, "state": random.Random(i).choice(["open", "filled"]),
+             "tags": ["a", "b"][: i % 3]} for i in range(200)]
+    docs.append({"_id": 7, "n": 7})  # a non-string id is scanned as before
+    scanned, indexed = (mongomock.MongoClient().db[name] for name in ("scanned", "indexed"))
+    scanned.insert_many([dict(d) for d in docs])
+    indexed.insert_many([dict(d) for d in docs])
+    return scanned, indexed
+
+
+FILTERS = [{"_id": "need-5"}, {"_id": "need-404"}, {"_id": "need-5", "n": 5}, {"_id": "need-5", "n": 6},
+           {"_id": "need-9", "state": {"$in": ["open", "filled"]}}, {"_id": {"$in": ["need-1", "need-2"]}},
+           {"_id": 7}, {"n": {"$lt": 3}}, {"_id": "need-3", "tags": "a"}, {"_id": "need-4", "$or": [{"n": 4}, {"n": 5}]}]
+
+
+@pytest.mark.parametrize("query", FILTERS, ids=str)
+def test_lookup_finds_what_the_scan_finds(both, query):
+    scanned, indexed = both
+    expected = list(scanned.find(query))
+    embedded.install()
+    try:
+        assert list(indexed.find(query)) == expected
+        assert indexed.count_documents(query) == len(expected)
+    finally:
+        mc.Collection._iter_documents = embedded._scan
+
+
+def test_writes_by_id_touch_only_their_document(both):
+    scanned, indexed = both
+
+    def write(coll):
+        coll.update_one({"_id": "need-8", "state": {"$exists": True}}, {"$inc": {"n": 100}})
+        coll.find_one_and_update({"_id": "need-9"}, {"$set": {"state": "closed"}})
+        coll.update_one({"_id": "need-missing"}, {"$set": {"n": 1}}, upsert=True)
+        coll.delete_one({"_id": "need-10"})
+    write(scanned)
+    embedded.install()
+    try:
+        write(indexed)
+        assert list(indexed.find({}, sort=[("_id", 1)])) == list(scanned.find({}, sort=[("_id", 1)]))
+        assert indexed.find_one({"_id": "need-8"})["n"] == 108
+    finally:
+        mc.Collection._iter_documents = embedded._scan
