@@ -7,8 +7,12 @@ def now():
     return datetime.now(timezone.utc)
 
 
+FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
 def iso(moment):
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is C; strftime and strptime are several times slower, on every event and request
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def now_iso():
@@ -16,7 +20,9 @@ def now_iso():
 
 
 def parse(text):
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    if len(text) == 27 and text[10] == "T" and text[-1] == "Z":  # our own fixed width, the common case
+        return datetime.fromisoformat(text)
+    return datetime.strptime(text, FORMAT).replace(tzinfo=timezone.utc)
 
 
 def later(text, **delta):

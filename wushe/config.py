@@ -118,7 +118,11 @@ def rules(container):
 
 
 class RulesConfig(DependencyProvider):
-    """Gives a service the linkage rules in force (`self.rules.incubation_threshold`, …)."""
+    """Gives a service the linkage rules in force (`self.rules.incubation_threshold`, …): read
+    from the container's config once, when it starts (Rules is frozen; every worker shares it)."""
+
+    def setup(self):
+        self.rules = rules(self.container)
 
     def get_dependency(self, worker_ctx):
-        return rules(self.container)
+        return self.rules

@@ -74,7 +74,7 @@ class VolunteersService:
         booked = self._book(volunteer, call)
         try:
             updated, change = self._change_call(call_id, lambda c: domain.claim(
-                c, volunteer, now_iso(), wait=body["wait"], waiting_max=self.rules.waiting_list_max))
+                c, volunteer, now_iso(), wait=body["wait"], waiting_max=self.rules.waiting_list_max), read=call)
         except Exception:
             if booked:  # the window this request booked is free again
                 self.store.unbook(volunteer["_id"], call_id)
@@ -298,11 +298,12 @@ class VolunteersService:
             self.store.pay(payee, txn)
         self.store.clear(owner_id, txn["_id"])
 
-    def _change_call(self, call_id, decide, attempts=200):
+    def _change_call(self, call_id, decide, attempts=200, read=None):
         """Apply `decide(call)` (a domain Change, or None for nothing to do) with compare-and-set,
-        reading the call again whenever another change got there first."""
+        reading the call again whenever another change got there first (`read`: the call as the
+        caller just read it, to start from)."""
         for _ in range(attempts):
-            call = self._call(call_id)
+            call, read = read or self._call(call_id), None
             change = decide(call)
             if change is None:
                 return call, None

@@ -94,6 +94,7 @@ class Load:
         self.pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="sender")
         self.linked = {}           # need id → monotonic time need_linked was seen
         self.escalated = set()
+        self.with_resident = set()  # needs reported with a resident's details (hotline reports)
         self.claim_errors = []
         self.community_index = {c: i for i, c in enumerate(world.communities())}
         self.turn = {}             # community → next volunteer to claim, so claims spread
@@ -135,6 +136,7 @@ class Load:
     def _send(self, step, need, by_station):
         try:
             if by_station:
+                self.with_resident.add(need["id"])
                 self._report(dict(need, resident=RESIDENT))
             else:
                 status, body = self.http.request("POST", "/api/v1/needs", need)

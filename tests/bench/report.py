@@ -40,11 +40,15 @@ def print_steps(flow, steps):
               + ("  saturated" if s["saturated"] else ""))
 
 
-def print_cpu(flow, per_need):
-    if not per_need:
+def print_cpu(flow, data):
+    if not data["cpu_ms_per_need"]:
         return
-    cells = "  ".join(f"{label} {value:.2f}" for label, value in per_need.items())
-    print(f"  {flow}: CPU ms per need (at the highest unsaturated load): {cells}")
+    print(f"  {flow}: CPU ms per need at {data['cpu_ms_per_need_at']:g}/s (all / less idle):")
+    print("    " + "  ".join(f"{label} {value:.1f}/{data['cpu_ms_per_need_marginal'].get(label, 0):.1f}"
+                           for label, value in data["cpu_ms_per_need"].items()))
+    idle = data.get("idle_cores") or {}
+    print(f"  {flow}: idle: {sum(idle.values()):.2f} cores ("
+          + ", ".join(f"{k} {v:.3f}" for k, v in idle.items() if v >= 0.001) + ")")
 
 
 def write_json(path, result):
@@ -80,6 +84,49 @@ def plot(path, result):
     plt.close(fig)
 
 
+FAMILIES = [  # (family, what a frame's file path contains), first match wins
+    ("store", ("mongomock/", "wushe/embedded.py", "/copy.py", "bson/", "pymongo/")),
+    ("validation", ("marshmallow/",)),
+    ("logging", ("structlog/", "logging/")),
+    ("messaging", ("amqp/", "kombu/", "vine/", "nameko/amqp/", "eventlet/greenio/", "/socket.py", "/ssl.py")),
+    ("http", ("werkzeug/", "eventlet/wsgi.py", "http/", "email/")),
+    ("our code", ("wushe/", "services/", "gateway/", "(service.py", "(readmodel.py", "(web.py",
+                  "(access.py", "(domain.py", "(store.py", "(pledging.py", "(residents.py")),
+    ("metrics", ("prometheus_client/",)),
+    ("json", ("json/",)),
+    ("framework", ("nameko/", "eventlet/", "greenlet", "contextlib.py", "threading.py")),
+]
+
+
+def family(frame):
+    for name, needles in FAMILIES:
+        if any(n in frame for n in needles):
+            return name
+    return "other"
+
+
+def families(path):
+    """Where a process's CPU went, by family of the innermost frame (its self time)."""
+    counts, total = {}, 0
+    for line in open(path, encoding="utf-8", errors="replace"):
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not count.isdigit():
+            continue
+        frames = stack.split(";")
+        if _idle(frames):
+            continue
+        total += int(count)
+        name = family(frames[-1])
+        counts[name] = counts.get(name, 0) + int(count)
+    return {name: round(n / total, 3) for name, n in sorted(counts.items(), key=lambda kv: -kv[1])} if total else {}
+
+
+def _idle(frames):
+    if frames == [""]:  # a thread py-spy found no Python frame in: not running our code
+        return True
+    return any("wait (eventlet/hubs" in f or "hubs/epolls.py" in f and "do_poll" in f for f in frames[-2:])
+
+
 def hot_spots(path, top=15):
     """From py-spy's collapsed stacks: the functions most often on the stack (inclusive share
     of the samples), eventlet's idle hub left out — where a service's CPU goes."""
@@ -89,7 +136,7 @@ def hot_spots(path, top=15):
         if not count.isdigit():
             continue
         frames = stack.split(";")
-        if any("wait (eventlet/hubs" in f or "hubs/epolls.py" in f and "do_poll" in f for f in frames[-2:]):
+        if _idle(frames):
             continue  # idle: waiting in the hub for I/O
         total += int(count)
         for frame in set(frames):

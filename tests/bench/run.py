@@ -51,6 +51,8 @@ def run_flow(name, options, progress):
             load = Load(flow,
                         vhost.uri(), station_share=options.station_share)
             load.start()
+            idle = _idle(procs, 2.0 if options.step_seconds < 10 else 5.0)
+            progress(f"{name}: idle, the processes use {sum(idle.values()):.2f} cores")
             steps, linked_ids, profiled = [], [], None
             for rate in options.rates:
                 spy = _profile(options, procs, name, rate)
@@ -61,7 +63,7 @@ def run_flow(name, options, progress):
                 _drain(load, step, options.drain_seconds)
                 elapsed = time.monotonic() - begun
                 cpu1 = procs.cpu()
-                figures = _figures(load, step, cpu0, cpu1, elapsed)
+                figures = _figures(load, step, cpu0, cpu1, elapsed, idle)
                 steps.append(figures)
                 linked_ids += [n for n in step.sent if n in load.linked]
                 if spy:
@@ -76,10 +78,10 @@ def run_flow(name, options, progress):
             spy = (_spy(options, procs, [label for label in procs.pids() if label.startswith("gateway")],
                         options.reads_seconds, "reads")
                    if name == "wushe" and options.profile and options.reads_seconds > 0 else None)
-            reads = _reads(flow, options, linked_ids, progress)
+            reads = _reads(flow, options, linked_ids, load.with_resident, progress, procs)
             if spy:
                 reads["profile"] = _finish_profile(spy, {"offered_per_s": None})
-            return {"steps": steps, "reads": reads, "profile": profiled, "pids": procs.pids(),
+            return {"steps": steps, "reads": reads, "profile": profiled, "pids": procs.pids(), "idle_cores": idle,
                     "claim_errors": load.claim_errors[:5], "escalated": len(load.escalated),
                     **_summary(steps)}
         finally:
@@ -92,7 +94,15 @@ def _drain(load, step, seconds):
         time.sleep(0.1)
 
 
-def _figures(load, step, cpu0, cpu1, elapsed):
+def _idle(procs, seconds):
+    """Cores each process uses with no load (timers, the outbox relay, heartbeats)."""
+    cpu0 = procs.cpu()
+    time.sleep(seconds)
+    cpu1 = procs.cpu()
+    return {label: round((cpu1[label] - cpu0.get(label, 0.0)) / seconds, 4) for label in cpu1}
+
+
+def _figures(load, step, cpu0, cpu1, elapsed, idle):
     done = {n: load.linked[n] - due for n, due in step.sent.items() if n in load.linked}
     sent = len(step.sent)
     first_due = min(step.sent.values())
@@ -103,12 +113,21 @@ def _figures(load, step, cpu0, cpu1, elapsed):
     samples = list(done.values()) + [math.inf] * (sent - len(done))
     cpu = {label: round(cpu1[label] - cpu0.get(label, 0.0), 3) for label in cpu1}
     per_need = {label: round(1000 * used / len(done), 2) for label, used in cpu.items()} if done else {}
+    # what one more need costs: the step's CPU less what the processes burn idle in as long
+    marginal = {label: round(1000 * max(0.0, used - idle.get(label, 0.0) * elapsed) / len(done), 2)
+                for label, used in cpu.items()} if done else {}
     return {"offered_per_s": step.rate, "seconds": step.seconds, "sent": sent, "linked": len(done),
             "throughput_per_s": round(throughput, 2), "latency_ms": report.latencies_ms(samples),
             "errors": len(step.errors), "first_errors": step.errors[:3],
             "cpu_seconds": cpu, "cpu_cores_total": round(sum(cpu.values()) / elapsed, 2),
-            "cpu_ms_per_need": per_need,
-            "saturated": len(done) < sent or throughput < 0.9 * step.rate}
+            "cpu_ms_per_need": per_need, "cpu_ms_per_need_marginal": marginal,
+            # kept up: every need linked, at the rate offered, none waiting a second or more
+            "saturated": len(done) < sent or throughput < 0.9 * step.rate or percentile_ms(samples, 99) >= 1000}
+
+
+def percentile_ms(samples, q):
+    value = report.percentile(samples, q)
+    return math.inf if value is None or math.isinf(value) else value * 1000
 
 
 def _summary(steps):
@@ -117,25 +136,39 @@ def _summary(steps):
     return {"saturation_per_s": max((s["throughput_per_s"] for s in steps), default=0.0),
             "saturated": any(s["saturated"] for s in steps),
             "cpu_ms_per_need": at["cpu_ms_per_need"] if at else {},
+            "cpu_ms_per_need_marginal": at["cpu_ms_per_need_marginal"] if at else {},
             "cpu_ms_per_need_at": at["offered_per_s"] if at else None}
 
 
-def _reads(flow, options, need_ids, progress):
+def _reads(flow, options, need_ids, with_resident, progress, procs):
+    """GET /needs/{id} over the linked needs: as fast as the clients go, then paced (open loop);
+    and, closed loop, over the needs without a resident only: a need with one costs an RPC to
+    the community service for the (masked) resident."""
     if not need_ids or options.reads_seconds <= 0:
         return None
     name = flow.name
-    reads = Reads(flow, need_ids)
-    progress(f"{name}: GET /needs/{{id}}, {options.read_clients} clients for {options.reads_seconds:g} s")
-    closed, elapsed = reads.closed(options.read_clients, options.reads_seconds)
-    progress(f"{name}: GET /needs/{{id}} paced at {options.read_rate:g}/s for {options.reads_seconds:g} s")
-    paced, paced_elapsed = reads.paced(options.read_rate, options.reads_seconds)
     ok = lambda rs: [lat for lat, status in rs if status == 200]  # noqa: E731
-    return {"closed": {"clients": options.read_clients, "requests": len(closed),
-                       "per_s": round(len(ok(closed)) / elapsed, 1), "errors": len(closed) - len(ok(closed)),
-                       "latency_ms": report.latencies_ms(ok(closed))},
-            "paced": {"offered_per_s": options.read_rate, "requests": len(paced),
-                      "per_s": round(len(ok(paced)) / paced_elapsed, 1), "errors": len(paced) - len(ok(paced)),
-                      "latency_ms": report.latencies_ms([lat for lat, _ in paced])}}
+
+    def closed(ids, label):
+        progress(f"{name}: GET /needs/{{id}} ({label}), {options.read_clients} clients for {options.reads_seconds:g} s")
+        cpu0 = procs.cpu()
+        results, elapsed = Reads(flow, ids).closed(options.read_clients, options.reads_seconds)
+        cpu1 = procs.cpu()
+        busy = {label: round((cpu1[label] - cpu0.get(label, 0.0)) / elapsed, 2) for label in cpu1
+                if cpu1[label] - cpu0.get(label, 0.0) > 0.01 * elapsed}
+        return {"clients": options.read_clients, "requests": len(results), "needs": label,
+                "per_s": round(len(ok(results)) / elapsed, 1), "errors": len(results) - len(ok(results)),
+                "latency_ms": report.latencies_ms(ok(results)), "cpu_cores": busy}
+    out = {"closed": closed(need_ids, "all")}
+    plain = [n for n in need_ids if n not in with_resident]
+    if plain and len(plain) < len(need_ids):
+        out["closed_without_resident"] = closed(plain, "without a resident")
+    progress(f"{name}: GET /needs/{{id}} paced at {options.read_rate:g}/s for {options.reads_seconds:g} s")
+    paced, elapsed = Reads(flow, need_ids).paced(options.read_rate, options.reads_seconds)
+    out["paced"] = {"offered_per_s": options.read_rate, "requests": len(paced), "needs": "all",
+                    "per_s": round(len(ok(paced)) / elapsed, 1), "errors": len(paced) - len(ok(paced)),
+                    "latency_ms": report.latencies_ms([lat for lat, _ in paced])}
+    return out
 
 
 def _profile(options, procs, name, rate):
@@ -170,7 +203,7 @@ def _finish_profile(spies, figures):
         except subprocess.TimeoutExpired:
             proc.kill()
         if out.exists():
-            found[label] = {"stacks": str(out), "top": report.hot_spots(out)}
+            found[label] = {"stacks": str(out), "families": report.families(out), "top": report.hot_spots(out)}
     return {"offered_per_s": figures["offered_per_s"], "services": found}
 
 

@@ -231,7 +231,10 @@ def test_kustomize_builds_the_manifests():
 def test_prometheus_scrapes_every_process_and_loads_the_rules():
     config = load("prometheus/prometheus.yml")
     assert config["rule_files"] == ["alerts.yml"]
-    targets = {t for job in config["scrape_configs"] for group in job["static_configs"] for t in group["targets"]}
+    targets = {t for job in config["scrape_configs"] for group in job.get("static_configs", []) for t in group["targets"]}
+    # the app's processes by DNS, so that every replica of a scaled service is scraped
+    targets |= {f"{name}:{group['port']}" for job in config["scrape_configs"]
+                for group in job.get("dns_sd_configs", []) if group["type"] == "A" for name in group["names"]}
     assert {f"{s}:9100" for s in SERVICES} | {"gateway:8000", "rabbitmq:15692"} <= targets
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     assert {"gateway", "services", "rabbitmq"} <= jobs

@@ -53,3 +53,21 @@ def test_writes_by_id_touch_only_their_document(both):
         assert indexed.find_one({"_id": "need-8"})["n"] == 108
     finally:
         mc.Collection._iter_documents = embedded._scan
+
+
+def test_documents_are_copied_in_and_out_as_mongomock_copies_them():
+    import datetime
+    coll = mongomock.MongoClient().db.copies
+    embedded.install()
+    try:
+        given = {"_id": "need-1", "nested": {"list": [1, {"deep": "x"}]}, "tags": ["a"],
+                 "at": datetime.datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=datetime.timezone.utc)}
+        coll.insert_one(given)
+        given["nested"]["list"][1]["deep"] = "changed by the caller"
+        read = coll.find_one({"_id": "need-1"})
+        assert read["nested"] == {"list": [1, {"deep": "x"}]}
+        assert read["at"] == datetime.datetime(2026, 1, 1, 8, 0, 0, 123000)  # MongoDB's precision, naive UTC
+        read["tags"].append("b")
+        assert coll.find_one({"_id": "need-1"})["tags"] == ["a"]
+    finally:
+        mc.Collection._iter_documents = embedded._scan
