@@ -58,7 +58,7 @@ def run(args):
         runner.add_service(cls)
     runner.start()
 
-    if "gateway" in chosen:
+    if "gateway" in chosen and not env.get("WUSHE_SUPERVISED"):
         port = int(env.get("WUSHE_HTTP_PORT", "8000"))
         base_url = f"http://127.0.0.1:{port}"
         _wait_healthy(base_url)

@@ -107,10 +107,15 @@ def nameko_config(env=os.environ, **overrides):
     return config
 
 
+_DEFAULTS = []
+
+
 def settings(container):
-    """The WUSHE section of a container's config, with defaults for anything missing."""
-    defaults = nameko_config(env={})["WUSHE"]
-    return {**defaults, **container.config.get("WUSHE", {})}
+    """The WUSHE section of a container's config, with defaults for anything missing (made
+    once: building them reads every rule, and workers ask for their settings all the time)."""
+    if not _DEFAULTS:
+        _DEFAULTS.append(nameko_config(env={})["WUSHE"])
+    return {**_DEFAULTS[0], **container.config.get("WUSHE", {})}
 
 
 def rules(container):
@@ -118,11 +123,8 @@ def rules(container):
 
 
 class RulesConfig(DependencyProvider):
-    """Gives a service the linkage rules in force (`self.rules.incubation_threshold`, …): read
-    from the container's config once, when it starts (Rules is frozen; every worker shares it)."""
-
-    def setup(self):
-        self.rules = rules(self.container)
+    """Gives a service the linkage rules in force (`self.rules.incubation_threshold`, …), read
+    from the container's config for each worker, so that a changed config applies at once."""
 
     def get_dependency(self, worker_ctx):
-        return self.rules
+        return rules(self.container)

@@ -47,7 +47,7 @@ def plan(counts, env):
     out, k = [], 0
     for name in order:
         for i in range(counts[name]):
-            own = dict(env, WUSHE_DEMO="0")
+            own = dict(env, WUSHE_DEMO="0", WUSHE_SUPERVISED="1")  # the supervisor loads the demo, prints the banner
             if metrics:
                 own["WUSHE_METRICS_PORT"] = str(metrics + k)
             if name == "gateway":

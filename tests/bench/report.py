@@ -72,11 +72,13 @@ def plot(path, result):
         for q, style in (("p50", "--"), ("p99", "-")):
             y = [s["latency_ms"][q] if s["latency_ms"][q] is not None else float("nan") for s in steps]
             ax.plot(x, y, style, marker="o", color=colours.get(flow, None), label=f"{flow} {q}")
+        ax.axvline(data["saturation_per_s"], color=colours.get(flow, None), linewidth=0.8, linestyle=":",
+                   label=f"{flow} saturation {data['saturation_per_s']:.0f}/s")
     ax.set_yscale("log")
     ax.set_xlabel("offered load (needs/s, open loop)")
     ax.set_ylabel("registration → linked (ms)")
-    ax.axhline(100, color="#2c3e50", linewidth=0.6, linestyle=":")
-    ax.set_title(f"Linkage latency vs offered load ({result['machine']['cores']} cores, one box)")
+    ax.axhline(100, color="#2c3e50", linewidth=0.6, linestyle="-.", label="p99 target 100 ms")
+    ax.set_title(f"Registration → linked vs offered load ({result['machine']['cores']} cores, one box)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -20,8 +20,8 @@ PORTS = {"floor": 8710, "wushe": 8720}  # gateway instance n listens on port + n
 
 @dataclass
 class Options:
-    rates: list = field(default_factory=lambda: [10, 25, 40, 50, 60, 80, 100, 125])
-    step_seconds: float = 15.0
+    rates: list = field(default_factory=lambda: [5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 125])
+    step_seconds: float = 12.0
     drain_seconds: float = 15.0
     reads_seconds: float = 10.0
     read_rate: float = 1000.0
