@@ -253,7 +253,7 @@ def scale_out(options, progress):
         why = refused(name, {service: 2})
         if why:
             progress(f"{name}: {service} ×2 not run: {why}")
-            out[name] = {"skipped": why}
+            out[name] = {"service": service, "skipped": why}
             continue
         runs = {n: run_flow(name, replace(options, scale={service: n}), progress) for n in (1, 2)}
         out[name] = {"service": service, "instances": {str(n): {
