@@ -26,6 +26,17 @@ from wushe.clock import now_iso
 RESIDENT = {"name": "王大爷", "phone": "13800005678", "address": "天津市滨海新区泰达街道星华社区3号楼"}
 
 
+def due_times(rate, total):
+    """The open loop's clock: yields each arrival's due time when it comes (t0 + i/rate)."""
+    t0 = time.monotonic() + 0.05
+    for i in range(total):
+        due = t0 + i / rate
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        yield due
+
+
 @dataclass
 class Flow:
     """Where one flow's gateways and exchanges are."""
@@ -119,12 +130,7 @@ class Load:
         """Offer `rate` needs/s for `seconds`; returns the Step (due times of what was sent)."""
         step = Step(rate, seconds)
         total = max(1, int(round(rate * seconds)))
-        t0 = time.monotonic() + 0.05
-        for i in range(total):
-            due = t0 + i / rate
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
+        for i, due in enumerate(due_times(rate, total)):
             need = self.needs.next()
             step.sent[need["id"]] = due
             by_station = self.random.random() < self.station_share
@@ -263,12 +269,8 @@ class Reads:
         threads = [threading.Thread(target=sender, daemon=True) for _ in range(senders)]
         for t in threads:
             t.start()
-        t0 = time.monotonic() + 0.05
-        for i in range(total):
-            due = t0 + i / rate
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
+        t0 = time.monotonic()
+        for due in due_times(rate, total):
             jobs.put(due)
         for _ in threads:
             jobs.put(None)

@@ -11,6 +11,7 @@ import psutil
 import requests
 
 from tests.bench import world
+from wushe.store import client_for, is_embedded
 
 MANAGEMENT = "http://127.0.0.1:15672/api"
 AUTH = ("guest", "guest")
@@ -62,6 +63,8 @@ class Processes:
         self.scale = scale or {}
         self.extra_env = extra_env or {}
         self.procs = {}  # label (service or service#n) → Popen
+        # databases of their own on a real MongoDB (MONGO_URI), dropped when the run stops
+        self.db_prefix = f"bench_{int(time.time())}_"
 
     def command(self, service):
         if self.flow_name == "floor":
@@ -71,7 +74,7 @@ class Processes:
     def start(self, admin_key):
         env = dict(os.environ, AMQP_URI=self.amqp_uri, WUSHE_HTTP_PORT=str(self.port),
                    FLOOR_HTTP_PORT=str(self.port), WUSHE_ADMIN_KEY=admin_key, WUSHE_DEMO="0",
-                   WUSHE_DB_PREFIX="bench_", WUSHE_METRICS_PORT="0", **world.ENV, **self.extra_env)
+                   WUSHE_DB_PREFIX=self.db_prefix, WUSHE_METRICS_PORT="0", **world.ENV, **self.extra_env)
         env.setdefault("WUSHE_PII_KEY", "")
         self.logdir.mkdir(parents=True, exist_ok=True)
         for service in SERVICES:
@@ -129,6 +132,12 @@ class Processes:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+        uri = os.environ.get("MONGO_URI", "")
+        if self.flow_name == "wushe" and not is_embedded(uri):
+            client = client_for(uri)
+            for name in client.list_database_names():
+                if name.startswith(self.db_prefix):
+                    client.drop_database(name)
 
 
 def broker_cpu():

@@ -107,19 +107,23 @@ def family(frame):
     return "other"
 
 
+def busy_samples(path):
+    """(frames, count) for each stack of py-spy's collapsed output in which the process was
+    running, not waiting in eventlet's hub for I/O."""
+    for line in open(path, encoding="utf-8", errors="replace"):
+        stack, _, count = line.rstrip().rpartition(" ")
+        frames = stack.split(";")
+        if count.isdigit() and not _idle(frames):
+            yield frames, int(count)
+
+
 def families(path):
     """Where a process's CPU went, by family of the innermost frame (its self time)."""
     counts, total = {}, 0
-    for line in open(path, encoding="utf-8", errors="replace"):
-        stack, _, count = line.rstrip().rpartition(" ")
-        if not count.isdigit():
-            continue
-        frames = stack.split(";")
-        if _idle(frames):
-            continue
-        total += int(count)
+    for frames, count in busy_samples(path):
+        total += count
         name = family(frames[-1])
-        counts[name] = counts.get(name, 0) + int(count)
+        counts[name] = counts.get(name, 0) + count
     return {name: round(n / total, 3) for name, n in sorted(counts.items(), key=lambda kv: -kv[1])} if total else {}
 
 
@@ -133,15 +137,9 @@ def hot_spots(path, top=15):
     """From py-spy's collapsed stacks: the functions most often on the stack (inclusive share
     of the samples), eventlet's idle hub left out — where a service's CPU goes."""
     inclusive, total = {}, 0
-    for line in open(path, encoding="utf-8", errors="replace"):
-        stack, _, count = line.rstrip().rpartition(" ")
-        if not count.isdigit():
-            continue
-        frames = stack.split(";")
-        if _idle(frames):
-            continue  # idle: waiting in the hub for I/O
-        total += int(count)
+    for frames, count in busy_samples(path):
+        total += count
         for frame in set(frames):
-            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+            inclusive[frame] = inclusive.get(frame, 0) + count
     ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])
     return [{"frame": frame, "share": round(n / total, 3)} for frame, n in ranked[:top]] if total else []
