@@ -6,7 +6,6 @@ import eventlet
 import kombu
 import structlog
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
@@ -31,6 +30,7 @@ from wushe.events.catalog import SOURCES
 from wushe.regions import under_filter, within
 from wushe.store import Store, page
 from wushe.subscribe import DUPLICATE, on_event
+from wushe.rpc import RpcProxy
 from wushe.telemetry import Telemetry
 
 log = structlog.get_logger("wushe.gateway")

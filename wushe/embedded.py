@@ -43,15 +43,21 @@ def install():
 _IMMUTABLE = frozenset((str, int, float, bool, type(None), bytes))
 
 
-def _deepcopy(value, memo=None):
+def _walk(value, other):
+    """A new copy of the dicts and lists of `value`, its immutable scalars shared and anything
+    else given to `other`."""
     kind = type(value)
     if kind is dict:
-        return {k: v if type(v) in _IMMUTABLE else _deepcopy(v) for k, v in value.items()}
+        return {k: v if type(v) in _IMMUTABLE else _walk(v, other) for k, v in value.items()}
     if kind is list:
-        return [v if type(v) in _IMMUTABLE else _deepcopy(v) for v in value]
+        return [v if type(v) in _IMMUTABLE else _walk(v, other) for v in value]
     if kind in _IMMUTABLE:
         return value
-    return copy.deepcopy(value, memo)
+    return other(value)
+
+
+def _deepcopy(value, memo=None):
+    return _walk(value, copy.deepcopy)
 
 
 def _copy_field(obj, container):
@@ -73,14 +79,7 @@ _patch_datetimes = _helpers.patch_datetime_awareness_in_document
 def _datetimes_to_milliseconds(value):
     """mongomock's walk that brings datetimes to MongoDB's precision, with the plain dicts,
     lists and scalars of JSON-shaped documents walked directly (everything else: its own)."""
-    kind = type(value)
-    if kind is dict:
-        return {k: v if type(v) in _IMMUTABLE else _datetimes_to_milliseconds(v) for k, v in value.items()}
-    if kind is list:
-        return [v if type(v) in _IMMUTABLE else _datetimes_to_milliseconds(v) for v in value]
-    if kind in _IMMUTABLE:
-        return value
-    return _patch_datetimes(value)
+    return _walk(value, _patch_datetimes)
 
 
 class _Copying:

@@ -1,13 +1,19 @@
 """`rpc`: nameko's RPC entrypoint, except that a reply that cannot be sent (the broker dropped
 mid-request) is logged instead of killing the service's container, which nameko does with any
 worker thread that dies with an error. The request was not acknowledged, so the broker delivers
-it again when it is back; the caller has meanwhile had its deadline (504) and may retry."""
+it again when it is back; the caller has meanwhile had its deadline (504) and may retry.
+
+`RpcProxy`: nameko's, except that acknowledging a reply on a connection that just dropped does
+not kill the caller's container either (the chaos run caught the gateway dying so): the reply
+still reaches the waiting caller; the broker forgets the reply queue with the connection."""
 import socket
 
 import structlog
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu.exceptions import OperationalError
-from nameko.rpc import Rpc
+from nameko.messaging import QueueConsumer
+from nameko.rpc import ReplyListener, Rpc
+from nameko.rpc import RpcProxy as NamekoRpcProxy
 
 log = structlog.get_logger("wushe.rpc")
 CONNECTION_LOST = (OperationalError, AmqpConnectionError, ConnectionError, socket.error)
@@ -23,3 +29,29 @@ class ResilientRpc(Rpc):
 
 
 rpc = ResilientRpc.decorator
+
+
+class ResilientQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, treating an ack or requeue on a connection that just dropped as
+    what it is: the broker keeps the message unacknowledged (or drops an exclusive queue with
+    its connection). nameko's would raise, and kill the whole container."""
+
+    def ack_message(self, message):
+        try:
+            super().ack_message(message)
+        except CONNECTION_LOST as exc:
+            log.warning("amqp.ack_lost", error=str(exc))
+
+    def requeue_message(self, message):
+        try:
+            super().requeue_message(message)
+        except CONNECTION_LOST as exc:
+            log.warning("amqp.requeue_lost", error=str(exc))
+
+
+class ResilientReplyListener(ReplyListener):
+    queue_consumer = ResilientQueueConsumer()
+
+
+class RpcProxy(NamekoRpcProxy):
+    rpc_reply_listener = ResilientReplyListener()

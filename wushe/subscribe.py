@@ -20,36 +20,23 @@ import structlog
 from kombu import Queue, binding
 from nameko.amqp.publish import Publisher
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import Consumer, QueueConsumer
+from nameko.messaging import Consumer
 from nameko.standalone.events import get_event_exchange
 
 from wushe import events, metrics, topology
 from wushe.clock import now_iso
 from wushe.config import settings
 from wushe.errors import WusheError
-from wushe.rpc import CONNECTION_LOST
+from wushe.rpc import ResilientQueueConsumer
 
 log = structlog.get_logger("wushe.subscribe")
 DUPLICATE = "duplicate"
 
 
-class RawQueueConsumer(QueueConsumer):
-    """nameko's queue consumer, but handing providers the undecoded message (kombu would
-    otherwise fail on a body it cannot decode before any handler could park it), and treating an
-    ack or requeue on a connection that just dropped as what it is: the broker keeps the message
-    unacknowledged and delivers it again. (nameko's would raise, and kill the whole container.)"""
-
-    def ack_message(self, message):
-        try:
-            super().ack_message(message)
-        except CONNECTION_LOST as exc:
-            log.warning("event.ack_lost", error=str(exc))
-
-    def requeue_message(self, message):
-        try:
-            super().requeue_message(message)
-        except CONNECTION_LOST as exc:
-            log.warning("event.requeue_lost", error=str(exc))
+class RawQueueConsumer(ResilientQueueConsumer):
+    """nameko's queue consumer (acks on a dropped connection survived, see wushe.rpc), but
+    handing providers the undecoded message: kombu would otherwise fail on a body it cannot
+    decode before any handler could park it."""
 
     def get_consumers(self, consumer_cls, channel):
         for provider in self._providers:
