@@ -127,9 +127,10 @@ def main(argv=None):
               f"{report.fmt(one['reads_per_s'])} → {report.fmt(two['reads_per_s'])} req/s ({report.fmt(data['ratio']['reads'])}×)")
     if result["ratios"]:
         r = result["ratios"]
-        print(f"\n  ours / floor: saturation {report.fmt(r['saturation'])}×"
-              + (f", reads {report.fmt(r.get('reads_per_s'))}×" if r.get("reads_per_s") else "")
-              + "".join(f", p99 at {k}/s {report.fmt(v)}×" for k, v in r["p99_at"].items()))
+        x = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731 — ratios want two decimals
+        print(f"\n  ours / floor: saturation {x(r['saturation'])}×"
+              + (f", reads {x(r.get('reads_per_s'))}×" if r.get("reads_per_s") else "")
+              + "".join(f", p99 at {k}/s {x(v)}×" for k, v in r["p99_at"].items()))
     for name, verdict in result["targets"].items():
         print(f"  target {name}: {VERDICT[verdict['met']]} ({verdict['figure']})")
     out = Path(options.out)
