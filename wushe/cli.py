@@ -88,9 +88,10 @@ def run_scaled(spec, chosen, env):
     from wushe import scale
     counts = scale.parse(spec, chosen)
     scale.refuse_on_embedded(counts, env)
+    planned = scale.plan(counts, env)
 
     def ready():
-        gateways = scale.ports(counts, env)
+        gateways = scale.gateway_ports(planned)
         for port in gateways:
             _wait_healthy(f"http://127.0.0.1:{port}")
         if gateways:
@@ -99,7 +100,7 @@ def run_scaled(spec, chosen, env):
             _banner(base_url, env, demo.load(base_url, env["WUSHE_ADMIN_KEY"]) if everything else None)
             if len(gateways) > 1:
                 print(f"  gateways   ports {', '.join(map(str, gateways))} (put a load balancer in front)", flush=True)
-    scale.supervise(scale.plan(counts, env), on_ready=ready)
+    scale.supervise(planned, on_ready=ready)
 
 
 def _wait_healthy(base_url, seconds=30):

@@ -3,6 +3,7 @@
 Dependency providers read `container.config["WUSHE"]`, so tests can hand a container its own
 settings without touching the process environment.
 """
+import functools
 import os
 from dataclasses import dataclass, field, asdict
 
@@ -107,15 +108,15 @@ def nameko_config(env=os.environ, **overrides):
     return config
 
 
-_DEFAULTS = []
+@functools.cache
+def _defaults():
+    """Made once: building them reads every rule, and workers ask for their settings all the time."""
+    return nameko_config(env={})["WUSHE"]
 
 
 def settings(container):
-    """The WUSHE section of a container's config, with defaults for anything missing (made
-    once: building them reads every rule, and workers ask for their settings all the time)."""
-    if not _DEFAULTS:
-        _DEFAULTS.append(nameko_config(env={})["WUSHE"])
-    return {**_DEFAULTS[0], **container.config.get("WUSHE", {})}
+    """The WUSHE section of a container's config, with defaults for anything missing."""
+    return {**_defaults(), **container.config.get("WUSHE", {})}
 
 
 def rules(container):

@@ -84,7 +84,7 @@ def supervise(processes, on_ready=None):
         raise SystemExit(f"wushe: {died} exited; stopping the rest so that all are restarted")
 
 
-def ports(counts, env):
-    http = int(env.get("WUSHE_HTTP_PORT", "8000"))
-    return [http + i for i in range(counts.get("gateway", 0))]
+def gateway_ports(planned):
+    """The ports the planned gateways listen on."""
+    return [int(env["WUSHE_HTTP_PORT"]) for label, _, env in planned if label.split("#")[0] == "gateway"]
 

@@ -11,6 +11,7 @@ import psutil
 import requests
 
 from tests.bench import world
+from wushe import scale
 from wushe.store import client_for, is_embedded
 
 MANAGEMENT = "http://127.0.0.1:15672/api"
@@ -66,30 +67,31 @@ class Processes:
         # databases of their own on a real MongoDB (MONGO_URI), dropped when the run stops
         self.db_prefix = f"bench_{int(time.time())}_"
 
-    def command(self, service):
-        if self.flow_name == "floor":
-            return [sys.executable, "-m", "tests.bench.floor", service]
-        return [sys.executable, "-m", "wushe.cli", "run", "--services", service]
-
     def start(self, admin_key):
-        env = dict(os.environ, AMQP_URI=self.amqp_uri, WUSHE_HTTP_PORT=str(self.port),
-                   FLOOR_HTTP_PORT=str(self.port), WUSHE_ADMIN_KEY=admin_key, WUSHE_DEMO="0",
+        """The processes `wushe run --scale` would start (wushe.scale.plan), the floor's own
+        module in place of `wushe.cli` for the floor."""
+        env = dict(os.environ, AMQP_URI=self.amqp_uri, WUSHE_HTTP_PORT=str(self.port), WUSHE_ADMIN_KEY=admin_key,
                    WUSHE_DB_PREFIX=self.db_prefix, WUSHE_METRICS_PORT="0", **world.ENV, **self.extra_env)
         env.setdefault("WUSHE_PII_KEY", "")
         self.logdir.mkdir(parents=True, exist_ok=True)
-        for service in SERVICES:
-            for n in range(self.scale.get(service, 1)):
-                label = service if n == 0 else f"{service}#{n + 1}"
-                log = open(self.logdir / f"{self.flow_name}-{label.replace('#', '-')}.log", "w")
-                port = {"WUSHE_HTTP_PORT": str(self.port + n), "FLOOR_HTTP_PORT": str(self.port + n)}
-                self.procs[label] = subprocess.Popen(self.command(service), env={**env, **port}, stdout=log,
-                                                     stderr=subprocess.STDOUT, start_new_session=True)
-        for port in self.ports():
+        self.gateway_ports = []
+        for label, argv, own in scale.plan(scale.parse(",".join(f"{k}={n}" for k, n in self.scale.items()),
+                                                       list(SERVICES)), env):
+            service = label.split("#")[0]
+            if self.flow_name == "floor":
+                argv = [sys.executable, "-m", "tests.bench.floor", service]
+                own["FLOOR_HTTP_PORT"] = own["WUSHE_HTTP_PORT"]
+            if service == "gateway":
+                self.gateway_ports.append(int(own["WUSHE_HTTP_PORT"]))
+            log = open(self.logdir / f"{self.flow_name}-{label.replace('#', '-')}.log", "w")
+            self.procs[label] = subprocess.Popen(argv, env=own, stdout=log, stderr=subprocess.STDOUT,
+                                                 start_new_session=True)
+        for port in self.gateway_ports:
             self._wait_healthy(port)
 
     def ports(self):
         """The gateways' ports: one per gateway instance."""
-        return [self.port + n for n in range(self.scale.get("gateway", 1))]
+        return self.gateway_ports
 
     def _wait_healthy(self, port, seconds=60):
         deadline = time.monotonic() + seconds

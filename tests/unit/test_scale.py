@@ -30,7 +30,7 @@ def test_gateways_take_the_following_ports_and_come_last():
     planned = scale.plan(scale.parse("gateway=2,volunteers=2", list(SERVICES)), env)
     labels = [label for label, _, _ in planned]
     assert labels[-2:] == ["gateway#1", "gateway#2"] and "volunteers#2" in labels and len(labels) == 8
-    assert [e["WUSHE_HTTP_PORT"] for label, _, e in planned if label.startswith("gateway")] == ["8000", "8001"]
+    assert scale.gateway_ports(planned) == [8000, 8001]
     metrics_ports = [e["WUSHE_METRICS_PORT"] for _, _, e in planned]
     assert len(set(metrics_ports)) == len(planned)  # no two processes on one metrics port
     assert all(argv[-2:] == ["--services", label.split("#")[0]] for label, argv, _ in planned)
