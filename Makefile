@@ -1,26 +1,34 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 PYTHON ?= python3.11
+comma  := ,
+empty  :=
+space  := $(empty) $(empty)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# the local store server (SecantusDB) in a virtualenv of its own: it needs a newer pymongo than
+# nameko's eventlet allows, and it is GPL-2.0, so it runs only as its own process (README)
+STORE_VENV  := .venv-store
+STORE_STAMP := $(STORE_VENV)/.installed
+STORE_PIN   := SecantusDB==0.7.0b3
 
-.PHONY: run test unit dlq chaos bench asyncapi demo seed install broker clean
+.PHONY: run test unit dlq chaos bench asyncapi demo seed install store broker clean
 
-run: $(STAMP) broker ## start the five services and the gateway with the demo data (SCALE="volunteers=2": a process per instance)
-	$(PY) -m wushe.cli run $(if $(SCALE),--scale $(SCALE))
+run: $(STAMP) $(STORE_STAMP) broker ## the five services and the gateway, a process each, on the local store under var/, with the demo data (SCALE="volunteers=2 charity=2")
+	$(PY) -m wushe.cli run $(if $(SCALE),--scale "$(subst $(space),$(comma),$(strip $(SCALE)))")
 
-test: $(STAMP) ## the whole suite, against the real broker
+test: $(STAMP) $(STORE_STAMP) ## the whole suite, against the real broker
 	./deploy/ensure-broker.sh --management
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP) ## the pure-domain tests only; no broker needed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-chaos: $(STAMP) ## the full chaos run (CHAOS_ARGS="--needs 2000 --broker-down 12 …")
+chaos: $(STAMP) $(STORE_STAMP) ## the full chaos run (CHAOS_ARGS="--needs 2000 --broker-down 12 …")
 	./deploy/ensure-broker.sh --management
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
-bench: $(STAMP) ## the linkage under paced load beside the framework's floor (BENCH_ARGS="--quick", "--scale gateway=2", "--profile community")
+bench: $(STAMP) $(STORE_STAMP) ## the linkage under paced load beside the framework's floor (BENCH_ARGS="--quick", "--scale gateway=2", "--profile community")
 	./deploy/ensure-broker.sh --management
 	$(PY) -m tests.bench $(BENCH_ARGS)
 
@@ -36,7 +44,14 @@ seed: $(STAMP) ## load the demo data into the running platform (WUSHE_ADMIN_KEY=
 asyncapi: $(STAMP) ## write the AsyncAPI 3 document of the events to deploy/asyncapi.json
 	$(PY) -m wushe.asyncapi > deploy/asyncapi.json
 
-install: $(STAMP)
+install: $(STAMP) $(STORE_STAMP)
+
+store: $(STORE_STAMP) ## install the local store server into .venv-store/
+
+$(STORE_STAMP):
+	test -x $(STORE_VENV)/bin/python || $(PYTHON) -m venv $(STORE_VENV) || python3 -m venv $(STORE_VENV)
+	$(STORE_VENV)/bin/python -m pip install -q '$(STORE_PIN)'
+	touch $(STORE_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -47,5 +62,5 @@ $(STAMP): pyproject.toml
 broker: $(STAMP)
 	./deploy/ensure-broker.sh
 
-clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+clean: ## the virtualenvs and caches; the local data in var/ stays (rm -rf var to wipe it)
+	rm -rf $(VENV) $(STORE_VENV) *.egg-info .pytest_cache

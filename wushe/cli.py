@@ -1,6 +1,7 @@
-"""`wushe run`: the five services and the gateway in one process, on the embedded store by
-default, with the demo data loaded. (With a real MONGO_URI, each service can equally run as
-its own process: `nameko run services.community.service` …)"""
+"""`wushe run`: the five services and the gateway, a process each, on the local store server
+(or MONGO_URI's MongoDB), with the demo data loaded once; `--services a,b` runs those in this one
+process (a container's command); WUSHE_STORE=memory runs everything in one process on the
+embedded, non-durable store. Also `wushe dlq`, `wushe demo`, `wushe seed`."""
 import warnings
 
 # eventlet is in maintenance mode; we know (README, "Stack"), no need to say it at every start
@@ -21,7 +22,7 @@ import requests  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
 from wushe import demo, logs  # noqa: E402
-from wushe.config import nameko_config  # noqa: E402
+from wushe.config import DEFAULT_AMQP_URI, nameko_config  # noqa: E402
 from wushe.store import is_embedded  # noqa: E402
 
 SERVICES = {
@@ -42,17 +43,35 @@ def service_classes(names=tuple(SERVICES)):
     return classes
 
 
+def store_mode(env):
+    """Where the data lives: MONGO_URI's MongoDB; else the local store server under var/
+    (`local`, the default); or, with WUSHE_STORE=memory, the embedded store inside one process."""
+    if env.get("MONGO_URI"):
+        return "memory" if is_embedded(env["MONGO_URI"]) else "mongodb"
+    choice = env.get("WUSHE_STORE", "local")
+    if choice not in ("local", "memory"):
+        raise SystemExit(f"wushe: WUSHE_STORE={choice!r}: choose local (the default) or memory")
+    return choice
+
+
 def run(args):
     env = dict(os.environ)
-    env.setdefault("WUSHE_ADMIN_KEY", secrets.token_urlsafe(24))
-    config = nameko_config(env)
-    logs.configure(config["LOG_LEVEL"])
     chosen = args.services or list(SERVICES)
     unknown = set(chosen) - set(SERVICES)
     if unknown:
         raise SystemExit(f"wushe: no service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
-    if args.scale:
-        return run_scaled(args.scale, chosen, env)
+    mode = store_mode(env)
+    if args.scale or (not args.services and mode != "memory"):
+        return run_processes(args.scale, chosen, env, mode)
+    return run_in_process(chosen, env, mode)
+
+
+def run_in_process(chosen, env, mode):
+    """These services in this one process (what each of the topology's processes runs, what a
+    container runs, and the whole platform on the embedded store)."""
+    env.setdefault("WUSHE_ADMIN_KEY", secrets.token_urlsafe(24))
+    config = nameko_config(env)
+    logs.configure(config["LOG_LEVEL"])
     runner = ServiceRunner(config)
     for cls in service_classes(chosen):
         runner.add_service(cls)
@@ -65,7 +84,7 @@ def run(args):
         loaded = None
         if env.get("WUSHE_DEMO", "1") != "0" and len(chosen) == len(SERVICES):
             loaded = demo.load(base_url, env["WUSHE_ADMIN_KEY"])
-        _banner(base_url, env, loaded)
+        _banner(base_url, env, loaded, mode, f"one process ({', '.join(chosen)})")
     else:
         print(f"wushe: running {', '.join(chosen)}", flush=True)
 
@@ -73,7 +92,7 @@ def run(args):
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.ready() or stop.send("signal"))
     # a service whose container dies must not go on missing inside a live process: exit, so that
-    # a supervisor (systemd, Kubernetes, docker restart policies) starts it again
+    # a supervisor (ours, systemd, Kubernetes, docker restart policies) starts it again
     eventlet.spawn(runner.wait).link(lambda _: stop.ready() or stop.send("a service died"))
     reason = stop.wait()
     if reason != "signal":
@@ -83,24 +102,53 @@ def run(args):
     runner.stop()
 
 
-def run_scaled(spec, chosen, env):
-    """One process per service instance (`--scale volunteers=2`); see wushe.scale."""
-    from wushe import scale
+def run_processes(spec, chosen, env, mode):
+    """The real topology: a process per service instance (`--scale volunteers=2`, see
+    wushe.scale) on a shared store — the local store server, started here and stopped last,
+    unless MONGO_URI names a MongoDB."""
+    from wushe import local, scale
     counts = scale.parse(spec, chosen)
+    deployment = local.Deployment(env) if mode == "local" else None
+    if deployment:
+        env = deployment.environment(env)
     scale.refuse_on_embedded(counts, env)
+    if deployment:
+        deployment.server.start()
+    env.setdefault("WUSHE_ADMIN_KEY", secrets.token_urlsafe(24))
     planned = scale.plan(counts, env)
 
     def ready():
         gateways = scale.gateway_ports(planned)
         for port in gateways:
-            _wait_healthy(f"http://127.0.0.1:{port}")
-        if gateways:
-            base_url = f"http://127.0.0.1:{gateways[0]}"
-            everything = env.get("WUSHE_DEMO", "1") != "0" and len(chosen) == len(SERVICES)
-            _banner(base_url, env, demo.load(base_url, env["WUSHE_ADMIN_KEY"]) if everything else None)
-            if len(gateways) > 1:
-                print(f"  gateways   ports {', '.join(map(str, gateways))} (put a load balancer in front)", flush=True)
-    scale.supervise(planned, on_ready=ready)
+            _wait_healthy(f"http://127.0.0.1:{port}", seconds=60)
+        if not gateways:
+            return
+        base_url = f"http://127.0.0.1:{gateways[0]}"
+        loaded = None
+        if env.get("WUSHE_DEMO", "1") != "0" and len(chosen) == len(SERVICES):
+            if deployment and deployment.demo_marker.exists():
+                loaded = f"loaded at the first start ({deployment.demo_marker}); everything since is kept"
+            else:
+                loaded = demo.load(base_url, env["WUSHE_ADMIN_KEY"])
+                if deployment:
+                    deployment.demo_marker.write_text(f"{loaded}\n")
+        labels = [label for label, _, _ in planned]
+        _banner(base_url, env, loaded, mode, f"{len(labels)}, one per service instance ({', '.join(labels)})",
+                deployment)
+        if len(gateways) > 1:
+            print(f"  gateways   ports {', '.join(map(str, gateways))} (put a load balancer in front)", flush=True)
+
+    def watch_store():
+        if deployment and not deployment.server.running():
+            print("wushe: the store server exited; starting it again", file=sys.stderr, flush=True)
+            deployment.server.restart()
+
+    try:
+        scale.supervise(planned, on_ready=ready, tend_also=watch_store)
+    finally:
+        if deployment:
+            deployment.server.stop()
+            print(f"wushe: stopped; the data is kept in {deployment.folder}/", flush=True)
 
 
 def _wait_healthy(base_url, seconds=30):
@@ -115,14 +163,17 @@ def _wait_healthy(base_url, seconds=30):
     raise SystemExit(f"wushe: the gateway did not answer at {base_url} within {seconds} s")
 
 
-def _banner(base_url, env, loaded):
-    store = env.get("MONGO_URI") or "mongomock://"
+def _banner(base_url, env, loaded, mode, processes, deployment=None):
+    store = {"memory": "embedded, NON-DURABLE (in this process; data is lost when it stops)",
+             "mongodb": "MongoDB (MONGO_URI)"}.get(mode) or f"local, durable: {deployment.describe()}"
     lines = [
         "",
         "  五社联动 Wushe is running",
         f"  gateway    {base_url}/api/v1   (OpenAPI: {base_url}/api/v1/openapi.json)",
         f"  admin key  {env['WUSHE_ADMIN_KEY']}",
-        f"  store      {'embedded, NON-DURABLE (data is lost when this stops)' if is_embedded(store) else store}",
+        f"  processes  {processes}",
+        f"  store      {store}",
+        f"  broker     {env.get('AMQP_URI', DEFAULT_AMQP_URI).rpartition('@')[2]}",
         f"  metrics    {base_url}/metrics",
         f"  demo       {loaded if loaded else 'not loaded (WUSHE_DEMO=0)'}",
         "  try        curl -H 'Authorization: Bearer <admin key>' " + base_url + "/api/v1/needs/need-demo-errand",
@@ -160,10 +211,9 @@ def dlq_command(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="wushe")
     sub = parser.add_subparsers(dest="command", required=True)
-    run_parser = sub.add_parser("run", help="run the services and the gateway (all of them by default) in one process")
+    run_parser = sub.add_parser("run", help="run the services and the gateway: a process each on the local store (WUSHE_STORE=memory: one process)")
     run_parser.add_argument("--services", type=lambda text: [s.strip() for s in text.split(",") if s.strip()],
-                            default=[], help=f"a comma-separated subset of {', '.join(SERVICES)}; run several "
-                                             "processes with a real MONGO_URI to scale a service out")
+                            default=[], help=f"run these ({', '.join(SERVICES)}) in this one process")
     run_parser.add_argument("--scale", default="", metavar="SERVICE=N[,…]",
                             help="one process per service, N of those named (instances need a shared MONGO_URI)")
     dlq_parser = sub.add_parser("dlq", help="list, show or replay dead-lettered messages")

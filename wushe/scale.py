@@ -9,6 +9,7 @@ On one host, extra gateway instances listen on the following ports (8000, 8001, 
 instances' metrics ports likewise; put a load balancer in front of the gateways. In compose it
 is `docker compose up --scale volunteers=2`; in Kubernetes, the Deployments' replicas (and HPAs).
 """
+import os
 import signal
 import subprocess
 import sys
@@ -58,30 +59,116 @@ def plan(counts, env):
     return out
 
 
-def supervise(processes, on_ready=None):
-    """Start them; stop them all on a signal; exit non-zero as soon as one dies (a supervisor
-    restarts the lot, as with the single-process `wushe run`)."""
-    running = {label: subprocess.Popen(argv, env=env) for label, argv, env in processes}
-    stopping = []
+def die_with_parent():
+    """In the child, before exec: the kernel sends SIGTERM when the supervisor dies, however it
+    dies (kill -9 included), so that no service is left running on its own. Linux only; elsewhere
+    a supervisor killed with -9 leaves its children to be stopped by hand."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class Supervisor:
+    """The planned processes: started, restarted when one dies, stopped gateways first.
+
+    Each runs in a session of its own, so a Ctrl-C reaches the supervisor alone, which stops the
+    gateways (no new requests), then the services; and each dies with the supervisor.
+    A process that dies is started again after `backoff` seconds; one that dies `crash_loop`
+    times within a minute stops the lot (a supervisor above — systemd, an operator — decides).
+    """
+
+    def __init__(self, planned, log_dir=None, backoff=1.0, crash_loop=5, say=print):
+        self.planned = {label: (argv, env) for label, argv, env in planned}
+        self.log_dir = log_dir
+        self.backoff = backoff
+        self.crash_loop = crash_loop
+        self.say = say
+        self.running = {}
+        self.deaths = {}   # label -> monotonic times of its unexpected exits
+        self.restarts = 0
+        self.stopping = False
+
+    def start(self):
+        for label in self.planned:
+            self.start_one(label)
+        return self
+
+    def start_one(self, label):
+        argv, env = self.planned[label]
+        out = None
+        if self.log_dir:
+            os.makedirs(self.log_dir, exist_ok=True)
+            out = open(os.path.join(self.log_dir, f"{label.replace('#', '-')}.log"), "ab")
+        self.running[label] = subprocess.Popen(argv, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                               start_new_session=True, preexec_fn=die_with_parent)
+        if out:
+            out.close()
+        return self.running[label]
+
+    def pid(self, label):
+        return self.running[label].pid
+
+    def kill(self, label, sig=signal.SIGKILL):
+        """Signal one process (chaos); `tend` starts it again."""
+        process = self.running[label]
+        if process.poll() is None:
+            process.send_signal(sig)
+            process.wait()
+
+    def tend(self):
+        """Start again whatever has died; SystemExit on a crash loop."""
+        now = time.monotonic()
+        for label, process in list(self.running.items()):
+            if self.stopping or process.poll() is None:
+                continue
+            recent = [t for t in self.deaths.get(label, []) if now - t < 60] + [now]
+            self.deaths[label] = recent
+            if len(recent) >= self.crash_loop:
+                raise SystemExit(f"wushe: {label} died {len(recent)} times within a minute; stopping the rest")
+            self.say(f"wushe: {label} exited ({process.returncode}); starting it again", flush=True)
+            time.sleep(self.backoff)
+            self.start_one(label)
+            self.restarts += 1
+
+    def stop(self, timeout=20):
+        """SIGTERM to the gateways, then to the services; SIGKILL to any still running after `timeout`."""
+        self.stopping = True
+        order = sorted(self.running, key=lambda label: not label.startswith("gateway"))
+        for wave in ([l for l in order if l.startswith("gateway")], [l for l in order if not l.startswith("gateway")]):
+            for label in wave:
+                if self.running[label].poll() is None:
+                    self.running[label].send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for label in wave:
+                try:
+                    self.running[label].wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    self.running[label].kill()
+                    self.running[label].wait()
+
+
+def supervise(processes, on_ready=None, tend_also=None):
+    """Start them, keep them running until SIGINT or SIGTERM, then stop them all.
+
+    `tend_also()` runs in the same loop (the local store server's own watch)."""
+    supervisor = Supervisor(processes)
+    signals = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.append(True))
-    if on_ready:
-        on_ready()
-    print(f"wushe: running {len(running)} processes: {', '.join(running)}", flush=True)
-    died = None
-    while not stopping and died is None:
-        died = next((label for label, p in running.items() if p.poll() is not None), None)
-        time.sleep(0.5)
-    for p in running.values():
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in running.values():
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    if died:
-        raise SystemExit(f"wushe: {died} exited; stopping the rest so that all are restarted")
+        signal.signal(sig, lambda number, _: signals.append(number))
+    supervisor.start()
+    try:
+        if on_ready:
+            on_ready()
+        print(f"wushe: running {len(supervisor.running)} processes: {', '.join(supervisor.running)}", flush=True)
+        while not signals:
+            supervisor.tend()
+            if tend_also:
+                tend_also()
+            time.sleep(0.5)
+    finally:
+        supervisor.stop()
 
 
 def gateway_ports(planned):
