@@ -1,8 +1,11 @@
 """Fixtures shared by the service and end-to-end tests. Every test gets its own RabbitMQ vhost
 (nameko's `rabbit_config`) and its own database prefix; `MONGO_URI` runs the same suite on a
-real MongoDB."""
+real MongoDB.
+
+`WUSHE_TEST_TOPOLOGY=processes` runs the `platform` as `wushe run` does — a process per service
+and the gateway — on a shared store server: MONGO_URI's, or a local one started for the session
+(README, "Tests"). The default, `containers`, runs them all in the test's own process."""
 import os
-import socket
 import uuid
 
 import eventlet
@@ -17,13 +20,61 @@ from wushe.store import client_for, is_embedded
 ADMIN_KEY = "test-admin-key"
 PII_KEY = "d3VzaGUtdGVzdHMtcGVyc29uYWwtZGF0YS1rZXktMzI="  # base64 of 32 bytes, for tests only
 MONGO_URI = os.environ.get("MONGO_URI", "mongomock://")
+TOPOLOGY = os.environ.get("WUSHE_TEST_TOPOLOGY", "containers")
+_local_store = []
 
 
 def pytest_configure(config):
+    global MONGO_URI
+    config.addinivalue_line("markers", "in_process: needs the platform inside the test's process (skipped on "
+                                       "WUSHE_TEST_TOPOLOGY=processes), the reason given")
+    if TOPOLOGY not in ("containers", "processes"):
+        raise pytest.UsageError(f"WUSHE_TEST_TOPOLOGY={TOPOLOGY!r}: choose containers or processes")
+    if TOPOLOGY == "processes" and is_embedded(MONGO_URI):
+        # processes share their services' data only through a store server of their own
+        MONGO_URI = start_local_store()
     if is_embedded(MONGO_URI):
         # the embedded store never yields between operations, which would hide read-then-write
         # races; in tests every operation yields first, as a networked database does
         fakes.interleave_mongomock()
+
+
+def start_local_store():
+    """A local store server for this session, its data in a temporary folder (removed after)."""
+    import tempfile
+
+    from tests.netports import free_port as port
+    from wushe.local import StoreServer
+    folder = tempfile.mkdtemp(prefix="wushe-store-")
+    server = StoreServer(f"{folder}/data", port=port(), log_path=f"{folder}/store.log").start()
+    _local_store.append((server, folder))
+    return server.uri
+
+
+def pytest_unconfigure(config):
+    import shutil
+    for server, folder in _local_store:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    if TOPOLOGY != "processes":
+        return
+    for item in items:
+        marker = item.get_closest_marker("in_process")
+        if marker:
+            item.add_marker(pytest.mark.skip(reason=f"in-process only: {marker.args[0] if marker.args else ''}"))
+
+
+@pytest.fixture(scope="session")
+def shared_store_uri():
+    """A store that separate processes share: MONGO_URI's, or a local store server (started once)."""
+    if not is_embedded(MONGO_URI):
+        return MONGO_URI
+    if not _local_store:
+        start_local_store()
+    return _local_store[0][0].uri
 
 
 @pytest.fixture
@@ -52,18 +103,32 @@ def tap(config):
 
 
 @pytest.fixture
-def platform(config, runner_factory, tap):
-    """All five services and the gateway, running against the test's vhost."""
-    from wushe.cli import service_classes
-    runner = runner_factory(config, *service_classes())
-    runner.start()
+def platform(request, config, tap, tmp_path):
+    """All five services and the gateway, running against the test's vhost: containers in this
+    process, or (WUSHE_TEST_TOPOLOGY=processes) a process each."""
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    if TOPOLOGY == "processes":
+        from tests.processes import Topology
+        # the call check and the gauges' recount every second, not 30: a test cannot call the
+        # timers inside another process
+        topology = Topology(config, tmp_path / "process-logs", metrics=True,
+                            extra_env={"WUSHE_MEASURE_SECONDS": "1", "WUSHE_CALL_EXPIRY_CHECK_SECONDS": "1"})
+        request.addfinalizer(lambda: topology.stop(kill=True))  # the test's world is thrown away
+        topology.start()
+        api = Api(base, tap)
+        api.topology = topology
+        return api
+    from wushe.cli import service_classes
+    runner = request.getfixturevalue("runner_factory")(config, *service_classes())
+    runner.start()
     wait_for(lambda: requests.get(f"{base}/healthz", timeout=1).ok, timeout=10)
     return Api(base, tap)
 
 
 class Api:
     """A requests session on the gateway with the admin key, plus helpers for the tests."""
+
+    topology = None  # the processes, on WUSHE_TEST_TOPOLOGY=processes
 
     def __init__(self, base, tap):
         self.base = base
@@ -79,6 +144,14 @@ class Api:
 
     def delete(self, path, **kw):
         return self.session.delete(self.base + "/api/v1" + path, timeout=20, **kw)
+
+    def metrics(self):
+        """What Prometheus scrapes: the gateway's /metrics, and on the process topology every
+        service process's own metrics port too."""
+        texts = [requests.get(f"{self.base}/metrics", timeout=10).text]
+        for url in self.topology.metrics_urls() if self.topology else ():
+            texts.append(requests.get(url, timeout=10).text)
+        return "".join(texts)
 
     def need(self, need_id):
         return self.get(f"/needs/{need_id}").json()
@@ -102,15 +175,26 @@ def wait_for(probe, timeout=10, interval=0.05):
     raise AssertionError(f"condition not met within {timeout} s; last answer: {last!r}")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.netports import free_port  # noqa: E402 — re-exported: tests import it from here
+
+
+class _ProcessLogs:
+    """log_lines on the process topology: what the processes wrote, read when asked."""
+
+    def __init__(self, request):
+        self.request = request
+
+    def getvalue(self):
+        topology = self.request.getfixturevalue("platform").topology
+        return "\n".join(line for line in topology.logs().splitlines() if line.startswith("{")) + "\n"
 
 
 @pytest.fixture
-def log_lines():
+def log_lines(request):
     """Every log line any service writes during the test, formatted as it is shipped."""
+    if TOPOLOGY == "processes":
+        yield _ProcessLogs(request)
+        return
     import io
     import logging
 

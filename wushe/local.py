@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pymongo
@@ -69,7 +70,8 @@ class StoreServer:
                              "WUSHE_STORE_PORT to another port")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
+        with open(self.log_path, "ab") as log, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Using fork", DeprecationWarning)  # fork then exec: safe
             # its own session: a Ctrl-C in the terminal reaches the supervisor, which stops the
             # services first and the store last, so that nothing writes to a store that is gone
             self.process = subprocess.Popen(

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 from wushe.store import is_embedded
 
@@ -101,8 +102,11 @@ class Supervisor:
         if self.log_dir:
             os.makedirs(self.log_dir, exist_ok=True)
             out = open(os.path.join(self.log_dir, f"{label.replace('#', '-')}.log"), "ab")
-        self.running[label] = subprocess.Popen(argv, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                                               start_new_session=True, preexec_fn=die_with_parent)
+        with warnings.catch_warnings():
+            # eventlet warns of any fork; this one is followed at once by exec, of which it has no fear
+            warnings.filterwarnings("ignore", "Using fork", DeprecationWarning)
+            self.running[label] = subprocess.Popen(argv, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                                   start_new_session=True, preexec_fn=die_with_parent)
         if out:
             out.close()
         return self.running[label]
@@ -132,9 +136,17 @@ class Supervisor:
             self.start_one(label)
             self.restarts += 1
 
-    def stop(self, timeout=20):
-        """SIGTERM to the gateways, then to the services; SIGKILL to any still running after `timeout`."""
+    def stop(self, timeout=20, kill=False):
+        """SIGTERM to the gateways, then to the services; SIGKILL to any still running after
+        `timeout` — or to all at once with `kill` (a test's teardown: its world is thrown away)."""
         self.stopping = True
+        if kill:
+            for process in self.running.values():
+                if process.poll() is None:
+                    process.kill()
+            for process in self.running.values():
+                process.wait()
+            return
         order = sorted(self.running, key=lambda label: not label.startswith("gateway"))
         for wave in ([l for l in order if l.startswith("gateway")], [l for l in order if not l.startswith("gateway")]):
             for label in wave:

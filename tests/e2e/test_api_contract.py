@@ -122,7 +122,7 @@ def test_operations_endpoints(platform):
     traced = platform.get("/needs/need-nope", headers={"X-Correlation-Id": "hotline-ticket-42"})
     assert traced.headers["X-Correlation-Id"] == "hotline-ticket-42"
     assert platform.get("/needs").headers["X-Correlation-Id"]  # one is made up when none is given
-    metrics = requests.get(platform.base + "/metrics", timeout=5).text
+    metrics = platform.metrics()
     assert 'wushe_http_request_seconds_count{method="POST",route="/api/v1/regions",status="201"}' in metrics
     assert "wushe_rpc_seconds_bucket" in metrics
 

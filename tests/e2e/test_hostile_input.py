@@ -172,6 +172,7 @@ def test_chinese_text_round_trips_byte_identical(platform):
     platform.wait_need(need_id, lambda n: n["status"] == "linked")
 
 
+@pytest.mark.in_process("it replaces a service's method in this process")
 def test_a_failure_inside_a_service_is_a_generic_500_without_its_type_or_message(platform, monkeypatch):
     from services.volunteers.service import VolunteersService
 
@@ -187,6 +188,7 @@ def test_a_failure_inside_a_service_is_a_generic_500_without_its_type_or_message
     assert response.headers["X-Correlation-Id"]
 
 
+@pytest.mark.in_process("it replaces the gateway's code in this process")
 def test_a_failure_in_the_gateway_is_a_generic_500_without_its_type_or_message(platform, monkeypatch):
     import gateway.service
     seed(platform)

@@ -146,7 +146,7 @@ def test_no_worker_with_room_escalates_to_the_district_queue_which_drains(platfo
     second = ok(platform.post("/needs", need(volunteers=0, rice=0)), 202)["id"]
     view = platform.wait_need(second, lambda n: n["status"] == "escalated")
     assert view["linkage"]["worker"]["state"] == "unavailable"
-    escalated = platform.tap.of_type("need_escalated", second)
+    escalated = wait_for(lambda: platform.tap.of_type("need_escalated", second))
     assert escalated and escalated[0]["data"]["missing"] == ["worker"]
     assert escalated[0]["data"]["escalated_to"] == "tianjin/binhai"
     # the escalated need waits on the district queue; resolving the first frees the worker, and

@@ -24,8 +24,9 @@ def test_one_line_per_event_handled_follows_a_need_across_services(platform, log
     for line in handled:
         assert line["correlation_id"] == need_id and line["event_type"] and line["event_id"]
         assert line["outcome"] in ("ok", "duplicate") and line["duration_ms"] >= 0
-    # exactly one line per (service, event) handled
-    keys = [(l["service"], l["entrypoint"], l["event_id"]) for l in handled]
+    # exactly one line per (service, event) applied; a copy delivered again (the outbox relay
+    # republishes what it has not seen confirmed in time) has its own line, as a duplicate
+    keys = [(l["service"], l["entrypoint"], l["event_id"]) for l in handled if l["outcome"] == "ok"]
     assert len(keys) == len(set(keys))
     registered = [l for l in handled if l["event_type"] == "need_registered"]
     assert {l["service"] for l in registered} >= {"orgs", "workers", "volunteers", "charity", "gateway"}
