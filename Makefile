@@ -12,14 +12,23 @@ STORE_VENV  := .venv-store
 STORE_STAMP := $(STORE_VENV)/.installed
 STORE_PIN   := SecantusDB==0.7.0b3
 
-.PHONY: run test unit dlq chaos bench asyncapi demo seed install store broker clean
+.PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker clean
 
 run: $(STAMP) $(STORE_STAMP) broker ## the five services and the gateway, a process each, on the local store under var/, with the demo data (SCALE="volunteers=2 charity=2")
 	$(PY) -m wushe.cli run $(if $(SCALE),--scale "$(subst $(space),$(comma),$(strip $(SCALE)))")
 
-test: $(STAMP) $(STORE_STAMP) ## the whole suite, against the real broker
+# the e2e tier a second time, on the process topology (README, "Tests"); the gateway's HTTP
+# surface alone (input, keys, contract, fuzz) and the broker-restart tests run once, on containers
+SURFACE := test_hostile_input test_keys_and_scopes test_api_contract test_inventory test_fuzz test_failures
+
+test: $(STAMP) $(STORE_STAMP) ## the whole suite, against the real broker and the local store server
 	./deploy/ensure-broker.sh --management
 	$(PY) -m pytest $(PYTEST_ARGS)
+	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(foreach m,$(SURFACE),--ignore=tests/e2e/$(m).py) $(PYTEST_ARGS)
+
+e2e-processes: $(STAMP) $(STORE_STAMP) ## every e2e test on the process topology (a process per service, a store server)
+	./deploy/ensure-broker.sh --management
+	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 unit: $(STAMP) ## the pure-domain tests only; no broker needed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,9 +1,9 @@
 """`wushe run --scale SERVICE=N,…`: every service in its own process, N of the named ones.
 
 Instances of one service are competing consumers of its queues (nameko's SERVICE_POOL
-handlers) and share its database, so they must share a real MongoDB: the embedded store lives
-inside one process, and two instances of a service would each keep half its data. One process
-per service is fine on the embedded store (each service owns its database).
+handlers) and share its database, so they must share a store server: the local one `wushe run`
+starts, or MONGO_URI's MongoDB. The embedded store lives inside one process, and two instances
+of a service would each keep half its data.
 
 On one host, extra gateway instances listen on the following ports (8000, 8001, …) and extra
 instances' metrics ports likewise; put a load balancer in front of the gateways. In compose it
@@ -37,8 +37,8 @@ def refuse_on_embedded(counts, env):
     if scaled and is_embedded(env.get("MONGO_URI", "")):
         raise SystemExit(
             f"wushe: {', '.join(scaled)} cannot run as several instances on the embedded store: it lives "
-            "inside one process, so each instance would hold its own half of the data. Set MONGO_URI to a "
-            "MongoDB replica set (deploy/docker-compose.yml has one).")
+            "inside one process, so each instance would hold its own half of the data. Leave WUSHE_STORE unset "
+            "(the local store server) or set MONGO_URI to a MongoDB replica set.")
 
 
 def plan(counts, env):

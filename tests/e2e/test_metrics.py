@@ -42,7 +42,7 @@ def test_a_needs_flow_shows_in_the_metrics_catalog(platform, config, container_f
     def measured(found):  # the flow's series, and the gauges the timers recount (in each process, their own)
         gauges = {s.name for s in found}
         return found if value(found, "wushe_need_linkage_seconds_count") and {
-            "wushe_cases", "wushe_organisations", "wushe_calls_open"} <= gauges else None
+            "wushe_cases", "wushe_organisations", "wushe_calls_open", "wushe_stations_noncompliant"} <= gauges else None
     found = wait_for(lambda: measured(samples(platform)))
     assert value(found, "wushe_needs_total", event="registered", category="errands", urgency="high",
                  district=DISTRICT) >= 1
