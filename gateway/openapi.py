@@ -8,7 +8,7 @@ from wushe.fields import schema_name
 STANDARD_ERRORS = {
     400: "Malformed JSON", 401: "Missing or wrong API key", 404: "Not found (or not yours)",
     409: "Conflict with the record's state", 413: "Body too large", 422: "Invalid fields",
-    503: "A service is not running", 504: "A service did not answer in time",
+    503: "A service, the broker or the store is unreachable; retry", 504: "A service did not answer in time",
 }
 
 

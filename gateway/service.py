@@ -108,7 +108,9 @@ class GatewayService:
 
     @property
     def idempotency(self):
-        return Idempotency(self.store.idempotency)
+        # a request runs a few RPCs at most, each within RPC_TIMEOUT: one still running after
+        # three of them has lost its gateway or its store
+        return Idempotency(self.store.idempotency, lease_seconds=3 * self.settings["RPC_TIMEOUT"])
 
     def call(self, service, method, *args, **kwargs):
         """An RPC with a deadline: nothing waits forever on a service that is down."""

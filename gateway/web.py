@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 import kombu.exceptions
+import pymongo.errors
 import structlog
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import HttpRequestHandler
@@ -37,7 +38,26 @@ class ServiceTimeout(Exception):
 INTERNAL = ("Internal error", "the request failed; it has been logged with its correlation id")
 
 
+def _subclasses(kind):
+    return {kind.__name__}.union(*(_subclasses(sub) for sub in kind.__subclasses__()))
+
+
+# pymongo's "the store is away" (the connection dropped, no server to select, a timeout): a
+# service's arrives here as a RemoteError naming its type
+STORE_AWAY = frozenset(_subclasses(pymongo.errors.ConnectionFailure))
+
+
+def _store_away(exc=None):
+    # the store is restarting or unreachable: whatever the request did not finish, a retry
+    # finishes (an Idempotency-Key makes it safe); not a bug of ours, so not a 500
+    return HttpProblem(503, "Service unavailable", "the data store is unreachable; try again shortly",
+                       headers={"Retry-After": "5"})
+
+
 def _remote_problem(exc):
+    if exc.exc_type in STORE_AWAY:
+        log.warning("http.service_store_away", remote_error=exc.exc_type)
+        return _store_away()
     # a service's own bug, re-raised here: a 500 like ours, and neither its type nor its message
     # (they may hold anything, a resident's details included) goes to the caller; the service
     # logged the traceback
@@ -57,6 +77,7 @@ ERRORS = {
     kombu.exceptions.OperationalError: lambda e: HttpProblem(503, "Service unavailable",
                                                              "the message broker is unreachable; try again shortly",
                                                              headers={"Retry-After": "5"}),
+    pymongo.errors.ConnectionFailure: _store_away,
     RemoteError: _remote_problem,
 }
 

@@ -3,13 +3,15 @@
 `MONGO_URI` unset or `mongomock://` gives the embedded in-process store (mongomock): fine for
 a demo and for CI, gone when the process stops — it says so loudly at start.
 """
+import itertools
 import threading
 
+import eventlet
 import pymongo
 import structlog
 from nameko.extensions import DependencyProvider
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from wushe.clock import new_id, now_iso
 from wushe.config import settings
@@ -62,7 +64,17 @@ class Store(DependencyProvider):
     def setup(self):
         self.db = database(self.container, self.name or self.container.service_name)
         self.store = self.store_cls(self.db)
-        self.store.ensure_indexes()
+        # a store that is away (restarting) at start is waited for, as nameko waits for the
+        # broker: exiting would make a supervisor restart the process every few seconds, and
+        # `wushe run`'s stops the whole platform after five such deaths in a minute
+        for attempt in itertools.count(1):
+            try:
+                self.store.ensure_indexes()
+                return
+            except ConnectionFailure as exc:
+                log.warning("store.unreachable_at_start", service=self.container.service_name, attempt=attempt,
+                            error=str(exc)[:300])
+                eventlet.sleep(min(attempt, 5))
 
     def get_dependency(self, worker_ctx):
         return self.store

@@ -82,6 +82,10 @@ class EventConsumer(Consumer):
         event_type = (message.delivery_info or {}).get("routing_key", "?")
         if message.delivery_info.get("redelivered"):
             metrics.EVENTS_REDELIVERED.labels(self.service, event_type).inc()
+            # the counter dies with the process; the line outlives it (the process-mode chaos
+            # run counts redeliveries across kill -9s from these)
+            log.info("event.redelivered", service=self.service, queue=self.queue.name, event_type=event_type,
+                     message_id=message.properties.get("message_id"))
         try:
             body = message.decode()
         except Exception as exc:  # noqa: BLE001 — whatever the codec raised, the body is unusable
