@@ -1,10 +1,17 @@
-"""What must hold once a chaos run is quiet, read straight from each service's store."""
+"""What must hold once a chaos run is quiet, read straight from each service's store.
+
+The redeliveries and duplicates come from the Prometheus registry of this process in container
+mode; in process mode each process has its own, lost when it is killed, so they are counted from
+the processes' JSON log lines instead (`counted_in_logs`)."""
+import json
+
 import requests
 from prometheus_client import REGISTRY
 
 from wushe import dlq
 from wushe.linkage import PARTS
 from wushe.store import database
+from wushe.subscribe import DUPLICATE
 
 UNSETTLED = {"pending", "open"}
 
@@ -65,8 +72,55 @@ def counter(name, **labels):
     return total
 
 
-def run_checks(db, driver, amqp_uri, management, vhost, poison_ids):
-    """[(check, value, expected, ok)]"""
+def counted_in_logs(text):
+    """(redeliveries, duplicates) in the processes' log lines: `event.redelivered` (the broker's
+    redelivered flag), and `event.handled` with outcome `duplicate` — the same events as the
+    counters wushe_events_redelivered_total and wushe_events_handled_total{outcome="duplicate"}."""
+    redelivered = duplicates = 0
+    for line in text.splitlines():
+        if not line.startswith("{") or '"event.' not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a kill -9
+        if record.get("event") == "event.redelivered":
+            redelivered += 1
+        elif record.get("event") == "event.handled" and record.get("outcome") == DUPLICATE:
+            duplicates += 1
+    return redelivered, duplicates
+
+
+def acknowledged(db, driver):
+    """Every write the platform acknowledged is still there, kill -9 of the store or not:
+    [(check, value, expected, ok)] for the needs answered 202, the claims and the donations
+    answered 201. The driver never withdraws a claim, and a cancelled need's call keeps its
+    claimed list (only its state changes), so every claim answered 201 must still be held."""
+    needs = {n["_id"]: n for n in db["community"].needs.find({"_id": {"$in": sorted(driver.accepted)}},
+                                                             {"status": 1, "linkage": 1})}
+    lost_needs = [i for i in driver.accepted if i not in needs or unsettled(needs[i])]
+    calls = {c["_id"]: c for c in db["volunteers"].calls.find(
+        {"_id": {"$in": sorted({call for call, _ in driver.claims})}}, {"claimed": 1, "waiting": 1})}
+    lost_claims = [(call, volunteer) for (call, volunteer), status in driver.claims.items()
+                   if call not in calls or volunteer not in calls[call]["claimed"]
+                   + (calls[call].get("waiting", []) if status == "waiting" else [])]
+    donations = {d["_id"]: d for d in db["charity"].donations.find({"_id": {"$in": sorted(driver.donations)}})}
+    lots = {lot["_id"]: lot for lot in db["charity"].lots.find(
+        {"_id": {"$in": sorted(lot for made in driver.donations.values() for lot in made)}}, {"quantity": 1})}
+    lost_donations = [d for d, made in driver.donations.items() if d not in donations or any(
+        lot not in lots or abs(lots[lot]["quantity"] - quantity) > 1e-9 for lot, quantity in made.items())]
+    return [
+        (f"needs answered 202 missing or unsettled (of {len(driver.accepted)})", len(lost_needs), 0, not lost_needs),
+        (f"claims answered 201 not held by their call (of {len(driver.claims)})", len(lost_claims), 0,
+         not lost_claims),
+        (f"donations answered 201 missing or without their lots (of {len(driver.donations)})", len(lost_donations),
+         0, not lost_donations),
+    ], lost_needs[:5] + lost_claims[:5] + lost_donations[:5]
+
+
+def run_checks(db, driver, amqp_uri, management, vhost, poison_ids, counted=None):
+    """[(check, value, expected, ok)]. `counted`: (redeliveries, duplicates) when they are not
+    this process's counters (process mode)."""
     rows = []
 
     def row(check, value, expected, ok):
@@ -129,8 +183,9 @@ def run_checks(db, driver, amqp_uri, management, vhost, poison_ids):
     row("messages waiting in live queues", sum(waiting.values()), 0, not waiting)
     parked = {p.id for service in dlq.SERVICES for p in dlq.browse(amqp_uri, service, limit=10_000)}
     row("parked messages (= poison injected)", len(parked), len(poison_ids), parked == set(poison_ids))
-    redelivered = counter("wushe_events_redelivered_total")
-    duplicates = counter("wushe_events_handled_total", outcome="duplicate")
+    if counted is None:
+        counted = counter("wushe_events_redelivered_total"), counter("wushe_events_handled_total", outcome="duplicate")
+    redelivered, duplicates = counted
     row("redeliveries seen (> 0: the faults happened)", int(redelivered), "> 0", redelivered > 0)
     row("duplicates absorbed (> 0)", int(duplicates), "> 0", duplicates > 0)
     return rows

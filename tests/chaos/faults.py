@@ -1,4 +1,6 @@
-"""The faults of a chaos run: killed containers, a stopped broker, republished events, poison."""
+"""The faults of a chaos run: killed containers (container mode) or SIGKILLed processes and a
+kill -9 of the store server (process mode), a stopped broker, republished events, poison."""
+import collections
 import subprocess
 import uuid
 
@@ -69,8 +71,86 @@ def killer(cluster, every, rng, stop):
         cluster.start(name)
 
 
+class Processes:
+    """The platform's processes (a tests.processes.Topology: what `wushe run` starts), SIGKILLed
+    and started again by the run; any that exits otherwise died on its own (a violation), is
+    noted with the end of its log, and is started again, as a supervisor would."""
+
+    def __init__(self, topology):
+        self.topology = topology
+        self.supervisor = topology.supervisor
+        self.kills = collections.Counter({kind(label): 0 for label in topology.labels})
+        self.crashes = []
+        self.ours = set()  # being killed and started again by the run: not a crash
+
+    def kill(self, label):
+        self.ours.add(label)
+        log.info("chaos.kill", process=label, pid=self.supervisor.pid(label))
+        self.supervisor.kill(label)  # SIGKILL, and reaped
+        self.kills[kind(label)] += 1
+
+    def start(self, label):
+        self.supervisor.start_one(label)
+        self.ours.discard(label)
+
+    def killer(self, every, rng, stop):
+        """Every `every` seconds (±50%) SIGKILL one process, all kinds in turn in a random order
+        each round (so that every kind, the gateway too, is hit as often), and start it again
+        after a moment."""
+        order = []
+        while not stop.ready():
+            eventlet.sleep(every * rng.uniform(0.5, 1.5))
+            if stop.ready():
+                break
+            order = order or rng.sample(self.topology.labels, len(self.topology.labels))
+            label = order.pop()
+            self.kill(label)
+            eventlet.sleep(rng.uniform(0.2, 1.0))
+            self.start(label)
+
+    def watch(self, stop, every=0.5):
+        while not stop.ready():
+            self.tend()
+            eventlet.sleep(every)
+
+    def tend(self):
+        for label, process in list(self.supervisor.running.items()):
+            if label not in self.ours and process.poll() is not None:
+                last = [line[:300] for line in self.topology.log(label).splitlines() if line.strip()][-3:]
+                self.crashes.append(f"{label} exited with {process.returncode}: " + " | ".join(last))
+                log.error("chaos.process_died", process=label, returncode=process.returncode)
+                self.supervisor.start_one(label)
+
+    def restore(self):
+        """Whatever is down comes back up (the run's end)."""
+        for label, process in list(self.supervisor.running.items()):
+            if process.poll() is not None:
+                self.start(label)
+
+
+def kind(label):
+    return label.split("#")[0]
+
+
+def store_outage(server, down, now, stop):
+    """kill -9 the store server when `now` fires (mid-load), leave it down `down` seconds, start
+    it again on the same data; WiredTiger recovers from its journal. 1 if it happened."""
+    now.wait()
+    if stop.ready():
+        return 0
+    log.info("chaos.store_killed", seconds=down)
+    server.kill()
+    eventlet.sleep(down)
+    server.restart()
+    log.info("chaos.store_up")
+    return 1
+
+
 def broker_outage(seconds, after, stop):
-    """Stop the local broker's app for `seconds`, once, `after` seconds into the run."""
+    """Stop the local broker's app for `seconds`, once, `after` seconds into the run (never
+    with `seconds` 0)."""
+    if seconds <= 0:
+        return 0
     eventlet.sleep(after)
     if stop.ready():
         return 0

@@ -1,12 +1,14 @@
-"""The chaos run (`make chaos`): the whole platform under load while its parts are killed,
-the broker is stopped, events are published twice and poison is injected; then, once quiet,
-every invariant is checked and the figures printed as a table.
+"""The chaos run in container mode (`make chaos CHAOS_ARGS="--mode containers"`): the whole
+platform under load while its parts are killed, the broker is stopped, events are published
+twice and poison is injected; then, once quiet, every invariant is checked and the figures
+printed as a table.
 
 All services run as containers in this one process on the embedded store, and are killed
 abruptly with nameko's `container.kill()` (mid-handler: unacknowledged messages go back to the
 broker). The store lives in the process, so it outlives every container, as a database
-outlives a pod. SIGKILLing whole service processes needs a store shared between processes —
-a real MongoDB — which these machines cannot run; that mode is not built.
+outlives a pod. The process mode (`make chaos`'s default, tests/chaos/process_mode.py) SIGKILLs
+whole processes on a shared store server and kills that too; it reuses this module's vhost,
+quiet and report helpers.
 """
 import random
 import secrets
@@ -27,6 +29,9 @@ from wushe.store import client_for
 
 log = structlog.get_logger("chaos")
 MANAGEMENT = "http://127.0.0.1:15672"
+POISON_QUEUES = ["evt-community-need_registered--workers.on_need_registered",
+                 "evt-parties--community.on_outcome", "evt-all--gateway.project",
+                 "evt-community-need_cancelled--charity.on_need_cancelled"]
 
 
 @dataclass
@@ -44,7 +49,8 @@ class Options:
     say: callable = field(default=print)
 
 
-def _vhost(create, name):
+def set_vhost(create, name):
+    """Create (or delete) a vhost of the run's own, with the guest user's permissions."""
     url = f"{MANAGEMENT}/api/vhosts/{name}"
     if create:
         requests.put(url, auth=("guest", "guest"), timeout=10).raise_for_status()
@@ -66,7 +72,7 @@ def run(options=None):
     o = options or Options()
     rng = random.Random(o.seed)
     vhost = f"wushe-chaos-{uuid.uuid4().hex[:8]}"
-    _vhost(True, vhost)
+    set_vhost(True, vhost)
     amqp_uri = f"pyamqp://{o.amqp_host}/{vhost}"
     key = secrets.token_urlsafe(16)
     prefix = f"chaos{uuid.uuid4().hex[:6]}_"
@@ -85,10 +91,7 @@ def run(options=None):
         tap = faults.Tap(amqp_uri, [s for s in SOURCES if s != "station"], rng)
         background = [eventlet.spawn(tap.run, stop), eventlet.spawn(faults.killer, cluster, o.kill_every, rng, stop)]
         outage = eventlet.spawn(faults.broker_outage, o.broker_down, o.broker_after, stop)
-        queues = ["evt-community-need_registered--workers.on_need_registered",
-                  "evt-parties--community.on_outcome", "evt-all--gateway.project",
-                  "evt-community-need_cancelled--charity.on_need_cancelled"]
-        poison = faults.inject_poison(amqp_uri, queues, o.poison)
+        poison = faults.inject_poison(amqp_uri, POISON_QUEUES, o.poison)
 
         driver = drive.Driver(client, o.seed)
         pool = eventlet.GreenPool(o.concurrency)
@@ -109,7 +112,7 @@ def run(options=None):
                        http_retries=client.retries,
                        load_seconds=round(time.monotonic() - started, 1))
         o.say("  load done; waiting for quiet …")
-        _wait_quiet(db, o.quiet_timeout, vhost, o.say)
+        wait_quiet(db, o.quiet_timeout, vhost, o.say)
         figures["quiet_after_seconds"] = round(time.monotonic() - started - figures["load_seconds"], 1)
         rows = checks.run_checks(db, driver, amqp_uri, MANAGEMENT, vhost, poison)
         rows.insert(0, ("containers that died on their own", len(cluster.crashes), 0, not cluster.crashes))
@@ -123,14 +126,14 @@ def run(options=None):
         if not stop.ready():
             stop.send(True)
         cluster.stop()
-        _vhost(False, vhost)
+        set_vhost(False, vhost)
         client = client_for("mongomock://")
         for name in client.list_database_names():
             if name.startswith(prefix):
                 client.drop_database(name)
 
 
-def _wait_quiet(db, timeout, vhost, say):
+def wait_quiet(db, timeout, vhost, say):
     deadline, last = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         unsettled, outbox = checks.unsettled_needs(db), checks.pending_outbox(db)
