@@ -1,6 +1,7 @@
 """`python -m tests.bench` (make bench): the linkage under paced load, ours beside the floor.
 
-    make bench                                  # both flows, rising loads until saturation
+    make bench                                  # the floor, ours on both stores, rising loads until saturation
+    make bench BENCH_ARGS="--store local"       # ours on the local store server only (and the floor)
     make bench BENCH_ARGS="--quick"             # a tiny run: one low load, a short read phase
     make bench BENCH_ARGS="--scale gateway=2"   # N instances of a service (both flows)
     make bench BENCH_ARGS="--scale-out gateway" # each flow with 1, then 2 gateways, compared
@@ -14,7 +15,7 @@ from pathlib import Path
 # the load generator runs on plain threads; eventlet comes in only with nameko's imports
 warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
 from tests.bench import report  # noqa: E402
-from tests.bench.run import Options, run  # noqa: E402
+from tests.bench.run import STORES, Options, run  # noqa: E402
 
 TARGETS = {  # what one 2-core box is held to
     "saturation_ratio": 0.8,      # ours ≥ 0.8 × the floor's saturation throughput
@@ -41,9 +42,15 @@ def parse(argv):
     p.add_argument("--station-share", type=float, default=defaults.station_share,
                    help="the share of needs reported by station hotlines (the rest: POST /needs)")
     p.add_argument("--flows", default="floor,wushe", help="floor, wushe or both")
-    p.add_argument("--scale", default="", help="SERVICE=N[,SERVICE=N]: instances of a service, in both flows")
+    p.add_argument("--store", default="both", choices=("embedded", "local", "both"),
+                   help="ours on the embedded store in each process (or MONGO_URI's), on a local store server "
+                        "of the run's own, or both (default %(default)s)")
+    p.add_argument("--scale", default="", help="SERVICE=N[,SERVICE=N]: instances of a service, in every flow")
     p.add_argument("--scale-out", default="", metavar="SERVICE",
-                   help="run each flow with one, then two instances of SERVICE, and compare")
+                   help="run each flow with one, then two instances of SERVICE, and compare (scale-out.json); "
+                        "without it, ours on the local store runs again with two of its busiest service")
+    p.add_argument("--no-local-scale-out", action="store_true",
+                   help="skip that second run of ours on the local store")
     p.add_argument("--profile", default="", help="record our services with py-spy: all, or SERVICE[,SERVICE]")
     p.add_argument("--profile-rate", type=float, default=defaults.profile_rate,
                    help="profile during the first load at or above this (default %(default)s needs/s)")
@@ -53,17 +60,30 @@ def parse(argv):
     options = Options(rates=args.rates, step_seconds=args.step_seconds, drain_seconds=args.drain_seconds,
                       reads_seconds=args.reads_seconds, read_rate=args.read_rate, read_clients=args.read_clients,
                       station_share=args.station_share, flows=tuple(f for f in args.flows.split(",") if f),
+                      stores=STORES if args.store == "both" else (args.store,),
+                      local_scale_out=not args.no_local_scale_out,
                       scale={k: int(v) for k, v in (item.split("=") for item in args.scale.split(",") if item)},
                       profile=args.profile, profile_rate=args.profile_rate, scale_out=args.scale_out,
                       out=args.out)
     if args.quick:
         options.rates, options.step_seconds, options.drain_seconds = [5.0], 3.0, 15.0
         options.reads_seconds, options.read_rate, options.read_clients = 1.0, 50.0, 2
+        options.local_scale_out = False  # the local store once, with one of each: a run, not a measure
     return options
 
 
 def verdicts(result):
-    ours, floor, ratios = result["flows"].get("wushe"), result["flows"].get("floor"), result["ratios"]
+    """The targets, for ours on each store measured (the local store's named so)."""
+    out = {}
+    for key, ratios, suffix in (("wushe", result["ratios"], ""), ("wushe-local", result["ratios_local"], " (local store)")):
+        ours = result["flows"].get(key)
+        if ours:
+            out.update({name + suffix: verdict for name, verdict in _verdicts(ours, result["flows"].get("floor"),
+                                                                              ratios).items()})
+    return out
+
+
+def _verdicts(ours, floor, ratios):
     out = {}
     if ratios.get("saturation") is not None:
         if floor["saturated"]:
@@ -71,33 +91,32 @@ def verdicts(result):
                                                f"{ratios['saturation']:.2f}×")
         else:  # a ratio of two unsaturated throughputs is the ratio of the offered loads: 1
             out["saturation ≥ 0.8 × floor"] = (None, "the floor did not saturate; offer more")
-    if ours:
-        at_50 = next((s for s in ours["steps"] if s["offered_per_s"] == 50), None)
-        if at_50:
-            p99 = at_50["latency_ms"]["p99"]
-            out["p99 ≤ 100 ms at 50/s"] = (p99 is not None and p99 <= TARGETS["p99_ms_at_50"],
-                                          f"{report.fmt(p99)} ms")
-        elif ours["saturated"] and ours["saturation_per_s"] < 50:
-            out["p99 ≤ 100 ms at 50/s"] = (False, f"saturated at {ours['saturation_per_s']:.1f} needs/s, "
-                                                  "below 50: not offered")
-        reads = ours.get("reads")
-        if reads:
-            paced = reads["paced"]
-            ok = (paced["offered_per_s"] >= TARGETS["reads_per_s"] and paced["per_s"] >= 0.98 * paced["offered_per_s"]
-                  and paced["latency_ms"]["p99"] is not None and paced["latency_ms"]["p99"] <= TARGETS["reads_p99_ms"])
-            p99 = paced["latency_ms"]["p99"]
-            p99_text = f"p99 {report.fmt(p99)} ms" if p99 is not None else "p99 over 5 s (requests left unanswered)"
-            plain = reads.get("closed_without_resident")
-            out["reads ≥ 1000/s at p99 ≤ 50 ms"] = (ok, f"{paced['per_s']:,.0f}/s answered of {paced['offered_per_s']:g}/s "
-                                                      f"offered, {p99_text}; closed loop {reads['closed']['per_s']:,.0f}/s"
-                                                      + (f", {plain['per_s']:,.0f}/s for needs without a resident"
-                                                         if plain else ""))
+    at_50 = next((s for s in ours["steps"] if s["offered_per_s"] == 50), None)
+    if at_50:
+        p99 = at_50["latency_ms"]["p99"]
+        out["p99 ≤ 100 ms at 50/s"] = (p99 is not None and p99 <= TARGETS["p99_ms_at_50"], f"{report.fmt(p99)} ms")
+    elif ours["saturated"] and ours["saturation_per_s"] < 50:
+        out["p99 ≤ 100 ms at 50/s"] = (False, f"saturated at {ours['saturation_per_s']:.1f} needs/s, "
+                                              "below 50: not offered")
+    reads = ours.get("reads")
+    if reads:
+        paced = reads["paced"]
+        ok = (paced["offered_per_s"] >= TARGETS["reads_per_s"] and paced["per_s"] >= 0.98 * paced["offered_per_s"]
+              and paced["latency_ms"]["p99"] is not None and paced["latency_ms"]["p99"] <= TARGETS["reads_p99_ms"])
+        p99 = paced["latency_ms"]["p99"]
+        p99_text = f"p99 {report.fmt(p99)} ms" if p99 is not None else "p99 over 5 s (requests left unanswered)"
+        plain = reads.get("closed_without_resident")
+        out["reads ≥ 1000/s at p99 ≤ 50 ms"] = (ok, f"{paced['per_s']:,.0f}/s answered of {paced['offered_per_s']:g}/s "
+                                                  f"offered, {p99_text}; closed loop {reads['closed']['per_s']:,.0f}/s"
+                                                  + (f", {plain['per_s']:,.0f}/s for needs without a resident"
+                                                     if plain else ""))
     return {name: {"met": met, "figure": figure} for name, (met, figure) in out.items()}
 
 
 def main(argv=None):
     options = parse(argv if argv is not None else sys.argv[1:])
-    print(f"bench: {', '.join(options.flows)}; loads {', '.join(f'{r:g}' for r in options.rates)} needs/s, "
+    ours = f" (ours on the {' and the '.join(options.stores)} store)" if "wushe" in options.flows else ""
+    print(f"bench: {', '.join(options.flows)}{ours}; loads {', '.join(f'{r:g}' for r in options.rates)} needs/s, "
           f"{options.step_seconds:g} s each; results in {options.out}/", flush=True)
     result = run(options)
     result["targets"] = verdicts(result)
@@ -105,32 +124,17 @@ def main(argv=None):
     for flow, data in result["flows"].items():
         report.print_steps(flow, data["steps"])
         report.print_cpu(flow, data)
-        if data.get("reads"):
-            for mode in ("closed", "closed_without_resident", "paced"):
-                r = data["reads"].get(mode)
-                if not r:
-                    continue
-                label = {"closed": "closed loop", "closed_without_resident": "closed, no resident",
-                         "paced": f"paced at {r.get('offered_per_s', 0):g}/s"}[mode]
-                print(f"  {flow}: GET /needs/{{id}} {label:<20} {r['per_s']:>8,.0f} req/s  "
-                      f"p50 {report.fmt(r['latency_ms']['p50'])} ms  p99 {report.fmt(r['latency_ms']['p99'])} ms"
-                      f"  errors {r['errors']}"
-                      + (f"\n      cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores"].items())
-                         if r.get("cpu_cores") else ""))
-    for flow, data in result.get("scale_out", {}).items():
-        if "skipped" in data:
-            print(f"\n  {flow}: {data['service']} not scaled: {data['skipped']}")
-            continue
-        one, two = data["instances"]["1"], data["instances"]["2"]
-        print(f"\n  {flow}: {data['service']} ×1 → ×2: saturation {one['saturation_per_s']:.1f} → "
-              f"{two['saturation_per_s']:.1f} needs/s ({report.fmt(data['ratio']['saturation'])}×), reads "
-              f"{report.fmt(one['reads_per_s'])} → {report.fmt(two['reads_per_s'])} req/s ({report.fmt(data['ratio']['reads'])}×)")
-    if result["ratios"]:
-        r = result["ratios"]
-        x = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731 — ratios want two decimals
-        print(f"\n  ours / floor: saturation {x(r['saturation'])}×"
-              + (f", reads {x(r.get('reads_per_s'))}×" if r.get("reads_per_s") else "")
-              + "".join(f", p99 at {k}/s {x(v)}×" for k, v in r["p99_at"].items()))
+        report.print_store(flow, data)
+        report.print_reads(flow, data.get("reads"))
+    report.print_scale_out(result.get("scale_out", {}))
+    report.print_topologies(result.get("topologies"))
+    x = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731 — ratios want two decimals
+    for key, label in (("ratios", "ours / floor"), ("ratios_local", "ours on the local store / floor")):
+        r = result[key]
+        if r:
+            print(f"\n  {label}: saturation {x(r['saturation'])}×"
+                  + (f", reads {x(r.get('reads_per_s'))}×" if r.get("reads_per_s") else "")
+                  + "".join(f", p99 at {k}/s {x(v)}×" for k, v in r["p99_at"].items()))
     for name, verdict in result["targets"].items():
         print(f"  target {name}: {VERDICT[verdict['met']]} ({verdict['figure']})")
     out = Path(options.out)

@@ -1,6 +1,8 @@
 """The processes under test: one per service (so that CPU is seen per service), in a vhost of
 their own that is created for the run and deleted after it, on the loopback broker."""
+import base64
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -56,13 +58,16 @@ class Vhost:
 class Processes:
     """Start one flow's services, one OS process per instance; CPU seconds per process."""
 
-    def __init__(self, flow_name, amqp_uri, port, logdir, scale=None, extra_env=None):
+    def __init__(self, flow_name, amqp_uri, port, logdir, scale=None, extra_env=None, label=None, watch=None):
         self.flow_name = flow_name
+        self.label = label or flow_name  # names the logs: wushe-local for ours on the local store
         self.amqp_uri = amqp_uri
         self.port = port
         self.logdir = Path(logdir)
         self.scale = scale or {}
         self.extra_env = extra_env or {}
+        self.watch = watch or {}  # label → pid of another process whose CPU counts (the store server)
+        self.mongo_uri = self.extra_env.get("MONGO_URI", os.environ.get("MONGO_URI", ""))
         self.procs = {}  # label (service or service#n) → Popen
         # databases of their own on a real MongoDB (MONGO_URI), dropped when the run stops
         self.db_prefix = f"bench_{int(time.time())}_"
@@ -72,7 +77,9 @@ class Processes:
         module in place of `wushe.cli` for the floor."""
         env = dict(os.environ, AMQP_URI=self.amqp_uri, WUSHE_HTTP_PORT=str(self.port), WUSHE_ADMIN_KEY=admin_key,
                    WUSHE_DB_PREFIX=self.db_prefix, WUSHE_METRICS_PORT="0", **world.ENV, **self.extra_env)
-        env.setdefault("WUSHE_PII_KEY", "")
+        # one residents' key for every process of the run (on a shared store a process refuses to
+        # start without one: each would otherwise seal with a key of its own)
+        env.setdefault("WUSHE_PII_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.gateway_ports = []
         for label, argv, own in scale.plan(scale.parse(",".join(f"{k}={n}" for k, n in self.scale.items()),
@@ -83,30 +90,38 @@ class Processes:
                 own["FLOOR_HTTP_PORT"] = own["WUSHE_HTTP_PORT"]
             if service == "gateway":
                 self.gateway_ports.append(int(own["WUSHE_HTTP_PORT"]))
-            log = open(self.logdir / f"{self.flow_name}-{label.replace('#', '-')}.log", "w")
+            log = open(self.logdir / f"{self.label}-{label.replace('#', '-')}.log", "w")
             self.procs[label] = subprocess.Popen(argv, env=own, stdout=log, stderr=subprocess.STDOUT,
                                                  start_new_session=True)
-        for port in self.gateway_ports:
-            self._wait_healthy(port)
+        self._wait_started()
 
     def ports(self):
         """The gateways' ports: one per gateway instance."""
         return self.gateway_ports
 
-    def _wait_healthy(self, port, seconds=60):
+    def _wait_started(self, seconds=120):
+        """Every process has written its start line (`wushe: running orgs`, `floor: running orgs`:
+        after its queues are declared; on a store server that takes seconds) and every gateway
+        answers /healthz: a need sent earlier would find nobody to hear it."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        pending = set(self.procs)
+        while pending or not all(map(_healthy, self.gateway_ports)):
             dead = [label for label, p in self.procs.items() if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"bench: {self.flow_name} {', '.join(dead)} exited at start; see {self.logdir}")
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    time.sleep(2)  # the other services' consumers bind while the gateway starts
-                    return
-            except requests.RequestException:
-                pass
+                raise RuntimeError(f"bench: {self.label} {', '.join(dead)} exited at start; see {self.logdir}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"bench: {self.label} {', '.join(sorted(pending)) or 'gateway'} not started "
+                                   f"within {seconds} s; see {self.logdir}")
+            pending = {label for label in pending if not self._started(label)}
             time.sleep(0.3)
-        raise RuntimeError(f"bench: the {self.flow_name} gateway did not answer on {port}")
+
+    def _started(self, label):
+        service = label.split("#")[0]
+        try:
+            text = (self.logdir / f"{self.label}-{label.replace('#', '-')}.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return False
+        return f": running {service}" in text
 
     def cpu(self):
         """CPU seconds (user + system) so far, per process, and the broker's."""
@@ -114,6 +129,12 @@ class Processes:
         for label, proc in self.procs.items():
             try:
                 t = psutil.Process(proc.pid).cpu_times()
+                out[label] = t.user + t.system
+            except psutil.NoSuchProcess:
+                out[label] = 0.0
+        for label, pid in self.watch.items():
+            try:
+                t = psutil.Process(pid).cpu_times()
                 out[label] = t.user + t.system
             except psutil.NoSuchProcess:
                 out[label] = 0.0
@@ -134,12 +155,19 @@ class Processes:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        uri = os.environ.get("MONGO_URI", "")
+        uri = self.mongo_uri
         if self.flow_name == "wushe" and not is_embedded(uri):
             client = client_for(uri)
             for name in client.list_database_names():
                 if name.startswith(self.db_prefix):
                     client.drop_database(name)
+
+
+def _healthy(port):
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
+    except requests.RequestException:
+        return False
 
 
 def broker_cpu():

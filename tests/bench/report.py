@@ -51,19 +51,101 @@ def print_cpu(flow, data):
           + ", ".join(f"{k} {v:.3f}" for k, v in idle.items() if v >= 0.001) + ")")
 
 
+def print_store(flow, data):
+    """The local store server's own figures: operations per linked need by kind, its CPU."""
+    store = data.get("store")
+    if not store:
+        return
+    print(f"  {flow}: store server ({store['server']} {store.get('version') or ''}):")
+    print(f"  {'offered/s':>10} {'ops/need':>9}  " + " ".join(f"{k:>7}" for k in STORE_KINDS)
+          + f"  {'ms/need':>8} {'cores':>6} {'box':>5}")
+    for s in data["steps"]:
+        st = s["store"]
+        per = st.get("per_need", {})
+        print(f"  {s['offered_per_s']:>10.0f} {fmt(per.get('total')):>9}  "
+              + " ".join(f"{fmt(per.get(k)):>7}" for k in STORE_KINDS)
+              + f"  {fmt(st['cpu_ms_per_need']):>8} {st['cores']:>6.2f} {st['share_of_box']:>5.0%}")
+    idle = store.get("idle_ops_per_s") or {}
+    print(f"  {flow}: the store idle: {sum(idle.values()):.1f} ops/s ("
+          + ", ".join(f"{k} {v:g}" for k, v in idle.items() if v) + ")")
+
+
+STORE_KINDS = ("insert", "query", "update", "delete", "getmore", "command")
+
+
+def print_reads(flow, reads):
+    for mode in ("closed", "closed_without_resident", "paced"):
+        r = (reads or {}).get(mode)
+        if not r:
+            continue
+        label = {"closed": "closed loop", "closed_without_resident": "closed, no resident",
+                 "paced": f"paced at {r.get('offered_per_s', 0):g}/s"}[mode]
+        ops = r.get("store_ops_per_read")
+        print(f"  {flow}: GET /needs/{{id}} {label:<20} {r['per_s']:>8,.0f} req/s  "
+              f"p50 {fmt(r['latency_ms']['p50'])} ms  p99 {fmt(r['latency_ms']['p99'])} ms  errors {r['errors']}"
+              + (f"\n      cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores"].items())
+                 if r.get("cpu_cores") else "")
+              + (f"\n      store ops a read: {ops['total']:g} ("
+                 + ", ".join(f"{k} {v:g}" for k, v in ops.items() if v and k != "total") + ")" if ops else ""))
+
+
+def print_scale_out(scale_out):
+    """One → two instances of a service, per flow: saturation, p99 at each load, reads."""
+    for flow, data in scale_out.items():
+        if "skipped" in data:
+            print(f"\n  {flow}: {data['service']} not scaled: {data['skipped']}")
+            continue
+        one, two, ratio = data["instances"]["1"], data["instances"]["2"], data["ratio"]
+        print(f"\n  {flow}: {data['service']} ×1 → ×2 ({data['chosen']}): saturation "
+              f"{one['saturation_per_s']:.1f} → {two['saturation_per_s']:.1f} needs/s ({fmt(ratio['saturation'])}×), "
+              f"reads {fmt(one['reads_per_s'])} → {fmt(two['reads_per_s'])} req/s ({fmt(ratio['reads'])}×)")
+        for rate in sorted(set(one["p99_ms"]) | set(two["p99_ms"]), key=float):
+            print(f"      p99 at {rate:>4}/s: {fmt(one['p99_ms'].get(rate)):>9} → {fmt(two['p99_ms'].get(rate)):>9} ms")
+
+
+def print_topologies(topologies):
+    """Ours on the embedded store beside ours on the local store server, and local ÷ embedded."""
+    if not topologies:
+        return
+    a, b, over = topologies["embedded"], topologies["local"], topologies["local_over_embedded"]
+    x = lambda v: "—" if v is None else f"{v:.2f}×"  # noqa: E731
+    print(f"\n  ours, embedded store vs local store server ({topologies['store']}):")
+    print(f"  {'':<34} {'embedded':>10} {'local':>10} {'local/emb':>10}")
+    rows = [("saturation (needs/s)", "saturation_per_s"), ("services' CPU ms a need", "services_cpu_ms_per_need"),
+            ("RabbitMQ's CPU ms a need", "rabbitmq_cpu_ms_per_need"), ("store server's CPU ms a need", None),
+            ("reads, closed loop (req/s)", "reads_closed_per_s"),
+            ("reads, no resident (req/s)", "reads_closed_without_resident_per_s"),
+            ("reads, paced (answered/s)", "reads_paced_per_s")]
+    for label, key in rows:
+        if key is None:
+            print(f"  {label:<34} {'in-process':>10} {fmt(b['store_cpu_ms_per_need']):>10}")
+            continue
+        print(f"  {label:<34} {fmt(a[key]):>10} {fmt(b[key]):>10} {x(over[key]):>10}")
+    for rate in sorted(set(a["p99_ms"]) | set(b["p99_ms"]), key=float):
+        print(f"  {'p99 at ' + rate + '/s (ms)':<34} {fmt(a['p99_ms'].get(rate)):>10} "
+              f"{fmt(b['p99_ms'].get(rate)):>10} {x(over['p99_at'].get(rate)):>10}")
+    print(f"  (CPU per need at {a['cpu_ms_per_need_at']:g} and {b['cpu_ms_per_need_at']:g} needs/s, idle burn out)")
+
+
 def write_json(path, result):
     with open(path, "w") as out:
         json.dump(result, out, ensure_ascii=False, indent=2)
 
 
 def plot(path, result):
-    """p50 and p99 linkage latency against offered load, ours and the floor's, log scale."""
+    """p50 and p99 linkage latency against offered load, ours (on each store) and the floor's, log
+    scale; and the p99 of ours on the local store with two of its busiest service."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    colours = {"wushe": "#c0392b", "floor": "#7f8c8d"}
+    colours = {"wushe": "#c0392b", "floor": "#7f8c8d", "wushe-local": "#2471a3"}
+    for flow, data in (result.get("scale_out") or {}).items():
+        if "instances" in data and flow in result["flows"]:
+            steps = [s for s in data["instances"]["2"]["steps"] if s["latency_ms"]["p99"] is not None]
+            ax.plot([s["offered_per_s"] for s in steps], [s["latency_ms"]["p99"] for s in steps], "-.", marker="s",
+                    color=colours.get(flow), alpha=0.6, label=f"{flow} p99, {data['service']} ×2")
     for flow, data in result["flows"].items():
         steps = [s for s in data["steps"] if s["latency_ms"]["p50"] is not None]
         if not steps:
@@ -80,7 +162,7 @@ def plot(path, result):
     ax.axhline(100, color="#2c3e50", linewidth=0.6, linestyle="-.", label="p99 target 100 ms")
     ax.set_title(f"Registration → linked vs offered load ({result['machine']['cores']} cores, one box)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

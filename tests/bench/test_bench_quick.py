@@ -1,4 +1,5 @@
-"""`make bench` in its tiny configuration: it runs both flows and writes its JSON and plot.
+"""`make bench` in its tiny configuration: it runs the floor and ours on both stores (the embedded
+store in each process, a local store server the processes share) and writes its JSON and plot.
 Only that it runs is checked here; what it measures is a benchmark's business, never a test's."""
 import json
 import subprocess
@@ -13,13 +14,16 @@ def test_make_bench_quick_writes_its_result(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((out / "bench.json").read_text())
-    assert set(result["flows"]) == {"floor", "wushe"}
+    assert set(result["flows"]) == {"floor", "wushe", "wushe-local"}
     for flow in result["flows"].values():
         step = flow["steps"][0]
         assert step["sent"] > 0 and step["linked"] == step["sent"], step
         assert set(step["latency_ms"]) == {"p50", "p90", "p99"}
         assert flow["cpu_ms_per_need"]["gateway"] > 0
         assert flow["reads"]["closed"]["requests"] > 0
-    assert "saturation" in result["ratios"]
+    assert "saturation" in result["ratios"] and "saturation" in result["ratios_local"]
+    store = result["flows"]["wushe-local"]["store"]
+    assert store["at"]["per_need"]["total"] > 0 and store["at"]["cpu_ms_per_need"] > 0  # the server's own counters
+    assert set(result["topologies"]) >= {"embedded", "local", "local_over_embedded"}
     assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "ours / floor" in done.stdout
+    assert "ours / floor" in done.stdout and "embedded store vs local store server" in done.stdout

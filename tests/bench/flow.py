@@ -1,0 +1,201 @@
+"""One flow from start to stop: its processes (in a vhost of their own, on free ports, and for
+ours on the local store a store server of their own), rising loads until it saturates, then
+gateway reads; the figures of each step."""
+import math
+import os
+import secrets
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from tests.bench import report, spy
+from tests.bench import store as local_store
+from tests.bench.load import Flow, Load, Reads
+from tests.bench.platform import Processes, Vhost, seed
+
+
+def label_of(name, local):
+    return f"{name}-local" if local else name
+
+
+def run_flow(name, options, progress, local=False):
+    """`name` is floor or wushe; `local` runs ours on a local store server of its own
+    (MONGO_URI=its URI) instead of each service's embedded store."""
+    label = label_of(name, local)
+    label += "".join(f"-{service}{n}" for service, n in sorted(options.scale.items()) if n > 1)  # its own logs
+    logs = Path(options.out) / "logs"
+    with (local_store.LocalStore(logs / f"{label}-store.log") if local else nullcontext()) as store:
+        return _run(name, label, options, progress, store, logs)
+
+
+def _run(name, label, options, progress, store, logs):
+    vhost = Vhost(f"wushe-bench-{label}-{secrets.token_hex(3)}")  # its own: other runs may share the broker
+    admin_key = secrets.token_urlsafe(24)
+    port = local_store.free_ports(max(options.scale.values(), default=1))
+    with vhost:
+        procs = Processes(name, vhost.uri(), port, logs, scale=options.scale, label=label,
+                          extra_env={"MONGO_URI": store.uri} if store else None,
+                          watch={"store": store.pid} if store else None)
+        try:
+            progress(f"{label}: starting {len(procs.scale) and procs.scale or 'one process per service'}"
+                     + (f" on a local store server (port {store.server.port})" if store else ""))
+            procs.start(admin_key)
+            token = seed(port, admin_key) if name == "wushe" else ""
+            vhost.idle(30)
+            flow = Flow(label, procs.ports(), prefix="floor_" if name == "floor" else "", token=token)
+            load = Load(flow, vhost.uri(), station_share=options.station_share)
+            load.start()
+            ops0 = store.counters() if store else None
+            idle = _idle(procs, 2.0 if options.step_seconds < 10 else 5.0)
+            idle_ops = ({k: v / idle["seconds"] for k, v in local_store.delta(ops0, store.counters()).items()}
+                        if store else None)
+            idle = idle["cores"]
+            progress(f"{label}: idle, the processes use {sum(idle.values()):.2f} cores")
+            steps, linked_ids, profiled = [], [], None
+            for rate in options.rates:
+                profiling = spy.linkage(options, procs, name, rate)
+                cpu0, ops0 = procs.cpu(), store.counters() if store else None
+                begun = time.monotonic()
+                step = load.step(rate, options.step_seconds,
+                                 progress=lambda i, n: progress(f"{label}: {rate:g}/s  {i}/{n} sent", end="\r"))
+                _drain(load, step, options.drain_seconds)
+                elapsed = time.monotonic() - begun
+                cpu1, ops1 = procs.cpu(), store.counters() if store else None
+                figures = _figures(load, step, cpu0, cpu1, elapsed, idle)
+                if store:
+                    figures["store"] = local_store.step_figures(
+                        local_store.delta(ops0, ops1), figures["linked"], figures["cpu_seconds"], elapsed,
+                        os.cpu_count(), idle_ops)
+                steps.append(figures)
+                linked_ids += [n for n in step.sent if n in load.linked]
+                if profiling:
+                    profiled = spy.finish(profiling, figures)
+                progress(f"{label}: {rate:g}/s → {figures['throughput_per_s']:.1f} linked/s, "
+                         f"p99 {report.fmt(figures['latency_ms']['p99'])} ms"
+                         + (f", store {figures['store']['per_need']['total']:.0f} ops and "
+                            f"{report.fmt(figures['store']['cpu_ms_per_need'])} CPU ms a need" if store else "")
+                         + ("  (saturated)" if figures["saturated"] else ""))
+                vhost.idle(60)
+                if figures["saturated"]:
+                    break
+            load.close()
+            profiling = spy.reads(options, procs, name)
+            reads = _reads(flow, options, linked_ids, load.with_resident, progress, procs, store)
+            if profiling:
+                reads["profile"] = spy.finish(profiling, {"offered_per_s": None})
+            out = {"steps": steps, "reads": reads, "profile": profiled, "pids": procs.pids(), "idle_cores": idle,
+                   "claim_errors": load.claim_errors[:5], "escalated": len(load.escalated),
+                   "scale": dict(options.scale), **_summary(steps)}
+            if store:
+                out["store"] = {**store.describe(), "idle_ops_per_s": {k: round(v, 1) for k, v in idle_ops.items()},
+                                "at": _store_at(steps)}
+            return out
+        finally:
+            procs.stop()
+
+
+def _drain(load, step, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not all(n in load.linked for n in step.sent):
+        time.sleep(0.1)
+
+
+def _idle(procs, seconds):
+    """Cores each process uses with no load (timers, the outbox relay, heartbeats)."""
+    cpu0 = procs.cpu()
+    begun = time.monotonic()
+    time.sleep(seconds)
+    cpu1 = procs.cpu()
+    elapsed = time.monotonic() - begun
+    return {"seconds": elapsed,
+            "cores": {label: round((cpu1[label] - cpu0.get(label, 0.0)) / elapsed, 4) for label in cpu1}}
+
+
+def _figures(load, step, cpu0, cpu1, elapsed, idle):
+    done = {n: load.linked[n] - due for n, due in step.sent.items() if n in load.linked}
+    sent = len(step.sent)
+    first_due = min(step.sent.values())
+    last = max((load.linked[n] for n in done), default=first_due)
+    span = max(last - first_due, step.seconds)
+    throughput = len(done) / span if done else 0.0
+    # a need not linked counts as infinitely late: a p99 over only the finished ones would flatter
+    samples = list(done.values()) + [math.inf] * (sent - len(done))
+    cpu = {label: round(cpu1[label] - cpu0.get(label, 0.0), 3) for label in cpu1}
+    per_need = {label: round(1000 * used / len(done), 2) for label, used in cpu.items()} if done else {}
+    # what one more need costs: the step's CPU less what the processes burn idle in as long
+    marginal = {label: round(1000 * max(0.0, used - idle.get(label, 0.0) * elapsed) / len(done), 2)
+                for label, used in cpu.items()} if done else {}
+    return {"offered_per_s": step.rate, "seconds": step.seconds, "sent": sent, "linked": len(done),
+            "throughput_per_s": round(throughput, 2), "latency_ms": report.latencies_ms(samples),
+            "errors": len(step.errors), "first_errors": step.errors[:3],
+            "cpu_seconds": cpu, "cpu_cores_total": round(sum(cpu.values()) / elapsed, 2),
+            "cpu_ms_per_need": per_need, "cpu_ms_per_need_marginal": marginal,
+            # kept up: every need linked, at the rate offered, none waiting a second or more
+            "saturated": len(done) < sent or throughput < 0.9 * step.rate or percentile_ms(samples, 99) >= 1000}
+
+
+def percentile_ms(samples, q):
+    value = report.percentile(samples, q)
+    return math.inf if value is None or math.isinf(value) else value * 1000
+
+
+def _at(steps):
+    """The step the per-need figures are quoted at: the highest load kept up with."""
+    unsaturated = [s for s in steps if not s["saturated"]]
+    return unsaturated[-1] if unsaturated else (steps[-1] if steps else None)
+
+
+def _summary(steps):
+    at = _at(steps)
+    return {"saturation_per_s": max((s["throughput_per_s"] for s in steps), default=0.0),
+            "saturated": any(s["saturated"] for s in steps),
+            "cpu_ms_per_need": at["cpu_ms_per_need"] if at else {},
+            "cpu_ms_per_need_marginal": at["cpu_ms_per_need_marginal"] if at else {},
+            "cpu_ms_per_need_at": at["offered_per_s"] if at else None}
+
+
+def _store_at(steps):
+    """The store's figures at the step the CPU per need is quoted at, and its busiest step."""
+    at = _at(steps)
+    if not at:
+        return {}
+    busiest = max(steps, key=lambda s: s["store"]["cores"] or 0)
+    return {"offered_per_s": at["offered_per_s"], **{k: v for k, v in at["store"].items() if k != "ops"},
+            "cpu_ms_per_need_marginal": at["cpu_ms_per_need_marginal"].get("store"),
+            "peak_cores": busiest["store"]["cores"], "peak_ops_per_s": busiest["store"]["ops_per_s"],
+            "peak_at": busiest["offered_per_s"]}
+
+
+def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
+    """GET /needs/{id} over the linked needs: as fast as the clients go, then paced (open loop);
+    and, closed loop, over the needs without a resident only: a need with one costs an RPC to
+    the community service for the (masked) resident."""
+    if not need_ids or options.reads_seconds <= 0:
+        return None
+    name = flow.name
+    ok = lambda rs: [lat for lat, status in rs if status == 200]  # noqa: E731
+
+    def closed(ids, label):
+        progress(f"{name}: GET /needs/{{id}} ({label}), {options.read_clients} clients for {options.reads_seconds:g} s")
+        cpu0, ops0 = procs.cpu(), store.counters() if store else None
+        results, elapsed = Reads(flow, ids).closed(options.read_clients, options.reads_seconds)
+        cpu1, ops1 = procs.cpu(), store.counters() if store else None
+        busy = {label: round((cpu1[label] - cpu0.get(label, 0.0)) / elapsed, 2) for label in cpu1
+                if cpu1[label] - cpu0.get(label, 0.0) > 0.01 * elapsed}
+        out = {"clients": options.read_clients, "requests": len(results), "needs": label,
+               "per_s": round(len(ok(results)) / elapsed, 1), "errors": len(results) - len(ok(results)),
+               "latency_ms": report.latencies_ms(ok(results)), "cpu_cores": busy}
+        if store:  # operations per answered read (per_need here means per read)
+            out["store_ops_per_read"] = local_store.ops_figures(local_store.delta(ops0, ops1),
+                                                                len(ok(results))).get("per_need")
+        return out
+    out = {"closed": closed(need_ids, "all")}
+    plain = [n for n in need_ids if n not in with_resident]
+    if plain and len(plain) < len(need_ids):
+        out["closed_without_resident"] = closed(plain, "without a resident")
+    progress(f"{name}: GET /needs/{{id}} paced at {options.read_rate:g}/s for {options.reads_seconds:g} s")
+    paced, elapsed = Reads(flow, need_ids).paced(options.read_rate, options.reads_seconds)
+    out["paced"] = {"offered_per_s": options.read_rate, "requests": len(paced), "needs": "all",
+                    "per_s": round(len(ok(paced)) / elapsed, 1), "errors": len(paced) - len(ok(paced)),
+                    "latency_ms": report.latencies_ms([lat for lat, _ in paced])}
+    return out

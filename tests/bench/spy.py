@@ -1,0 +1,50 @@
+"""py-spy on our services during a bench: collapsed stacks (speedscope.app or flamegraph.pl draw
+them) and each process's time by family (report.families)."""
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.bench import report
+
+
+def linkage(options, procs, name, rate):
+    """Our services (all, or those named) during the first step at or above the profiled rate."""
+    if name != "wushe" or not options.profile:
+        return None
+    target = next((r for r in options.rates if r >= options.profile_rate), options.rates[-1])
+    if rate != target:
+        return None
+    wanted = [label for label in procs.pids() if options.profile == "all"
+              or label.split("#")[0] in options.profile.split(",")]
+    return record(options, procs, wanted, options.step_seconds, f"linkage-{procs.label}")
+
+
+def reads(options, procs, name):
+    """The gateways during the read phase."""
+    if name != "wushe" or not options.profile or options.reads_seconds <= 0:
+        return None
+    gateways = [label for label in procs.pids() if label.startswith("gateway")]
+    return record(options, procs, gateways, options.reads_seconds, f"reads-{procs.label}")
+
+
+def record(options, procs, labels, seconds, tag):
+    py_spy = Path(sys.executable).with_name("py-spy")
+    spies = {}
+    for label in labels:
+        out = Path(options.out) / f"profile-{tag}-{label.replace('#', '-')}.txt"
+        command = [str(py_spy), "record", "--nonblocking", "--format", "raw", "-r", "67", "-o", str(out),
+                   "-d", str(max(1, int(seconds))), "-p", str(procs.pids()[label])]
+        spies[label] = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out)
+    return spies
+
+
+def finish(spies, figures):
+    found = {}
+    for label, (proc, out) in spies.items():
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if out.exists():
+            found[label] = {"stacks": str(out), "families": report.families(out), "top": report.hot_spots(out)}
+    return {"offered_per_s": figures["offered_per_s"], "services": found}
