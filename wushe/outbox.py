@@ -20,6 +20,18 @@ from wushe.config import settings
 log = structlog.get_logger("wushe.outbox")
 
 
+# Documents with events still to publish: a sparse index on the entries' times holds only those
+# (an emptied outbox has no `outbox.time`), so the relay's look every second costs what is
+# pending, not the size of the collection.
+PENDING_INDEX = "outbox_pending"
+PENDING = {"outbox.time": {"$exists": True}}
+
+
+def pending_since_before(cutoff):
+    """Documents with an entry older than `cutoff` (an ISO time)."""
+    return {"outbox.time": {"$lt": cutoff}}
+
+
 def entries(*envelopes):
     """The update clause that stores envelopes in a document's outbox."""
     return {"$push": {"outbox": {"$each": list(envelopes)}}}
@@ -43,6 +55,9 @@ class Outbox(DependencyProvider):
         self.grace_seconds = cfg["OUTBOX_GRACE_SECONDS"]
 
     def start(self):
+        # after every setup, so after the Store's: its server has answered by now
+        for collection in self.collections(_store_of(self.container)):
+            collection.create_index("outbox.time", sparse=True, name=PENDING_INDEX)
         self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
 
     def get_dependency(self, worker_ctx):
@@ -80,9 +95,9 @@ class Outbox(DependencyProvider):
         store = _store_of(self.container)
         backlog = 0
         for collection in self.collections(store):
-            for doc in collection.find({"outbox": {"$elemMatch": {"time": {"$lt": cutoff}}}}).limit(500):
+            for doc in collection.find(pending_since_before(cutoff)).limit(500):
                 published += self.flush(collection, doc)
-            backlog += sum(len(d["outbox"]) for d in collection.find({"outbox.0": {"$exists": True}}, {"outbox.id": 1}))
+            backlog += sum(len(d["outbox"]) for d in collection.find(PENDING, {"outbox.id": 1}))
         metrics.OUTBOX_BACKLOG.labels(self.container.service_name).set(backlog)
         return published
 

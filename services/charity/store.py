@@ -21,6 +21,11 @@ class CharityStore:
         self.lots.create_index("pledges.pledge_id")
         self.lots.create_index("pledges.need_id")
         self.lots.create_index("donor_id")
+        self.lots.create_index("region")              # a region's lots (GET /lots?region=)
+        self.lots.create_index("available")           # what has stock left, for the appeals' check
+        self.lots.create_index("pledges.community")   # value linked in a region (/stats)
+        # money movements not yet posted to the fund ledger: only lots holding some are indexed
+        self.lots.create_index("ledger.at", sparse=True)
         self.allocations.create_index("community")
         self.allocations.create_index([("state", ASCENDING), ("priority", ASCENDING)])
         self.donations.create_index("giver")
@@ -100,7 +105,7 @@ class CharityStore:
         return len(pending)
 
     def unposted(self, before, limit=500):
-        return self.lots.find({"ledger": {"$elemMatch": {"at": {"$lt": before}}}}).limit(limit)
+        return self.lots.find({"ledger.at": {"$lt": before}}).limit(limit)
 
     def ledger_page(self, fund_id, limit, cursor=None):
         """A fund's entries, newest first (keyset on `seq`, the entry's time and id)."""

@@ -129,10 +129,7 @@ class OrgsService:
     @timer(interval=metrics.MEASURE_SECONDS)
     def measure(self):
         """Organisations by stage, for the operations dashboard."""
-        counts = {}
-        for org in self.store.organisations.find({}, {"stage": 1}):
-            counts[org["stage"]] = counts.get(org["stage"], 0) + 1
-        metrics.set_counts(metrics.ORGANISATIONS, counts, ORG_STAGES)
+        metrics.set_counts(metrics.ORGANISATIONS, self.store.by_stage(ORG_STAGES), ORG_STAGES)
 
     @timer(interval=HANDOVER_CHECK_SECONDS)
     def hand_over_waiting(self):

@@ -22,6 +22,7 @@ class OrgsStore:
         self.organisations.create_index([("community", ASCENDING), ("stage", ASCENDING)])
         # at most one incubation under way per community and category
         self.organisations.create_index("incubation_key", unique=True, sparse=True)
+        self.organisations.create_index("stage")  # the gauge counts each stage on the index
         self.needs.create_index([("community", ASCENDING), ("category", ASCENDING),
                                  ("outcome", ASCENDING), ("registered_at", ASCENDING)])
         # the needs waiting on an incubating organisation, handed over when it graduates
@@ -119,6 +120,10 @@ class OrgsStore:
     def waiting_on(self):
         """Ids of the organisations some need is attached to (outcome incubating)."""
         return self.needs.distinct("organisation_id", {"outcome": "incubating"})
+
+    def by_stage(self, stages):
+        """How many organisations are at each stage (counted on the index, not read)."""
+        return {stage: self.organisations.count_documents({"stage": stage}) for stage in stages}
 
     def counts(self, region):
         found = self.organisations.find({"community": under_filter(region)}, {"stage": 1})

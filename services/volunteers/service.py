@@ -209,7 +209,7 @@ class VolunteersService:
     @timer(interval=EXPIRY_CHECK_SECONDS)
     def settle_ledger(self):
         """Finish the time-bank movements a crash left pending (recorded, paid, cleared)."""
-        for volunteer in self.store.volunteers.find({"pending.0": {"$exists": True}}, {"pending": 1}).limit(500):
+        for volunteer in self.store.with_pending_movements(limit=500):
             for txn in volunteer["pending"]:
                 self._finish(volunteer["_id"], txn)
 
@@ -268,7 +268,7 @@ class VolunteersService:
         between the two, a call cancelled, a service long over."""
         stale = later(now_iso(), minutes=-1)
         done = later(now_iso(), days=-1)
-        for volunteer in self.store.volunteers.find({"bookings.0": {"$exists": True}}, {"bookings": 1}).limit(1000):
+        for volunteer in self.store.with_bookings_before(stale, limit=1000):
             for booking in volunteer["bookings"]:
                 if booking["at"] > stale:
                     continue  # a claim may be on its way

@@ -21,9 +21,13 @@ class VolunteersStore:
         self.calls.create_index([("street", ASCENDING), ("state", ASCENDING)])
         self.calls.create_index([("state", ASCENDING), ("starts_at", ASCENDING)])
         self.calls.create_index("team_id", sparse=True)
+        self.calls.create_index("community")  # a region's calls (/stats)
         self.volunteers.create_index("community")
         self.volunteers.create_index("teams")
         self.volunteers.create_index("bookings.call_id")
+        # sparse: only volunteers holding bookings, or time-bank movements a crash left pending
+        self.volunteers.create_index("bookings.at", sparse=True)
+        self.volunteers.create_index("pending._id", sparse=True)
         self.ledger.create_index([("accounts", ASCENDING), ("at", ASCENDING)])
         self.ledger.create_index([("kind", ASCENDING), ("community", ASCENDING)])
 
@@ -37,7 +41,15 @@ class VolunteersStore:
             {"_id": call["_id"], "version": {"$exists": False}}
         return after(self.calls, guard, {"$set": {**fields, "version": call.get("version", 0) + 1}, **entries(*events)})
 
+    def with_pending_movements(self, limit):
+        """Volunteers with a time-bank movement a crash left half done."""
+        return self.volunteers.find({"pending._id": {"$exists": True}}, {"pending": 1}).limit(limit)
+
     # bookings: a volunteer's claimed service windows never overlap ------------------------------
+    def with_bookings_before(self, at, limit):
+        """Volunteers holding a booking made before `at` (a newer one's claim may be on its way)."""
+        return self.volunteers.find({"bookings.at": {"$lt": at}}, {"bookings": 1}).limit(limit)
+
     def book(self, volunteer_id, booking, at):
         """Book the window unless another booking overlaps it — one conditional update of the
         volunteer. True when booked now, False when this call was already booked."""

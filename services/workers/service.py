@@ -156,10 +156,7 @@ class WorkersService:
     def measure(self):
         """Cases by stage and stations not meeting the staffing rules (by district), for the
         operations dashboard."""
-        stages = {}
-        for case in self.store.cases.find({}, {"stage": 1}):
-            stages[case["stage"]] = stages.get(case["stage"], 0) + 1
-        metrics.set_counts(metrics.CASES, stages, domain.STAGES)
+        metrics.set_counts(metrics.CASES, self.store.cases_by_stage(domain.STAGES), domain.STAGES)
         noncompliant = {}
         for station in self.store.stations.find({}):
             district = truncate(station["street"], "district")

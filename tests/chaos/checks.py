@@ -8,7 +8,7 @@ import json
 import requests
 from prometheus_client import REGISTRY
 
-from wushe import dlq
+from wushe import dlq, outbox
 from wushe.linkage import PARTS
 from wushe.store import database
 from wushe.subscribe import DUPLICATE
@@ -47,7 +47,7 @@ def cancelled_leftovers(db):
 def pending_outbox(db):
     return sum(len(doc.get("outbox") or []) for name, database_ in db.items()
                for collection in database_.list_collection_names()
-               for doc in database_[collection].find({"outbox.0": {"$exists": True}}, {"outbox": 1}))
+               for doc in database_[collection].find(outbox.PENDING, {"outbox": 1}))
 
 
 def queued(management, vhost):
