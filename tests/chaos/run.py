@@ -156,3 +156,17 @@ def report(ok, rows, figures, say=print):
         say(f"  {check:<{width}}  {value!s:>8}  {expected!s:>8}  {'ok' if passed else 'VIOLATED'}")
     say("\n  " + ", ".join(f"{k}={v}" for k, v in figures.items()))
     say(f"\n  chaos run: {'PASSED' if ok else 'FAILED'}")
+
+
+def short_run(run_, options, capsys):
+    """A short form in the suite: run, print the table past pytest's capture, fail on any
+    violated check (the table is the message). The figures, for the caller's own asserts."""
+    lines = []
+    options.say = lines.append
+    ok, rows, figures = run_(options)
+    report(ok, rows, figures, say=lines.append)
+    with capsys.disabled():
+        print("\n".join(lines))
+    violated = [row for row in rows if not row[3]]
+    assert not violated, "\n".join(lines)
+    return figures

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from tests.chaos.process_mode import Options, run
-from tests.chaos.run import report
+from tests.chaos.run import short_run
 from wushe.local import server_program
 
 BROKER_DOWN = float(os.environ.get("WUSHE_CHAOS_BROKER_DOWN", "11"))
@@ -24,14 +24,7 @@ def _store_server_installed():
 @pytest.mark.skipif(BROKER_DOWN > 0 and not shutil.which("rabbitmqctl"), reason="stops and starts the local broker")
 @pytest.mark.skipif(not _store_server_installed(), reason="the local store server is not installed (make store)")
 def test_short_process_chaos_run_keeps_every_invariant(capsys):
-    lines = []
-    ok, rows, figures = run(Options(needs=50, concurrency=6, kill_every=2.0, broker_down=BROKER_DOWN,
-                                    broker_after=8, store_at=0.5, poison=6, quiet_timeout=150,
-                                    max_load_seconds=150, say=lines.append))
-    report(ok, rows, figures, say=lines.append)
-    with capsys.disabled():
-        print("\n".join(lines))
-    violated = [row for row in rows if not row[3]]
-    assert not violated, "\n".join(lines)
+    figures = short_run(run, Options(needs=50, concurrency=6, kill_every=2.0, broker_down=BROKER_DOWN, broker_after=8,
+                                     store_at=0.5, poison=6, quiet_timeout=150, max_load_seconds=150), capsys)
     assert figures["store_kills"] == 1 and figures["kills"] >= 6
     assert figures["broker_restarts"] == (1 if BROKER_DOWN > 0 else 0)
