@@ -83,7 +83,10 @@ def test_make_run_keeps_every_record_across_a_restart_and_leaves_nothing_running
         after = ok(session.get(f"{base}/needs/{need_id}", timeout=10), 200)
         assert after["status"] == "linked" and after["linkage"] == before["linkage"]
         assert after["resident"] == {**RESIDENT, "id": after["resident"]["id"], "masked": False}
-        assert ok(session.get(f"{base}/needs?limit=100", timeout=10), 200)["items"] == listed  # no demo on top
+        # no demo on top: the same needs, none added (their views may have moved on since they were
+        # listed: a part's late event joins a need's timeline after it is linked)
+        assert [n["id"] for n in ok(session.get(f"{base}/needs?limit=100", timeout=10), 200)["items"]] == \
+            [n["id"] for n in listed]
     finally:
         second.interrupt()
     assert not [p.pid for p in second.children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
