@@ -1,6 +1,13 @@
 """Errors a service raises to a caller; they cross RPC as themselves (nameko's
-`deserialize_to_instance`), and the gateway maps each type to an HTTP status in one table."""
+`deserialize_to_instance`), and the gateway maps each type to an HTTP status in one table.
+
+Rules refuse with `wushe.decisions.Refused`, which knows nothing of RPC; `from_refusal` turns it
+(and a compare-and-set's `Contention`) into the error its caller gets, at the edges: the RPC
+entrypoint (`wushe.rpc`) and the event entrypoint (`wushe.subscribe`)."""
 from nameko.exceptions import deserialize_to_instance
+
+from wushe.cas import Contention
+from wushe.decisions import Refused
 
 
 class WusheError(Exception):
@@ -34,6 +41,19 @@ class Conflict(WusheError):
 class Forbidden(WusheError):
     """The caller's role may not do this (raised by the gateway only; never crosses RPC)."""
     status, title = 403, "Forbidden"
+
+
+def from_refusal(exc):
+    """The error a caller gets for a rule's refusal or a lost race; None for anything else."""
+    if isinstance(exc, Refused):
+        if exc.kind == Refused.MISSING:
+            return NotFound(exc.reason)
+        if exc.kind == Refused.INVALID:
+            return InvalidInput(exc.reason, exc.fields)
+        return Conflict(exc.reason)
+    if isinstance(exc, Contention):
+        return Conflict(str(exc))
+    return None
 
 
 def loaded(schema_cls, payload):

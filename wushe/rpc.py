@@ -15,12 +15,17 @@ from nameko.messaging import QueueConsumer
 from nameko.rpc import ReplyListener, Rpc
 from nameko.rpc import RpcProxy as NamekoRpcProxy
 
+from wushe.errors import from_refusal
+
 log = structlog.get_logger("wushe.rpc")
 CONNECTION_LOST = (OperationalError, AmqpConnectionError, ConnectionError, socket.error)
 
 
 class ResilientRpc(Rpc):
     def handle_result(self, message, worker_ctx, result, exc_info):
+        answer = from_refusal(exc_info[1]) if exc_info else None
+        if answer is not None:  # a rule's refusal, or a lost race: the error the caller understands
+            exc_info = (type(answer), answer, exc_info[2])
         try:
             return super().handle_result(message, worker_ctx, result, exc_info)
         except CONNECTION_LOST as exc:

@@ -26,6 +26,7 @@ from nameko.standalone.events import get_event_exchange
 from wushe import events, metrics, topology
 from wushe.clock import now_iso
 from wushe.config import settings
+from wushe.decisions import Refused
 from wushe.errors import WusheError
 from wushe.rpc import ResilientQueueConsumer
 
@@ -115,7 +116,7 @@ class EventConsumer(Consumer):
         event = worker_ctx.args[0]
         attempt = int((message.headers or {}).get(topology.ATTEMPT, 0)) + 1
         error = f"{type(exc_info[1]).__name__}: {exc_info[1]}"[:2000]
-        if isinstance(exc_info[1], WusheError):
+        if isinstance(exc_info[1], (WusheError, Refused)):
             # the handler refused the event (unknown community, conflicting content): the same
             # event will be refused again, so an operator must look — park it now
             self._park(message, "rejected", error, event.type, attempt)

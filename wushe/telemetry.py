@@ -13,7 +13,7 @@ from nameko.rpc import Rpc
 
 from wushe import metrics
 from wushe.config import settings
-from wushe.errors import WusheError
+from wushe.errors import WusheError, from_refusal
 from wushe.events import Event
 from wushe.subscribe import DUPLICATE
 from wushe.logs import configure
@@ -53,7 +53,9 @@ class Telemetry(DependencyProvider):
         elapsed = time.perf_counter() - self.started.pop(worker_ctx, time.perf_counter())
         entrypoint = worker_ctx.entrypoint
         service = self.container.service_name
-        expected = exc_info is not None and isinstance(exc_info[1], WusheError)
+        # a refusal (a rule said no, a lost race) is an answer, not a failure to log as one
+        expected = exc_info is not None and (isinstance(exc_info[1], WusheError)
+                                             or from_refusal(exc_info[1]) is not None)
         if exc_info is not None and not expected:
             log.error("worker.failed", error=type(exc_info[1]).__name__, exc_info=exc_info)
         if isinstance(entrypoint, Rpc):

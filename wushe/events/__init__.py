@@ -61,8 +61,9 @@ def _schema(source, event_type):
     return instance(CATALOG[key])
 
 
-def new_event(source, event_type, data, *, subject=None, correlation_id=None, event_id=None):
-    """An envelope (a plain dict, ready to store in an outbox or publish) for validated data."""
+def new_event(source, event_type, data, *, subject=None, correlation_id=None, event_id=None, time=None):
+    """An envelope (a plain dict, ready to store in an outbox or publish) for validated data;
+    its id and time are new unless given."""
     schema = _schema(source, event_type)
     try:
         loaded = schema.load(data)
@@ -74,11 +75,17 @@ def new_event(source, event_type, data, *, subject=None, correlation_id=None, ev
         "type": event_type,
         "version": VERSION,
         "source": source,
-        "time": now_iso(),
+        "time": time or now_iso(),
         "subject": subject,
         "correlation_id": correlation_id or subject,
         "data": schema.dump(loaded),
     }
+
+
+def stamped(source, draft, at, event_id=None):
+    """The envelope of an event a rule decided (`wushe.decisions.Event`), stamped with its
+    source, a new id (unless given) and the time of the change that announces it."""
+    return new_event(source, draft.type, draft.data, event_id=event_id, time=at)
 
 
 def load(body):

@@ -1,0 +1,72 @@
+"""wushe.cas: a decision is written only on the document it was made from; a lost race is
+decided again on a fresh read; a document not there is created by its first change."""
+import mongomock
+import pytest
+
+from tests.unit.helpers import NEED_ID
+from wushe import cas
+from wushe.decisions import Change, Event, Refused
+
+AT = "2026-11-23T08:00:00.000000Z"
+
+
+@pytest.fixture
+def calls():
+    return mongomock.MongoClient().db.calls
+
+
+def claim(volunteer):
+    """A rule: one more claim while a slot is free."""
+    def decide(call):
+        if len(call["claimed"]) >= call["slots"]:
+            raise Refused("the call is full")
+        return Change({"claimed": call["claimed"] + [volunteer]},
+                      (Event("call_claimed", {"need_id": NEED_ID, "community": "tianjin/binhai/taida/xinghua",
+                                              "call_id": "call-1", "volunteer_id": volunteer,
+                                              "slots": call["slots"]}),))
+    return decide
+
+
+def test_a_change_is_written_with_its_events_and_the_next_version(calls):
+    calls.insert_one({"_id": "call-1", "slots": 2, "claimed": [], "version": 0})
+    after, change = cas.change(calls, "call-1", claim("vol-1"), source="volunteers", at=AT)
+    assert after["claimed"] == ["vol-1"] and after["version"] == 1
+    assert [(e["type"], e["source"], e["time"]) for e in after["outbox"]] == [("call_claimed", "volunteers", AT)]
+    assert change.fields == {"claimed": ["vol-1"]}
+
+
+def test_a_race_lost_is_decided_again_on_what_won(calls):
+    calls.insert_one({"_id": "call-1", "slots": 1, "claimed": [], "version": 0})
+    rival = {"done": False}
+
+    def decide(call):
+        if not rival["done"]:  # another worker claims the last slot between our read and our write
+            rival["done"] = True
+            calls.update_one({"_id": "call-1"}, {"$set": {"claimed": ["vol-2"], "version": 1}})
+        return claim("vol-1")(call)
+
+    with pytest.raises(Refused, match="the call is full"):
+        cas.change(calls, "call-1", decide, source="volunteers", at=AT)
+    assert calls.find_one()["claimed"] == ["vol-2"]
+
+
+def test_nothing_to_do_writes_nothing_and_a_missing_document_is_created_by_its_first_change(calls):
+    calls.insert_one({"_id": "call-1", "slots": 1, "claimed": [], "version": 0})
+    doc, change = cas.change(calls, "call-1", lambda call: None, source="volunteers", at=AT)
+    assert change is None and doc["version"] == 0
+    made, _ = cas.change(calls, "call-2", lambda call: Change({"slots": 3, "claimed": []}, appended={"seen": "e-1"}),
+                         source="volunteers", at=AT)
+    assert calls.find_one({"_id": "call-2"}) == {**made, "_id": "call-2", "slots": 3, "claimed": [], "version": 1,
+                                                  "seen": ["e-1"]}
+
+
+def test_a_record_that_keeps_changing_gives_contention(calls):
+    calls.insert_one({"_id": "call-1", "slots": 9, "claimed": [], "version": 0})
+
+    def always_overtaken(call):
+        calls.update_one({"_id": "call-1"}, {"$inc": {"version": 1}})
+        return claim("vol-1")(call)
+
+    with pytest.raises(cas.Contention, match="changing too fast"):
+        cas.change(calls, "call-1", always_overtaken, source="volunteers", at=AT, attempts=5)
+    assert calls.find_one()["claimed"] == [] and calls.find_one()["version"] == 5

@@ -1,0 +1,49 @@
+"""What a rule decides, in one shape for every service. Pure data: no I/O, no framework.
+
+A domain function takes a document as read, the request or event, and the ids and the time it
+needs (passed in, so that it is deterministic), and either returns a `Change` or raises
+`Refused`. The use case around it writes the change (compare-and-set: `wushe.cas`), stamps and
+announces its events, and gives the answer; the edges (RPC, events) turn a refusal into what
+their callers understand (`wushe.errors.from_refusal`).
+"""
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event to announce, as a rule decides it: its type and data. The use case stamps it
+    (id, time, source: `wushe.events.stamped`) when it stores the change."""
+    type: str
+    data: dict
+
+
+@dataclass(frozen=True)
+class Change:
+    """One decision about one document: the fields to set, the events announcing it, the answer
+    for whoever asked, and values to append to its arrays (e.g. the id of the event it folds)."""
+    fields: dict = field(default_factory=dict)
+    events: tuple = ()
+    answer: Any = field(default_factory=dict)
+    appended: dict = field(default_factory=dict)
+
+
+class Refused(Exception):
+    """A rule says no: the record's state does not allow it (`conflict`), the record is not
+    there (`missing`), or the values break a rule (`invalid`, with the reason by field)."""
+
+    CONFLICT, MISSING, INVALID = "conflict", "missing", "invalid"
+
+    def __init__(self, reason, kind=CONFLICT, fields=None):
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+        self.fields = fields
+
+    @classmethod
+    def missing(cls, reason):
+        return cls(reason, cls.MISSING)
+
+    @classmethod
+    def invalid(cls, reason, fields):
+        return cls(reason, cls.INVALID, fields)
