@@ -10,6 +10,8 @@ volunteers are the list carried by the event with the highest call version (clai
 withdrawn, so a union would keep volunteers who left). Re-applying an event changes nothing.
 """
 
+from wushe.events.catalog import CATALOG
+
 PARTS = ("organisation", "worker", "volunteers", "resources")
 SUCCESS = {"worker": {"assigned"}, "volunteers": {"filled"}, "resources": {"pledged", "delivered"}}
 FAILURE = {"worker": {"unavailable"}, "volunteers": {"expired", "cancelled"},
@@ -37,51 +39,56 @@ def initial(requirements):
     return linkage
 
 
+def _org_unmatched(d):
+    if d.get("organisation_id"):
+        return "organisation", "incubating", {"organisation_id": d["organisation_id"]}
+    return "organisation", "none", {}
+
+
+# What each event the linkage folds does to its part: (part, state or None to keep it, fields).
+# Its keys are the one list of events that move a linkage (the community service subscribes to
+# exactly these: `folded_by_source`).
+STATES = {
+    "org_matched": lambda d: ("organisation", "matched",
+                              {"organisation_id": d["organisation_id"], "project_id": d.get("project_id")}),
+    "org_unmatched": _org_unmatched,
+    "org_incubation_started": lambda d: ("organisation", "incubating", {"organisation_id": d["organisation_id"]}),
+    "worker_assigned": lambda d: ("worker", "assigned", {"worker_id": d["worker_id"], "case_id": d["case_id"]}),
+    "worker_unavailable": lambda d: ("worker", "unavailable", {"reason": d["reason"]}),
+    "case_closed": lambda d: ("worker", None, {"case_state": "closed"}),
+    "case_stage_changed": lambda d: ("worker", None, {"case_stage": d["to_stage"]}),
+    "call_opened": lambda d: ("volunteers", "open",
+                              {"call_id": d["call_id"], "slots": d["slots"], "expires_at": d["expires_at"]}),
+    "call_claimed": lambda d: ("volunteers", None, {"call_id": d["call_id"]}),
+    "call_filled": lambda d: ("volunteers", "filled", {"call_id": d["call_id"]}),
+    "call_expired": lambda d: ("volunteers", "expired", {"call_id": d["call_id"]}),
+    "call_reopened": lambda d: ("volunteers", "open", {"call_id": d["call_id"], "expires_at": d["expires_at"]}),
+    "call_cancelled": lambda d: ("volunteers", "cancelled", {"call_id": d["call_id"]}),
+    # the call's state after a withdrawal: open again, or filled from the waiting list
+    "claim_withdrawn": lambda d: ("volunteers", d["state"], {"call_id": d["call_id"]}),
+    "waitlist_promoted": lambda d: ("volunteers", None, {"call_id": d["call_id"]}),
+    "resource_pledged": lambda d: ("resources", "pledged", {"pledges": d["pledges"], "shortfall": []}),
+    "resource_shortfall": lambda d: ("resources", "shortfall", {"pledges": d["pledges"], "shortfall": d["shortfall"]}),
+    "pledge_released": lambda d: ("resources", "released", {}),
+    # a pledge counts as delivered once nothing of it remains
+    "pledge_delivered": lambda d: ("resources", None, {
+        "delivered": [d["pledge"]["pledge_id"]] if d.get("remaining", 0) <= 1e-9 else []}),
+}
+
+
+def folded_by_source():
+    """{source: [event types]}: the parties' events that move a linkage, by who publishes them."""
+    out = {}
+    for source, event_type in sorted(CATALOG):
+        if event_type in STATES:
+            out.setdefault(source, []).append(event_type)
+    return out
+
+
 def _state_of(event):
     """(part, state, fields) for an event about one need, or None."""
-    d = event.data
-    t = event.type
-    if t == "org_matched":
-        return "organisation", "matched", {"organisation_id": d["organisation_id"], "project_id": d.get("project_id")}
-    if t == "org_unmatched":
-        if d.get("organisation_id"):
-            return "organisation", "incubating", {"organisation_id": d["organisation_id"]}
-        return "organisation", "none", {}
-    if t == "org_incubation_started":
-        return "organisation", "incubating", {"organisation_id": d["organisation_id"]}
-    if t == "worker_assigned":
-        return "worker", "assigned", {"worker_id": d["worker_id"], "case_id": d["case_id"]}
-    if t == "worker_unavailable":
-        return "worker", "unavailable", {"reason": d["reason"]}
-    if t == "case_closed":
-        return "worker", None, {"case_state": "closed"}
-    if t == "case_stage_changed":
-        return "worker", None, {"case_stage": d["to_stage"]}
-    if t == "call_opened":
-        return "volunteers", "open", {"call_id": d["call_id"], "slots": d["slots"], "expires_at": d["expires_at"]}
-    if t == "call_claimed":
-        return "volunteers", None, {"call_id": d["call_id"]}
-    if t == "call_filled":
-        return "volunteers", "filled", {"call_id": d["call_id"]}
-    if t == "call_expired":
-        return "volunteers", "expired", {"call_id": d["call_id"]}
-    if t == "call_reopened":
-        return "volunteers", "open", {"call_id": d["call_id"], "expires_at": d["expires_at"]}
-    if t == "call_cancelled":
-        return "volunteers", "cancelled", {"call_id": d["call_id"]}
-    if t == "claim_withdrawn":  # the call's state after it: open again, or filled from the waiting list
-        return "volunteers", d["state"], {"call_id": d["call_id"]}
-    if t == "waitlist_promoted":
-        return "volunteers", None, {"call_id": d["call_id"]}
-    if t == "resource_pledged":
-        return "resources", "pledged", {"pledges": d["pledges"], "shortfall": []}
-    if t == "resource_shortfall":
-        return "resources", "shortfall", {"pledges": d["pledges"], "shortfall": d["shortfall"]}
-    if t == "pledge_released":
-        return "resources", "released", {}
-    if t == "pledge_delivered":  # a pledge counts as delivered once nothing of it remains
-        return "resources", None, {"delivered": [d["pledge"]["pledge_id"]] if d.get("remaining", 0) <= 1e-9 else []}
-    return None
+    found = STATES.get(event.type)
+    return found(event.data) if found else None
 
 
 def apply(linkage, event):

@@ -1,14 +1,42 @@
-"""The community's rules for a need: registration and its lifecycle. Pure; no I/O."""
+"""The community's rules: regions, a need's registration, its linkage and its lifecycle. Pure;
+no I/O: ids and times come in, `Change`s and refusals come out (wushe.decisions)."""
 from wushe import linkage
-from wushe.events import new_event
-from wushe.regions import truncate
+from wushe.decisions import Change, Event, Refused
+from wushe.regions import parent, truncate
 
 SOURCE = "community"
 
 
+# regions ------------------------------------------------------------------------------------
+def new_region(region, parent_registered):
+    """The region document for a registration; its parent must be registered first."""
+    up = parent(region["path"])
+    if up and not parent_registered:
+        raise Refused.invalid("the parent region is not registered", {"path": [f"register {up} first"]})
+    return {"_id": region["path"], "path": region["path"], "name": region["name"], "level": region["level"],
+            "parent": up}
+
+
+def same_region(existing, region):
+    """Registering a region again is fine with the same name, a conflict with another."""
+    if existing["name"] != region["name"]:
+        raise Refused(f"region {region['_id']} exists with another name")
+
+
+def community_of(region, path):
+    """A need is registered in a community: a registered region of that level."""
+    if not region or region["level"] != "community":
+        raise Refused.invalid("the community is not registered",
+                              {"community": [f"{path} is not a registered community"]})
+
+
+# needs ----------------------------------------------------------------------------------------
+
+
 def new_need(need_id, payload, registered_at, channel, resident_id=None):
-    """The need document and its `need_registered` event. The resident's details are not in
-    either: the need names its resident record (`resident_id`), the event only says there is one."""
+    """The need document (the change's fields) and its `need_registered` event. The resident's
+    details are in neither: the need names its resident record (`resident_id`), the event only
+    says there is one."""
     community = payload["community"]
     requirements = payload["requirements"]
     need = {
@@ -30,7 +58,7 @@ def new_need(need_id, payload, registered_at, channel, resident_id=None):
         "version": 0,
         "applied": [],
     }
-    event = new_event(SOURCE, "need_registered", {
+    event = Event("need_registered", {
         "need_id": need_id, "community": community, "street": need["street"],
         "district": need["district"], "category": need["category"], "urgency": need["urgency"],
         "requirements": requirements, "registered_at": registered_at, "channel": channel,
@@ -40,17 +68,23 @@ def new_need(need_id, payload, registered_at, channel, resident_id=None):
     if need["status"] == "linked":  # nothing was asked of the parties but an organisation
         need["linked_at"] = registered_at
     events = [event] + _arrivals(need, "registered", registered_at)
-    return need, events
+    return Change(need, tuple(events), answer={"id": need_id, "status": "registered"})
 
 
 def same_request(existing, payload):
-    """A retried registration (same id, same content) answers with the need it created."""
-    return all(existing.get(k) == payload.get(k)
-               for k in ("community", "category", "urgency", "description", "requirements"))
+    """A retried registration (same id, same content) answers with the need it created; the same
+    id with other content is refused."""
+    if not all(existing.get(k) == payload.get(k)
+               for k in ("community", "category", "urgency", "description", "requirements")):
+        raise Refused(f"need {existing['_id']} exists with other content")
 
 
 def fold(need, event):
-    """The changes an outcome event makes to a need: ($set fields, events to emit)."""
+    """What a party's outcome changes on the need: its linkage, and the status it leads to
+    (`need_linked`, `need_escalated`); the event's id is recorded in the same write, so that a
+    redelivery folds nothing twice. None when the need has folded this event already."""
+    if event.id in need["applied"]:
+        return None
     parts = linkage.apply(need["linkage"], event)
     changes = {"linkage": parts}
     status = linkage.status(need["status"], parts)
@@ -62,45 +96,44 @@ def fold(need, event):
         if status == "linked" and need["status"] != "linked":
             changes["linked_at"] = event.time
         changes["missing"] = linkage.missing(parts)
-    return changes, events
+    # for the handler's figures: the status reached, and whether this is the need's first linkage
+    answer = {"status": changes.get("status"),
+              "first_linked": changes.get("status") == "linked" and not need.get("linked_at")}
+    return Change(changes, tuple(events), appended={"applied": event.id}, answer=answer)
 
 
 def _arrivals(need, previous, at):
     """Events announcing that `need` reached `linked` or (newly) `escalated`."""
     base = {"need_id": need["_id"], "community": need["community"]}
     if need["status"] == "linked" and previous != "linked":
-        return [new_event(SOURCE, "need_linked", {**base, "linked_at": at})]
+        return [Event("need_linked", {**base, "linked_at": at})]
     if need["status"] == "escalated":
         missing = linkage.missing(need["linkage"])
         if previous != "escalated" or missing != need.get("missing"):
-            return [new_event(SOURCE, "need_escalated", {
+            return [Event("need_escalated", {
                 **base, "missing": missing, "escalated_to": need["district"]})]
     return []
 
 
 def resident_erased(record):
     """The event announcing that a resident record's personal data is gone: ids and region only."""
-    return new_event(SOURCE, "resident_erased", {
+    return Event("resident_erased", {
         "resident_id": record["_id"], "need_id": record["need_id"], "community": record["community"]})
 
 
-class TransitionRefused(Exception):
-    pass
-
-
 def transition(need, to, at, **data):
-    """A manual transition (cancel, resolve, evaluate): ($set fields, event) or TransitionRefused."""
+    """A manual transition (cancel, resolve, evaluate), refused from a status it may not leave."""
     if need["status"] not in linkage.ALLOWED_FROM[to]:
         allowed = " or ".join(linkage.ALLOWED_FROM[to])
-        raise TransitionRefused(f"a need can be {to} only from {allowed}; this one is {need['status']}")
+        raise Refused(f"a need can be {to} only from {allowed}; this one is {need['status']}")
     base = {"need_id": need["_id"], "community": need["community"]}
     if to == "cancelled":
         changes = {"status": to, "cancelled_at": at, "cancel_reason": data["reason"]}
-        event = new_event(SOURCE, "need_cancelled", {**base, "reason": data["reason"]})
+        event = Event("need_cancelled", {**base, "reason": data["reason"]})
     elif to == "resolved":
         changes = {"status": to, "resolved_at": at, "resolution_note": data.get("note", "")}
-        event = new_event(SOURCE, "need_resolved", {**base, "resolved_at": at})
+        event = Event("need_resolved", {**base, "resolved_at": at})
     else:
         changes = {"status": to, "evaluated_at": at, "evaluation": {"score": data["score"], "outcome": data["outcome"]}}
-        event = new_event(SOURCE, "need_evaluated", {**base, "score": data["score"], "outcome": data["outcome"]})
-    return changes, event
+        event = Event("need_evaluated", {**base, "score": data["score"], "outcome": data["outcome"]})
+    return Change(changes, (event,), answer={"id": need["_id"], "status": to})

@@ -3,7 +3,9 @@ lives, and there only sealed: services/community/residents.py)."""
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
+from services.community.domain import SOURCE
 from services.community.residents import FIELDS
+from wushe import cas
 from wushe.outbox import entries
 from wushe.store import after, insert_new
 
@@ -35,6 +37,10 @@ class CommunityStore:
     def region(self, path):
         return self.regions.find_one({"_id": path})
 
+    def regions_under(self, parent):
+        """The regions directly under `parent` (the cities for None), by path."""
+        return list(self.regions.find({"parent": parent}).sort("_id", 1))
+
     # needs ----------------------------------------------------------------------------------
     def add_need(self, need, events):
         """Insert the need with its events in its outbox; False when the id is taken."""
@@ -47,15 +53,10 @@ class CommunityStore:
     def need(self, need_id):
         return self.needs.find_one({"_id": need_id}, {"outbox": 0, "applied": 0})
 
-    def need_for_update(self, need_id):
-        return self.needs.find_one({"_id": need_id}, {"outbox": 0})
-
-    def compare_and_set(self, need, changes, events, applied=None):
-        """Apply `changes` only if nobody changed the need since it was read (its version)."""
-        update = {"$set": changes, "$inc": {"version": 1}, **entries(*events)}
-        if applied:
-            update["$push"]["applied"] = applied
-        return after(self.needs, {"_id": need["_id"], "version": need["version"]}, update)
+    def change_need(self, need_id, decide, at):
+        """Apply `decide(need)` (a rule's Change, or None) by compare-and-set on the need's
+        version, its events in its outbox in the same write: (need after, change)."""
+        return cas.change(self.needs, need_id, decide, source=SOURCE, at=at, what=f"need {need_id}")
 
     # residents --------------------------------------------------------------------------------
     def add_resident(self, record):

@@ -6,7 +6,8 @@ import pytest
 from services.community import domain
 from tests.unit.helpers import (COMMUNITY, DISTRICT, EVERYTHING, NEED_ID, STREET, T0, T1, T2, T3, event,
                                 requirements)
-from wushe.events import load
+from wushe.decisions import Refused
+from wushe.events import load, stamped
 
 RESIDENT = {"name": "张桂兰", "phone": "13812345678", "address": "兴华里3号楼2门501"}
 
@@ -17,22 +18,28 @@ def payload(reqs=EVERYTHING, **over):
 
 
 def registered(reqs=EVERYTHING):
-    need, _ = domain.new_need(NEED_ID, payload(reqs), T0, "gateway")
-    return need
+    return domain.new_need(NEED_ID, payload(reqs), T0, "gateway").fields
+
+
+def stamp(change, at=T0):
+    """The change's events as the handler announces them (envelopes)."""
+    return [stamped("community", e, at) for e in change.events]
 
 
 def fold_all(need, *events):
-    """Fold events one by one as the service does; the need after them and every event emitted."""
+    """Fold events one by one as the handler does (recording each one's id); the need after
+    them and every event emitted."""
     emitted = []
     for e in events:
-        changes, out = domain.fold(need, e)
-        need = {**need, **changes}
-        emitted += out
+        change = domain.fold(need, e)
+        need = {**need, **change.fields, "applied": need["applied"] + [e.id]}
+        emitted += stamp(change, e.time)
     return need, emitted
 
 
 def test_need_registered_carries_no_resident_data_and_derives_street_and_district():
-    need, events = domain.new_need(NEED_ID, payload(), T0, "gateway")
+    made = domain.new_need(NEED_ID, payload(), T0, "gateway")
+    need, events = made.fields, stamp(made)
     assert [e["type"] for e in events] == ["need_registered"]
     data = events[0]["data"]
     assert (data["street"], data["district"]) == (STREET, DISTRICT)
@@ -51,7 +58,8 @@ def test_new_need_starts_registered_with_pending_parts():
 
 
 def test_need_asking_nothing_but_an_organisation_is_linked_at_registration():
-    need, events = domain.new_need(NEED_ID, payload(requirements(worker=False)), T0, "station")
+    made = domain.new_need(NEED_ID, payload(requirements(worker=False)), T0, "station")
+    need, events = made.fields, stamp(made)
     assert need["status"] == "linked" and need["linked_at"] == T0
     assert [e["type"] for e in events] == ["need_registered", "need_linked"]
     assert events[1]["data"]["linked_at"] == T0
@@ -68,7 +76,11 @@ def test_need_asking_nothing_but_an_organisation_is_linked_at_registration():
     ({"requirements": {"worker": False, "organisation": True, "volunteers": None, "resources": None}}, False),
 ])
 def test_same_request(change, same):
-    assert domain.same_request(registered(), payload(**change)) is same
+    if same:
+        domain.same_request(registered(), payload(**change))
+    else:
+        with pytest.raises(Refused, match="exists with other content"):
+            domain.same_request(registered(), payload(**change))
 
 
 def test_fold_emits_need_linked_once_when_first_linked():
@@ -107,8 +119,16 @@ def test_escalated_need_that_recovers_announces_need_linked():
 
 def test_fold_keeps_a_cancelled_need_cancelled():
     need = {**registered(), "status": "cancelled"}
-    changes, emitted = domain.fold(need, event("call_cancelled", at=T2))
-    assert changes.get("status", "cancelled") == "cancelled" and emitted == []
+    change = domain.fold(need, event("call_cancelled", at=T2))
+    assert change.fields.get("status", "cancelled") == "cancelled" and change.events == ()
+
+
+def test_an_event_folded_already_changes_nothing():
+    folded = event("worker_assigned", at=T1)
+    need, _ = fold_all(registered(), folded)
+    assert domain.fold(need, folded) is None
+    other = event("worker_assigned", at=T1)
+    assert domain.fold(need, other).appended == {"applied": other.id}  # recorded in the same write
 
 
 STATUSES = ("registered", "linking", "linked", "escalated", "resolved", "evaluated", "cancelled")
@@ -127,21 +147,23 @@ PAIRS = [(current, to) for to in sorted(ALLOWED) for current in STATUSES]
 
 @pytest.mark.parametrize("current, to", [(c, t) for c, t in PAIRS if c in ALLOWED[t]])
 def test_transition_allowed(current, to):
-    changes, emitted = domain.transition({**registered(), "status": current}, to, T3, **DATA[to])
-    assert changes["status"] == to
+    change = domain.transition({**registered(), "status": current}, to, T3, **DATA[to])
+    emitted, = stamp(change)
+    assert change.fields["status"] == to and change.answer == {"id": NEED_ID, "status": to}
     assert (emitted["type"], emitted["data"]["need_id"]) == (EVENT[to], NEED_ID)
 
 
 @pytest.mark.parametrize("current, to", [(c, t) for c, t in PAIRS if c not in ALLOWED[t]])
 def test_transition_refused(current, to):
-    with pytest.raises(domain.TransitionRefused):
+    with pytest.raises(Refused, match=f"can be {to} only from"):
         domain.transition({**registered(), "status": current}, to, T3, **DATA[to])
 
 
 def test_transition_events_carry_their_details():
     need = {**registered(), "status": "resolved"}
-    changes, emitted = domain.transition(need, "evaluated", T3, score=4, outcome="improved")
-    assert changes["evaluation"] == {"score": 4, "outcome": "improved"}
+    change = domain.transition(need, "evaluated", T3, score=4, outcome="improved")
+    emitted, = stamp(change)
+    assert change.fields["evaluation"] == {"score": 4, "outcome": "improved"}
     assert (emitted["data"]["score"], emitted["data"]["outcome"]) == (4, "improved")
-    _, cancelled = domain.transition({**need, "status": "linking"}, "cancelled", T3, reason="重复登记")
+    cancelled, = stamp(domain.transition({**need, "status": "linking"}, "cancelled", T3, reason="重复登记"))
     assert cancelled["data"]["reason"] == "重复登记"

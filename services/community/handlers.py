@@ -1,0 +1,177 @@
+"""The community's use cases. Each loads what it needs from the store, lets the rules decide
+(`domain`), writes the decision (one conditional write: `store`), announces its events (the
+outbox) and answers. Plain functions of a `Community` — the store, the outbox, the log, the
+residents' keyring and the clock — so they run the same in a nameko worker (`service.py`) and in
+a test on the embedded store (`tests/handlers/`)."""
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from services.community import domain, residents
+from services.community.domain import SOURCE
+from services.community.store import CommunityStore
+from wushe import metrics
+from wushe.clock import new_id, now_iso, parse
+from wushe.decisions import Refused
+from wushe.events import stamped
+from wushe.regions import parent
+from wushe.subscribe import DUPLICATE
+
+
+@dataclass
+class Community:
+    store: CommunityStore
+    outbox: Any                  # wushe.outbox.Outbox: flush(collection, document)
+    log: Any
+    keyring: residents.Keyring
+    now: Callable[[], str] = now_iso
+    new_id: Callable[[str], str] = new_id
+
+
+# regions ------------------------------------------------------------------------------------
+def add_region(c, region):
+    """Register a region under its registered parent; registering it again changes nothing."""
+    up = parent(region["path"])
+    doc = domain.new_region(region, parent_registered=not up or c.store.region(up) is not None)
+    if not c.store.add_region(doc):
+        domain.same_region(c.store.region(doc["_id"]), doc)
+    return c.store.region(doc["_id"])
+
+
+def region(c, path):
+    found = c.store.region(path)
+    if not found:
+        raise Refused.missing(f"no region {path}")
+    return found
+
+
+# needs ----------------------------------------------------------------------------------------
+def register_need(c, payload, channel, need_id=None):
+    """Register a need (and seal its resident's details apart); (answer, created). The same id
+    with the same content answers what it made the first time."""
+    domain.community_of(c.store.region(payload["community"]), payload["community"])
+    need_id = need_id or payload.get("id") or c.new_id("need")
+    at = c.now()
+    resident = payload.get("resident") or None
+    resident_id = residents.resident_id_for(need_id) if resident else None
+    made = domain.new_need(need_id, payload, at, channel, resident_id)
+    events = [stamped(SOURCE, e, at) for e in made.events]
+    # the need first: a resident record is never stored for a request that is refused
+    if not c.store.add_need(made.fields, events):
+        existing = c.store.need(need_id)
+        domain.same_request(existing, payload)
+        if resident_id and existing.get("resident_id") == resident_id:
+            # a retry of a registration cut short before its resident was stored (once stored,
+            # or erased since, this writes nothing)
+            _add_resident(c, resident_id, existing, resident)
+        return {"id": need_id, "status": existing["status"]}, False
+    if resident_id:
+        _add_resident(c, resident_id, made.fields, resident)
+    c.outbox.flush(c.store.needs, {"_id": need_id, "outbox": events})
+    need = made.fields
+    metrics.NEEDS.labels("registered", need["category"], need["urgency"], need["district"]).inc()
+    c.log.info("need.registered", need_id=need_id, category=need["category"], urgency=need["urgency"],
+               channel=channel)
+    return made.answer, True
+
+
+def report_need(c, event):
+    """A station's `need_reported`: registered like a gateway request. Without an id of its own,
+    the need's id derives from the event's, so that a redelivered report registers nothing new."""
+    need_id = event.data.get("id") or "need-" + hashlib.sha1(event.id.encode()).hexdigest()[:16]
+    try:
+        created = register_need(c, event.data, "station", need_id=need_id)[1]
+    except Refused as refused:
+        c.log.error("need_reported.rejected", detail=refused.reason, errors=refused.fields)
+        raise
+    return None if created else DUPLICATE
+
+
+def need(c, need_id):
+    found = c.store.need(need_id)
+    if not found:
+        raise Refused.missing(f"no need {need_id}")
+    return found
+
+
+def fold_outcome(c, event):
+    """Fold a party's outcome into the linkage of each need it is about; DUPLICATE when every
+    one had folded it already."""
+    need_ids = event.data["need_ids"] if event.type == "org_incubation_started" else [event.need_id]
+    folded = [_fold(c, need_id, event) for need_id in need_ids]
+    return DUPLICATE if folded and all(f == DUPLICATE for f in folded) else None
+
+
+def _fold(c, need_id, event):
+    need, change = c.store.change_need(need_id, lambda n: n and domain.fold(n, event), c.now())
+    if need is None:
+        c.log.warning("outcome.unknown_need", need_id=need_id)
+        return None
+    if change is None:
+        return DUPLICATE  # a redelivery: already folded
+    c.outbox.flush(c.store.needs, need)
+    if change.answer["status"]:
+        metrics.NEEDS.labels(change.answer["status"], need["category"], need["urgency"], need["district"]).inc()
+        if change.answer["first_linked"]:
+            metrics.NEED_LINKAGE_SECONDS.labels(need["category"], need["urgency"]).observe(
+                (parse(need["linked_at"]) - parse(need["registered_at"])).total_seconds())
+        c.log.info("need.status", need_id=need_id, status=change.answer["status"])
+    return None
+
+
+def transition(c, need_id, to, **data):
+    """Cancel, resolve or evaluate a need; refused from a status it may not leave."""
+    at = c.now()
+
+    def decide(need_):
+        if need_ is None:
+            raise Refused.missing(f"no need {need_id}")
+        return domain.transition(need_, to, at, **data)
+
+    need_, change = c.store.change_need(need_id, decide, at)
+    c.outbox.flush(c.store.needs, need_)
+    metrics.NEEDS.labels(to, need_["category"], need_["urgency"], need_["district"]).inc()
+    c.log.info("need.status", need_id=need_id, status=to)
+    return change.answer
+
+
+# residents (personal data) ---------------------------------------------------------------------
+def _add_resident(c, resident_id, need_, resident):
+    c.store.add_resident(residents.sealed_record(
+        resident_id, need_["_id"], need_["community"], resident, c.keyring, need_["registered_at"]))
+
+
+def resident_of(c, need_id, reveal=False):
+    """The need's resident (masked unless `reveal`); None when it has none or it was erased."""
+    found = need(c, need_id)
+    record = c.store.resident(found["resident_id"]) if found.get("resident_id") else None
+    if record is None or record.get("erased_at"):
+        return None
+    try:
+        return residents.shown(record, c.keyring, reveal)
+    except residents.Unreadable as exc:
+        c.log.error("resident.unreadable", resident_id=record["_id"], field=exc.field, key_id=exc.key_id)
+        return {"id": record["_id"], "masked": True, "unreadable": True}
+
+
+def resident(c, resident_id):
+    """A resident record's facts without its personal data: its need, community, erasure."""
+    record = c.store.resident(resident_id)
+    if not record:
+        raise Refused.missing(f"no resident {resident_id}")
+    return {"id": record["_id"], **{k: record.get(k) for k in ("need_id", "community", "erased_at")}}
+
+
+def erase_resident(c, resident_id):
+    """Erase a resident's personal data (PIPL's right to deletion); the need, its linkage and
+    every figure stay. Erasing again answers the same and announces nothing new."""
+    at = c.now()
+    record = c.store.erase_resident(resident_id, at)
+    if record is None:
+        raise Refused.missing(f"no resident {resident_id}")
+    erased = c.store.mark_resident_erased(record["need_id"], resident_id, record["erased_at"],
+                                          stamped(SOURCE, domain.resident_erased(record), at))
+    if erased:
+        c.outbox.flush(c.store.needs, erased)
+        c.log.info("resident.erased", resident_id=resident_id, need_id=record["need_id"])
+    return {"id": resident_id, "need_id": record["need_id"], "erased_at": record["erased_at"]}

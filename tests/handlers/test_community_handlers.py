@@ -1,0 +1,98 @@
+"""services.community.handlers without a broker: a need registered, its resident sealed apart,
+outcomes folded into need_linked once, redeliveries and races changing nothing twice."""
+import eventlet
+import pytest
+
+from services.community import handlers, residents
+from services.community.store import CommunityStore
+from tests.unit.helpers import COMMUNITY, EVERYTHING, event
+from wushe.decisions import Refused
+from wushe.subscribe import DUPLICATE
+
+RESIDENT = {"name": "张桂兰", "phone": "13812345678", "address": "兴华里3号楼2门501"}
+NEED = {"id": "need-0a1b2c3d4e5f6789", "community": COMMUNITY, "category": "medical_escort", "urgency": "high",
+        "description": "独居老人周三需陪诊去泰达医院", "resident": RESIDENT, "requirements": EVERYTHING}
+
+
+@pytest.fixture
+def community(db, outbox, log):
+    store = CommunityStore(db)
+    store.ensure_indexes()
+    c = handlers.Community(store, outbox, log, residents.Keyring.parse(residents.generate_key()))
+    for path, name, level in [("tianjin", "天津市", "city"), ("tianjin/binhai", "滨海新区", "district"),
+                              ("tianjin/binhai/taida", "泰达街道", "street"), (COMMUNITY, "星华社区", "community")]:
+        handlers.add_region(c, {"path": path, "name": name, "level": level})
+    return c
+
+
+def test_a_need_is_stored_announced_and_its_resident_sealed_apart(community, outbox):
+    answer, created = handlers.register_need(community, dict(NEED), "gateway")
+    assert (answer, created) == ({"id": NEED["id"], "status": "registered"}, True)
+    assert outbox.types() == ["need_registered"]
+    stored = community.store.needs.find_one({"_id": NEED["id"]})
+    assert stored["outbox"] == [] and stored["resident_id"] and "resident" not in stored
+    record = community.store.resident(stored["resident_id"])
+    assert RESIDENT["phone"] not in str(record)  # sealed
+    assert handlers.resident_of(community, NEED["id"], reveal=True)["phone"] == RESIDENT["phone"]
+
+
+def test_the_same_registration_again_answers_the_same_and_other_content_is_refused(community, outbox):
+    handlers.register_need(community, dict(NEED), "gateway")
+    assert handlers.register_need(community, dict(NEED), "gateway") == (
+        {"id": NEED["id"], "status": "registered"}, False)
+    with pytest.raises(Refused, match="exists with other content") as refused:
+        handlers.register_need(community, {**NEED, "urgency": "low"}, "gateway")
+    assert refused.value.kind == Refused.CONFLICT
+    assert outbox.types() == ["need_registered"]  # announced once
+
+
+def test_a_need_outside_a_registered_community_is_refused_naming_the_field(community, outbox):
+    with pytest.raises(Refused) as refused:
+        handlers.register_need(community, {**NEED, "community": "tianjin/binhai/taida/nowhere"}, "gateway")
+    assert refused.value.kind == Refused.INVALID and list(refused.value.fields) == ["community"]
+    assert outbox.published == [] and community.store.needs.count_documents({}) == 0
+
+
+def test_outcomes_fold_into_need_linked_once_and_a_redelivery_changes_nothing(community, outbox):
+    handlers.register_need(community, dict(NEED), "gateway")
+    outcomes = [event(t, need_id=NEED["id"]) for t in ("org_matched", "worker_assigned", "call_filled",
+                                                       "resource_pledged")]
+    assert [handlers.fold_outcome(community, e) for e in outcomes] == [None] * 4
+    assert handlers.fold_outcome(community, outcomes[-1]) == DUPLICATE
+    assert outbox.types() == ["need_registered", "need_linked"]
+    assert handlers.need(community, NEED["id"])["status"] == "linked"
+
+
+def test_outcomes_folded_at_once_all_count_and_link_the_need_once(community, outbox):
+    """Twelve outcomes of one need folded by concurrent workers: each is recorded by the
+    compare-and-set on the need's version, none is lost, need_linked is announced once."""
+    handlers.register_need(community, dict(NEED), "gateway")
+    outcomes = [event(t, need_id=NEED["id"]) for t in ("org_matched", "worker_assigned", "call_filled",
+                                                       "resource_pledged") * 3]
+    pool = eventlet.GreenPool(12)
+    list(pool.imap(lambda e: handlers.fold_outcome(community, e), outcomes))
+    stored = community.store.needs.find_one({"_id": NEED["id"]})
+    assert sorted(stored["applied"]) == sorted(e.id for e in outcomes) and stored["version"] == 12
+    assert outbox.types().count("need_linked") == 1
+
+
+def test_a_need_is_cancelled_once_and_an_unknown_one_is_missing(community, outbox):
+    handlers.register_need(community, dict(NEED), "gateway")
+    assert handlers.transition(community, NEED["id"], "cancelled", reason="家属已处理") == {
+        "id": NEED["id"], "status": "cancelled"}
+    with pytest.raises(Refused, match="can be cancelled only from") as again:
+        handlers.transition(community, NEED["id"], "cancelled", reason="家属已处理")
+    assert again.value.kind == Refused.CONFLICT
+    with pytest.raises(Refused) as missing:
+        handlers.transition(community, "need-nobody", "cancelled", reason="x")
+    assert missing.value.kind == Refused.MISSING
+    assert outbox.types() == ["need_registered", "need_cancelled"]
+
+
+def test_erasing_a_resident_announces_it_once(community, outbox):
+    handlers.register_need(community, dict(NEED), "gateway")
+    resident_id = handlers.need(community, NEED["id"])["resident_id"]
+    first = handlers.erase_resident(community, resident_id)
+    assert handlers.erase_resident(community, resident_id) == first
+    assert outbox.types() == ["need_registered", "resident_erased"]
+    assert handlers.resident_of(community, NEED["id"]) is None
