@@ -4,15 +4,14 @@ that reads are fast and do not depend on every service being up. The linkage is 
 knows only whether its need has a resident record (and whether that was erased); the resident
 is asked of the community service when a single need is read."""
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
 
 from gateway.keys import KeyStore
-from wushe import linkage
+from wushe import cas, linkage
+from wushe.decisions import Change
 from wushe.regions import under_filter
 
 LIFECYCLE = {"need_cancelled": "cancelled", "need_resolved": "resolved", "need_evaluated": "evaluated"}
 TERMINAL_RANK = {"resolved": 1, "evaluated": 2, "cancelled": 3}
-ATTEMPTS = 50
 
 
 def blank(need_id):
@@ -80,22 +79,16 @@ class GatewayStore:
         return []
 
     def apply(self, need_id, event):
-        """Project `event` into a need's view (compare-and-set on the view's version)."""
-        for _ in range(ATTEMPTS):
-            view = self.needs.find_one({"_id": need_id})
+        """Project `event` into a need's view (compare-and-set on the view's version; the first
+        event of a need creates it): the view after, or None for a redelivery."""
+        def decide(view):
             if view and event.id in view["applied"]:
-                return None  # a redelivery
-            new = project(view or blank(need_id), event)
-            new["version"] = (view or {"version": 0})["version"] + 1
-            if view is None:
-                try:
-                    self.needs.insert_one(new)
-                    return new
-                except DuplicateKeyError:
-                    continue
-            if self.needs.replace_one({"_id": need_id, "version": view["version"]}, new).matched_count:
-                return new
-        raise RuntimeError(f"need view {need_id}: gave up after {ATTEMPTS} concurrent updates")
+                return None
+            projected = project(view or blank(need_id), event)
+            return Change({k: v for k, v in projected.items() if k not in ("_id", "version")})
+
+        view, change = cas.change(self.needs, need_id, decide, what=f"need view {need_id}")
+        return view if change else None
 
     def counts(self, region):
         match = {"community": under_filter(region)}

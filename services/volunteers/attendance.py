@@ -1,6 +1,6 @@
 """Check-in and check-out on a call, the hours they credit, and no-shows. Pure; no I/O."""
 from wushe.clock import later, parse
-from wushe.errors import Conflict
+from wushe.decisions import Refused
 
 from services.volunteers.domain import Change, attendance_of, event
 
@@ -9,12 +9,12 @@ QUARTER = 0.25
 
 def check_in(call, volunteer_id, now):
     if volunteer_id not in call["claimed"]:
-        raise Conflict("only a volunteer holding a claim on the call can check in")
+        raise Refused("only a volunteer holding a claim on the call can check in")
     if call["state"] == "cancelled":
-        raise Conflict("the call is cancelled")
+        raise Refused("the call is cancelled")
     present = attendance_of(call, volunteer_id)
     if present:
-        raise Conflict(f"already checked in at {present['checked_in_at']}")
+        raise Refused(f"already checked in at {present['checked_in_at']}")
     record = {"volunteer_id": volunteer_id, "checked_in_at": now, "checked_out_at": None, "hours": None}
     return Change({"attendance": call.get("attendance", []) + [record]},
                   [event(call, "volunteer_checked_in", volunteer_id=volunteer_id)], {"checked_in_at": now})
@@ -25,7 +25,7 @@ def check_out(call, volunteer_id, now, cap_hours):
     (the caller answers with what was recorded, so a retried check-out is harmless)."""
     present = attendance_of(call, volunteer_id)
     if not present:
-        raise Conflict("the volunteer has not checked in on this call")
+        raise Refused("the volunteer has not checked in on this call")
     if present["checked_out_at"]:
         return None
     hours = attended_hours(present["checked_in_at"], now, cap_hours)

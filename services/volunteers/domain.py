@@ -6,21 +6,12 @@ events to announce); the store writes it only if the call's version is still the
 concurrent claims and withdrawals serialise on the call document and exactly `slots` claims
 hold at any time.
 """
-from dataclasses import dataclass, field
-
 from wushe.clock import iso, later, parse
-from wushe.errors import Conflict, NotFound
+from wushe.decisions import Change, Refused
 from wushe.events import new_event
 
 SOURCE = "volunteers"
 LIVE = ("open", "filled")  # states in which volunteers claim, wait and withdraw
-
-
-@dataclass
-class Change:
-    fields: dict
-    events: list
-    answer: dict = field(default_factory=dict)
 
 
 def call_id_for(need_id):
@@ -79,7 +70,7 @@ def claim(call, volunteer, now, *, wait=False, waiting_max=10):
     volunteer_id = volunteer["_id"]
     refused = claim_refused(call, volunteer, now)
     if refused:
-        raise Conflict(refused)
+        raise Refused(refused)
     version = version_of(call) + 1
     claimed, waiting = call["claimed"], call.get("waiting", [])
     if call["state"] == "open" and len(claimed) < call["slots"]:
@@ -92,9 +83,9 @@ def claim(call, volunteer, now, *, wait=False, waiting_max=10):
             events.append(event(call, "call_filled", volunteer_ids=claimed, claimed=claimed, call_version=version))
         return Change(changes, events, {"status": "claimed", "position": len(claimed)})
     if not wait:
-        raise Conflict("the call is full (claim with \"wait\": true to join its waiting list)")
+        raise Refused("the call is full (claim with \"wait\": true to join its waiting list)")
     if len(waiting) >= waiting_max:
-        raise Conflict(f"the call is full and so is its waiting list ({waiting_max})")
+        raise Refused(f"the call is full and so is its waiting list ({waiting_max})")
     waiting = waiting + [volunteer_id]
     return Change({"waiting": waiting},
                   [event(call, "waitlist_joined", volunteer_id=volunteer_id, position=len(waiting),
@@ -125,17 +116,17 @@ def withdraw(call, volunteer_id, now):
     waiting = call.get("waiting", [])
     if volunteer_id not in call["claimed"]:
         if volunteer_id not in waiting:
-            raise NotFound(f"volunteer {volunteer_id} holds no claim on call {call['_id']}")
+            raise Refused.missing(f"volunteer {volunteer_id} holds no claim on call {call['_id']}")
         waiting = [v for v in waiting if v != volunteer_id]
         return Change({"waiting": waiting},
                       [event(call, "waitlist_left", volunteer_id=volunteer_id, call_version=version)],
                       {"status": "withdrawn", "from": "waiting_list", "promoted": None})
     if call["state"] not in LIVE + ("expired",):
-        raise Conflict(f"the call is {call['state']}")
+        raise Refused(f"the call is {call['state']}")
     if attendance_of(call, volunteer_id):
-        raise Conflict("the volunteer has checked in; check out instead")
+        raise Refused("the volunteer has checked in; check out instead")
     if call.get("starts_at") and now >= call["starts_at"]:
-        raise Conflict("the service has started; a claim can be withdrawn only before it starts")
+        raise Refused("the service has started; a claim can be withdrawn only before it starts")
     claimed = [v for v in call["claimed"] if v != volunteer_id]
     changes = {"claimed": claimed}
     promoted = None
@@ -156,7 +147,7 @@ def withdraw(call, volunteer_id, now):
 def offer(call, team_id, now, hours):
     """Offer an open call to a team first, for `hours` (at most half its time left)."""
     if call["state"] != "open":
-        raise Conflict(f"only an open call can be offered to a team; this one is {call['state']}")
+        raise Refused(f"only an open call can be offered to a team; this one is {call['state']}")
     until = team_window(now, call["expires_at"], hours)
     return Change({"team_id": team_id, "team_until": until},
                   [event(call, "call_offered", team_id=team_id, team_until=until)],
@@ -201,7 +192,7 @@ def reopen(call, expires_at, now):
     """A station opens an expired call again; the new deadline goes in the same write as the
     state, or a crash would leave an open call with a past deadline for the timer to expire."""
     if call["state"] != "expired":
-        raise Conflict(f"only an expired call can be reopened; this one is {call['state']}")
+        raise Refused(f"only an expired call can be reopened; this one is {call['state']}")
     return Change({"state": "open", "expires_at": expires_at, "reopened_at": now},
                   [event(call, "call_reopened", expires_at=expires_at)])
 

@@ -1,7 +1,6 @@
 """The volunteers service (志愿者): volunteers, calls and claims (抢单), the time bank (时间银行)."""
 import os
 
-import eventlet
 from nameko.timer import timer
 
 from services.volunteers import attendance, domain, schemas, timebank
@@ -298,23 +297,15 @@ class VolunteersService:
             self.store.pay(payee, txn)
         self.store.clear(owner_id, txn["_id"])
 
-    def _change_call(self, call_id, decide, attempts=200, read=None):
-        """Apply `decide(call)` (a domain Change, or None for nothing to do) with compare-and-set,
-        reading the call again whenever another change got there first (`read`: the call as the
-        caller just read it, to start from)."""
-        for _ in range(attempts):
-            call, read = read or self._call(call_id), None
-            change = decide(call)
-            if change is None:
-                return call, None
-            updated = self.store.change(call, change.fields, change.events)
-            if updated:
-                self.outbox.flush(self.store.calls, updated)
-                if "state" in change.fields:
-                    self.log.info("call." + change.fields["state"], need_id=call["need_id"], call_id=call_id)
-                return updated, change
-            eventlet.sleep(0)  # let the change that won finish before reading again
-        raise Conflict(f"call {call_id} is changing too fast; try again")
+    def _change_call(self, call_id, decide, read=None):
+        """Apply `decide(call)` (a domain Change, or None for nothing to do) by compare-and-set
+        (`read`: the call as the caller just read it, to start from); announce what changed."""
+        updated, change = self.store.change_call(call_id, decide, now_iso(), read=read)
+        if change is not None:
+            self.outbox.flush(self.store.calls, updated)
+            if "state" in change.fields:
+                self.log.info("call." + change.fields["state"], need_id=updated["need_id"], call_id=call_id)
+        return updated, change
 
     def _measure_open_calls(self, now):
         """Open calls and the age of the oldest, by district, for the operations dashboard."""

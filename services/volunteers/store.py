@@ -3,7 +3,8 @@ calls, cancellations and the time-bank ledger."""
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from wushe.outbox import entries
+from services.volunteers.domain import SOURCE
+from wushe import cas
 from wushe.store import after
 
 
@@ -34,12 +35,12 @@ class VolunteersStore:
     def outboxes(self):
         return [self.calls, self.volunteers]
 
-    def change(self, call, fields, events):
-        """Write a change decided from `call` as read, only if nobody changed the call since
-        (compare-and-set on its version); None when someone did (the caller reads again)."""
-        guard = {"_id": call["_id"], "version": call["version"]} if "version" in call else \
-            {"_id": call["_id"], "version": {"$exists": False}}
-        return after(self.calls, guard, {"$set": {**fields, "version": call.get("version", 0) + 1}, **entries(*events)})
+    def change_call(self, call_id, decide, at, read=None):
+        """Apply `decide(call)` (a rule's Change, or None) by compare-and-set on the call's
+        version, its events in its outbox in the same write: (call after, change). Concurrent
+        claims and withdrawals serialise here, so exactly `slots` claims hold at any time."""
+        return cas.change(self.calls, call_id, decide, source=SOURCE, at=at, read=read, attempts=200,
+                          what=f"call {call_id}")
 
     def with_pending_movements(self, limit):
         """Volunteers with a time-bank movement a crash left half done."""

@@ -83,7 +83,7 @@ def print_reads(flow, reads):
         ops = r.get("store_ops_per_read")
         print(f"  {flow}: GET /needs/{{id}} {label:<20} {r['per_s']:>8,.0f} req/s  "
               f"p50 {fmt(r['latency_ms']['p50'])} ms  p99 {fmt(r['latency_ms']['p99'])} ms  errors {r['errors']}"
-              + (f"\n      cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores"].items())
+              + ("\n      cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores"].items())
                  if r.get("cpu_cores") else "")
               + (f"\n      store ops a read: {ops['total']:g} ("
                  + ", ".join(f"{k} {v:g}" for k, v in ops.items() if v and k != "total") + ")" if ops else ""))

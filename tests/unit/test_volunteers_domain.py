@@ -4,7 +4,7 @@ import pytest
 
 from services.volunteers import attendance, domain
 from tests.unit.helpers import COMMUNITY, NEED_ID, STREET, T0, T1, T2, T3
-from wushe.errors import Conflict, NotFound
+from wushe.decisions import Refused
 from wushe.events import load
 
 RULES = {"critical": 2, "high": 12, "normal": 48, "low": 168}
@@ -110,7 +110,7 @@ def test_the_claim_that_takes_the_last_slot_fills_the_call_in_the_same_change():
 ])
 def test_refused_claims_say_why(the_call, volunteer, now, reason):
     assert domain.claim_refused(the_call, volunteer, now) == reason
-    with pytest.raises(Conflict, match="."):
+    with pytest.raises(Refused, match="."):
         domain.claim(the_call, volunteer, now, wait=True)
 
 
@@ -122,7 +122,7 @@ def test_team_members_claim_during_the_team_window_and_everyone_after_it():
 
 def test_a_full_call_refuses_a_claim_unless_the_volunteer_asks_to_wait():
     full = call(state="filled", claimed=["vol-wang", "vol-zhao"], waiting=["vol-li"])
-    with pytest.raises(Conflict, match="waiting list"):
+    with pytest.raises(Refused, match="waiting list"):
         domain.claim(full, vol("vol-sun"), T1)
     change = domain.claim(full, vol("vol-sun"), T1, wait=True)
     assert change.fields == {"waiting": ["vol-li", "vol-sun"]}
@@ -132,7 +132,7 @@ def test_a_full_call_refuses_a_claim_unless_the_volunteer_asks_to_wait():
 
 def test_the_waiting_list_has_a_limit():
     full = call(state="filled", claimed=["a", "b"], waiting=["c", "d"])
-    with pytest.raises(Conflict, match=r"waiting list \(2\)"):
+    with pytest.raises(Refused, match=r"waiting list \(2\)"):
         domain.claim(full, vol("vol-sun"), T1, wait=True, waiting_max=2)
 
 
@@ -157,16 +157,17 @@ def test_leaving_the_waiting_list_keeps_the_others_in_order():
     assert types(change) == ["waitlist_left"] and change.answer["from"] == "waiting_list"
 
 
-@pytest.mark.parametrize("the_call, volunteer, error", [
-    (call(claimed=["vol-wang"]), "vol-sun", NotFound),
-    (call(claimed=["vol-wang"], starts_at=T1, ends_at=T3), "vol-wang", Conflict),  # started
+@pytest.mark.parametrize("the_call, volunteer, kind", [
+    (call(claimed=["vol-wang"]), "vol-sun", Refused.MISSING),
+    (call(claimed=["vol-wang"], starts_at=T1, ends_at=T3), "vol-wang", Refused.CONFLICT),  # started
     (call(claimed=["vol-wang"], attendance=[{"volunteer_id": "vol-wang", "checked_in_at": T0}]), "vol-wang",
-     Conflict),
-    (call(state="cancelled", claimed=["vol-wang"]), "vol-wang", Conflict),
+     Refused.CONFLICT),
+    (call(state="cancelled", claimed=["vol-wang"]), "vol-wang", Refused.CONFLICT),
 ])
-def test_withdrawals_that_are_refused(the_call, volunteer, error):
-    with pytest.raises(error):
+def test_withdrawals_that_are_refused(the_call, volunteer, kind):
+    with pytest.raises(Refused) as refused:
         domain.withdraw(the_call, volunteer, T2)
+    assert refused.value.kind == kind
 
 
 def test_an_expired_call_lets_a_claim_go_but_promotes_nobody():
@@ -186,7 +187,7 @@ def test_random_claims_and_withdrawals_never_exceed_the_slots_and_keep_the_waiti
                 change = domain.claim(state, vol(volunteer), T1, wait=True, waiting_max=50)
             else:
                 change = domain.withdraw(state, volunteer, T1)
-        except (Conflict, NotFound):
+        except Refused:
             continue
         if change.answer.get("status") == "waiting":
             arrivals.append(volunteer)
@@ -201,7 +202,7 @@ def test_random_claims_and_withdrawals_never_exceed_the_slots_and_keep_the_waiti
 def test_an_offer_to_a_team_needs_an_open_call():
     change = domain.offer(call(), "team-zhukun", T0, 2)
     assert change.fields == {"team_id": "team-zhukun", "team_until": "2026-11-23T10:00:00.000000Z"}
-    with pytest.raises(Conflict):
+    with pytest.raises(Refused):
         domain.offer(call(state="filled"), "team-zhukun", T0, 2)
 
 
@@ -233,7 +234,7 @@ def test_settle_expires_an_open_call_past_its_deadline_and_fills_a_full_one():
 def test_reopen_and_cancel():
     assert domain.reopen(call(state="expired"), T3, T2).fields == {"state": "open", "expires_at": T3,
                                                                    "reopened_at": T2}
-    with pytest.raises(Conflict):
+    with pytest.raises(Refused):
         domain.reopen(call(), T3, T2)
     cancelled = domain.cancel(call(state="filled", claimed=["a", "b"], waiting=["c"]), T1, "need_cancelled")
     assert cancelled.answer == {"released": ["a", "b", "c"]} and types(cancelled) == ["call_cancelled"]
@@ -256,7 +257,7 @@ def test_check_in_then_out_records_the_hours_once():
     checked_in = attendance.check_in(claimed, "vol-wang", T0)
     assert types(checked_in) == ["volunteer_checked_in"]
     present = {**claimed, **checked_in.fields}
-    with pytest.raises(Conflict, match="already checked in"):
+    with pytest.raises(Refused, match="already checked in"):
         attendance.check_in(present, "vol-wang", T1)
     out = attendance.check_out(present, "vol-wang", "2026-11-23T10:00:00.000000Z", 12.0)
     assert out.answer["hours"] == 2.0 and data(out)["hours"] == 2.0
@@ -268,12 +269,12 @@ def test_check_in_then_out_records_the_hours_once():
     (call(state="cancelled", claimed=["vol-wang"]), "vol-wang"),
 ])
 def test_check_in_needs_a_claim_on_a_call_that_goes_ahead(the_call, volunteer):
-    with pytest.raises(Conflict):
+    with pytest.raises(Refused):
         attendance.check_in(the_call, volunteer, T0)
 
 
 def test_check_out_needs_a_check_in():
-    with pytest.raises(Conflict):
+    with pytest.raises(Refused):
         attendance.check_out(call(claimed=["vol-wang"]), "vol-wang", T1, 12.0)
 
 
