@@ -175,3 +175,9 @@ def erase_resident(c, resident_id):
         c.outbox.flush(c.store.needs, erased)
         c.log.info("resident.erased", resident_id=resident_id, need_id=record["need_id"])
     return {"id": resident_id, "need_id": record["need_id"], "erased_at": record["erased_at"]}
+
+
+def masked_reports(bodies):
+    """Parked messages' bodies as operators browse them: a station's `need_reported` with its
+    resident masked (`residents.masked_report`); anything else as it is."""
+    return [residents.masked_report(body) for body in bodies]
