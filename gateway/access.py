@@ -1,5 +1,6 @@
 """Who is calling and what they may do: the caller an API key stands for (role and region), the
-route × role table, and the region scope of every route — enforced by `gateway.web.route`, in
+role groups routes declare (the route × role table is the routes' own `roles`: gateway.routes
+and gateway.service), and the region scope of every route — enforced by `gateway.web.route`, in
 this one place.
 
 Object level: a key sees and changes only records whose region is its region or under it;
@@ -19,36 +20,6 @@ ADMIN = frozenset({"admin"})
 SUPERVISORS = frozenset({"admin", "city", "district"})                 # guidance centres (指导中心)
 OFFICIALS = SUPERVISORS | {"station"}                                  # and social work stations
 EVERYONE = OFFICIALS | {"integrator"}                                  # and station software, apps
-
-# Route (the gateway handler's name) → the roles that may call it. Every route must be here:
-# `gateway.web.route` refuses to declare one that is not. The README's roles table is this one.
-PERMISSIONS = {
-    # reading: every role, within its region
-    **{name: EVERYONE for name in (
-        "openapi", "asyncapi", "list_regions", "get_station", "get_worker", "get_case", "list_organisations",
-        "get_organisation", "get_volunteer", "ledger", "get_team", "list_lots", "list_appeals", "fund_ledger",
-        "receipts", "get_need", "list_needs", "list_calls", "get_call", "stats")},
-    # what residents, volunteers and donors do through apps and station software
-    **{name: EVERYONE for name in (
-        "register_need", "claim", "withdraw", "check_in", "check_out", "complete", "add_volunteer",
-        "join_team", "redeem", "transfer", "add_donor", "donate", "contribute")},
-    # what a station does for its street
-    **{name: OFFICIALS for name in (
-        "cancel_need", "resolve_need", "evaluate_need", "reopen_call", "offer_call", "add_team", "deliver",
-        "add_worker", "certify", "leave", "change_stage", "record_activity", "add_organisation",
-        "record_milestone", "open_project", "close_project", "erase_resident")},
-    # what guidance centres set up
-    **{name: SUPERVISORS for name in ("add_region", "add_station")},
-    # platform operators
-    **{name: ADMIN for name in (
-        "create_key", "list_keys", "revoke_key", "dead_letter_counts", "dead_letters", "replay_dead_letters")},
-}
-
-
-# routes about the whole platform, not a region (parked messages of every region): only an admin
-# key bound to no region
-PLATFORM_WIDE = frozenset({"dead_letter_counts", "dead_letters", "replay_dead_letters"})
-
 
 @dataclass(frozen=True)
 class Caller:
@@ -97,10 +68,11 @@ def narrowed(request, args, field):
     return args
 
 
-def permit(caller, route_name):
-    if caller.role not in PERMISSIONS[route_name]:
+def permit(caller, route):
+    """The route × role table, as each route declares its roles (gateway.web.route)."""
+    if caller.role not in route.roles:
         raise Forbidden(f"a {caller.role} key may not do this")
-    if route_name in PLATFORM_WIDE and caller.region:
+    if route.platform_wide and caller.region:
         raise Forbidden("only an admin key bound to no region may do this")
 
 

@@ -123,6 +123,7 @@ class Route:
     idempotent: bool = True
     name: str = ""
     roles: frozenset = frozenset()
+    platform_wide: bool = False
 
     @property
     def openapi_path(self):
@@ -133,23 +134,23 @@ class Route:
 ROUTES: list[Route] = []
 
 
-def route(method, path, summary, tag, *, request=None, response=None, status=200, public=False,
-          query=None, errors=(), id_prefix=None, scope=None, idempotent=True):
+def route(method, path, summary, tag, *, roles=frozenset(), request=None, response=None, status=200, public=False,
+          query=None, errors=(), id_prefix=None, scope=None, idempotent=True, platform_wide=False):
     """Declare a gateway route. The handler gets (self, request, body, **path_params) and
-    returns (status, json body), (204, None), or a werkzeug Response. A POST replays its answer for a repeated
-    Idempotency-Key unless `idempotent` is False (an answer holding a secret is never stored).
-    Who may call it is the route × role
-    table (`gateway.access.PERMISSIONS`, by the handler's name); `scope` says where the record
-    it touches lives, so that a key only reaches its own region."""
-    spec = Route(method, path, summary, tag, request, response, status, public, query, errors, scope, idempotent)
+    returns (status, json body), (204, None), or a werkzeug Response. A POST replays its answer
+    for a repeated Idempotency-Key unless `idempotent` is False (an answer holding a secret is
+    never stored). `roles` may call it (403 for the rest; a route that is not `public` names
+    them, or it does not start); `platform_wide` routes are for an admin key bound to no region;
+    `scope` says where the record it touches lives, so that a key only reaches its own region."""
+    if not public and not roles:
+        raise RuntimeError(f"route {method} {path}: name the roles that may call it")
+    spec = Route(method, path, summary, tag, request, response, status, public, query, errors, scope, idempotent,
+                 roles=frozenset(roles), platform_wide=platform_wide)
     ROUTES.append(spec)
     takes_body = method in ("POST", "PUT", "PATCH")
 
     def decorate(fn):
         spec.name = fn.__name__
-        if not public and fn.__name__ not in access.PERMISSIONS:
-            raise RuntimeError(f"route {method} {path}: {fn.__name__} has no line in the route × role table")
-        spec.roles = access.PERMISSIONS.get(fn.__name__, frozenset())
 
         @functools.wraps(fn)
         def handler(self, request, **params):
@@ -158,7 +159,7 @@ def route(method, path, summary, tag, *, request=None, response=None, status=200
                 caller = None
                 if not spec.public:
                     caller = self.authorise(request)
-                    access.permit(caller, spec.name)
+                    access.permit(caller, spec)
                 raw = read_body(request) if takes_body else b""
                 body = parse_body(raw) if takes_body else None
                 refuse_undeclared(spec, request, body)
