@@ -1,6 +1,8 @@
 """Matching a need to a community organisation, incubating one, its milestones and its
-micro-projects (小微项目). Pure; no I/O."""
-from wushe.events import new_event
+micro-projects (小微项目). Pure; no I/O: ids and times come in, documents, `Change`s and refusals
+come out (wushe.decisions)."""
+from wushe.clock import later
+from wushe.decisions import Change, Event, Refused
 from wushe.vocabulary import CATEGORY_LABELS
 
 SOURCE = "orgs"
@@ -14,12 +16,57 @@ MILESTONES = ("founding_members", "charter", "training", "first_project")
 STANDING_PROJECT_TITLE = "日常服务"
 
 
+def subject(event):
+    """What an orgs event is about: its need, or else its organisation (an incubation, a
+    milestone, a graduation)."""
+    return event.data.get("need_id") or event.data.get("organisation_id")
+
+
+# --- organisations ------------------------------------------------------------------------------
+def new_organisation(org_id, body, created_at, project_id, project_capacity=DEFAULT_PROJECT_CAPACITY):
+    """The document of an organisation registered as it is (`body`: a loaded request without
+    id or capacity): an active one runs a standing micro-project of `project_capacity`; one
+    registered while still incubating works through the milestones, mentored by its street."""
+    organisation = {"_id": org_id, **body, "created_at": created_at, "incubation": None, "projects": []}
+    if organisation["stage"] == "active":
+        organisation["projects"] = [new_project(project_id, STANDING_PROJECT_TITLE, project_capacity, created_at)]
+    else:
+        organisation["incubation"] = new_incubation_record(created_at, [], organisation["community"].rsplit("/", 1)[0])
+    return organisation
+
+
+def view(organisation, training_sessions=TRAINING_SESSIONS):
+    """An organisation as the API shows it: each project's room, the capacity left, and its
+    incubation summarised (never members' names)."""
+    return {**organisation, "id": organisation["_id"],
+            "projects": [{**p, "room": room(p)} for p in organisation.get("projects") or []],
+            "capacity": capacity_left(organisation),
+            "incubation": incubation_summary(organisation, training_sessions)}
+
+
 # --- micro-projects and matching ---------------------------------------------------------------
 def new_project(project_id, title, capacity, opened_at):
     """A micro-project, open and empty. An organisation's projects are append-only, so a
     project's index in the array never changes."""
     return {"id": project_id, "title": title, "capacity": capacity, "need_ids": [], "state": "open",
             "opened_at": opened_at, "closed_at": None}
+
+
+def project_to_open(organisation, project_id, body, opened_at):
+    """A new micro-project (`body`: title, capacity); only an active organisation runs one."""
+    if organisation["stage"] != "active":
+        raise Refused(f"organisation {organisation['_id']} is {organisation['stage']}: "
+                      "only an active organisation runs micro-projects")
+    return new_project(project_id, body["title"], body["capacity"], opened_at)
+
+
+def project_to_close(organisation, project_id):
+    """The index of the project to close; a closed project takes no new needs, the needs it took
+    keep their match."""
+    index = project_index(organisation, project_id)
+    if index is None:
+        raise Refused.missing(f"no project {project_id} in organisation {organisation['_id']}")
+    return index
 
 
 def room(project):
@@ -53,6 +100,21 @@ def holding(organisations, need_id):
     return None
 
 
+def slot_for(organisation, need_id):
+    """Where a need goes in an organisation, as last read: ("held", index, project) when one of
+    its projects holds it already, ("free", index, project) for the oldest open project with
+    room, None when the organisation takes no need (not there, not active, or full)."""
+    if not organisation:
+        return None
+    held = holding([organisation], need_id)
+    if held:
+        return ("held",) + held[1:]
+    if organisation["stage"] != "active":
+        return None
+    with_room = projects_with_room(organisation)
+    return ("free",) + with_room[0] if with_room else None
+
+
 def candidates(organisations, category):
     """The organisations a need may be matched to: active, serving the category, with room;
     the oldest first (most experienced). A full organisation is not matched."""
@@ -67,19 +129,60 @@ def best_match(organisations, category):
     return found[0] if found else None
 
 
+def incubating(organisations):
+    """The organisation incubating for a need's community and category, if one is (at most one
+    is: the incubation key is unique)."""
+    return next((o for o in organisations if o["stage"] == "incubating"), None)
+
+
 def matched(need, organisation, project_id=None):
-    return new_event(SOURCE, "org_matched", {
+    return Event("org_matched", {
         "need_id": need["need_id"], "community": need["community"],
         "organisation_id": organisation["_id"], "category": need["category"], "project_id": project_id})
 
 
 def unmatched(need, demand, incubating_id=None):
-    return new_event(SOURCE, "org_unmatched", {
+    return Event("org_unmatched", {
         "need_id": need["need_id"], "community": need["community"], "category": need["category"],
         "demand": demand, "organisation_id": incubating_id})
 
 
+def decision(need, held=None, incubating_one=None, unmatched_before=0):
+    """The orgs' one decision on a registered need (its record's fields, and its event):
+    matched to the project slot it `held` (organisation, index, project); else waiting on the
+    organisation `incubating_one` for its category, to be handed over at graduation; else
+    unmatched, counting as demand after the `unmatched_before` needs of its category in its
+    community within the window."""
+    record = {"_id": need["need_id"], "community": need["community"], "category": need["category"],
+              "registered_at": need["registered_at"]}
+    if held:
+        organisation, _, project = held
+        return Change({**record, "outcome": "matched", "organisation_id": organisation["_id"],
+                       "project_id": project["id"]}, (matched(need, organisation, project["id"]),))
+    if incubating_one:
+        return Change({**record, "outcome": "incubating", "organisation_id": incubating_one["_id"]},
+                      (unmatched(need, 0, incubating_one["_id"]),))
+    return Change({**record, "outcome": "unmatched"}, (unmatched(need, unmatched_before + 1),))
+
+
+def handed_over(waiting, organisation, project):
+    """A need waiting on an organisation, now matched to one of its projects' slots."""
+    need = {"need_id": waiting["_id"], "community": waiting["community"], "category": waiting["category"]}
+    return Change({"outcome": "matched", "organisation_id": organisation["_id"], "project_id": project["id"]},
+                  (matched(need, organisation, project["id"]),))
+
+
+def holds_slot(decided):
+    """Whether a need, as decided, holds a micro-project's slot (to give back when cancelled)."""
+    return decided.get("outcome") == "matched" and bool(decided.get("project_id"))
+
+
 # --- incubation -------------------------------------------------------------------------------
+def demand_since(registered_at, window_days):
+    """Needs registered since this time count as demand with a need registered at `registered_at`."""
+    return later(registered_at, days=-window_days)
+
+
 def should_incubate(demand, threshold):
     """The threshold-th unmatched need of one category in one community starts an incubation."""
     return demand >= threshold
@@ -96,7 +199,8 @@ def new_incubation_record(started_at, need_ids, mentor_street):
 
 
 def new_incubation(org_id, need, need_ids, started_at):
-    """A new organisation in stage `incubating`, mentored by the street's station, and its event."""
+    """A new organisation in stage `incubating`, mentored by the street's station (the change's
+    fields), and its `org_incubation_started`."""
     label = CATEGORY_LABELS[need["category"]]
     organisation = {
         "_id": org_id,
@@ -109,10 +213,10 @@ def new_incubation(org_id, need, need_ids, started_at):
         "incubation": new_incubation_record(started_at, need_ids, need["street"]),
         "projects": [],
     }
-    event = new_event(SOURCE, "org_incubation_started", {
+    event = Event("org_incubation_started", {
         "organisation_id": org_id, "community": need["community"], "category": need["category"],
-        "need_ids": need_ids, "mentor_street": need["street"]}, subject=org_id)
-    return organisation, event
+        "need_ids": need_ids, "mentor_street": need["street"]})
+    return Change(organisation, (event,))
 
 
 def reached(organisation):
@@ -130,65 +234,59 @@ def next_milestone(organisation):
     return MILESTONES[done] if done < len(MILESTONES) else None
 
 
-def refusal(organisation, milestone):
-    """Why `milestone` cannot be recorded for the organisation now (None when it can)."""
+def check_milestone(organisation, milestone):
+    """Refused when `milestone` cannot be recorded for the organisation now: it is not
+    incubating, or the milestone is repeated or out of order."""
     org_id = organisation["_id"]
     if organisation["stage"] != "incubating":
-        return f"organisation {org_id} is {organisation['stage']}, not incubating"
+        raise Refused(f"organisation {org_id} is {organisation['stage']}, not incubating")
     if not organisation.get("incubation"):
-        return f"organisation {org_id} has no incubation record"
+        raise Refused(f"organisation {org_id} has no incubation record")
     if milestone in reached(organisation):
-        return f"organisation {org_id} has already reached the {milestone} milestone"
+        raise Refused(f"organisation {org_id} has already reached the {milestone} milestone")
     expected = next_milestone(organisation)
     if milestone != expected:
-        return f"the next milestone of organisation {org_id} is {expected}, not {milestone}"
-    return None
+        raise Refused(f"the next milestone of organisation {org_id} is {expected}, not {milestone}")
 
 
 def milestone_step(organisation, body, at, project_id, training_sessions=TRAINING_SESSIONS,
                    project_capacity=DEFAULT_PROJECT_CAPACITY):
-    """What recording `body` (a loaded milestone request) changes, for an organisation of which
-    `refusal` found nothing to refuse:
-
-        {"expect": {"milestones": n, "sessions": m},   # the state the change was computed on
-         "set": {...}, "push": {...}, "unset": [...],  # the document's changes
-         "events": [...], "reached": milestone | None, "graduates": bool}
+    """What recording `body` (a loaded milestone request) changes, or Refused
+    (`check_milestone`). The change's `fields` are set (dotted paths), its `appended` values
+    pushed, and its answer says {"reached": milestone | None, "graduates": bool}.
 
     A training call logs one session; the training milestone is reached with the
-    `training_sessions`-th. Reaching first_project graduates the organisation: stage active,
-    its incubation key released, a standing open micro-project, `org_graduated`.
+    `training_sessions`-th. Reaching first_project graduates the organisation: stage active, a
+    standing open micro-project, `org_graduated` (the store releases its incubation key).
     Members' names go into the document only — never into an event.
     """
     milestone = body["milestone"]
-    logged = sessions(organisation)
-    step = {"expect": {"milestones": len(reached(organisation)), "sessions": len(logged)},
-            "set": {}, "push": {}, "unset": [], "events": [], "reached": None, "graduates": False}
+    check_milestone(organisation, milestone)
+    fields, appended, events = {}, {}, []
     if milestone == "founding_members":
-        step["set"]["members"] = list(body["members"])
+        fields["members"] = list(body["members"])
     elif milestone == "charter":
-        step["set"]["incubation.charter"] = {"title": body["title"], "adopted_at": at}
+        fields["incubation.charter"] = {"title": body["title"], "adopted_at": at}
     elif milestone == "training":
-        step["push"]["incubation.sessions"] = {"topic": body["topic"], "hours": body["hours"], "at": at}
+        appended["incubation.sessions"] = {"topic": body["topic"], "hours": body["hours"], "at": at}
     elif milestone == "first_project":
-        step["set"]["incubation.first_project"] = {"title": body["title"], "delivered_at": at}
-    if milestone != "training" or len(logged) + 1 >= training_sessions:
-        step["reached"] = milestone
-        step["push"]["incubation.milestones"] = {"milestone": milestone, "reached_at": at}
-        step["events"].append(_org_event(organisation, "org_milestone_reached", milestone=milestone))
-    if milestone == "first_project":
-        step["graduates"] = True
-        step["set"].update({"stage": "active", "incubation.graduated_at": at})
-        step["unset"].append("incubation_key")
-        step["push"]["projects"] = new_project(project_id, STANDING_PROJECT_TITLE, project_capacity, at)
-        step["events"].append(_org_event(organisation, "org_graduated",
-                                         categories=list(organisation["categories"])))
-    return step
+        fields["incubation.first_project"] = {"title": body["title"], "delivered_at": at}
+    is_reached = milestone != "training" or len(sessions(organisation)) + 1 >= training_sessions
+    if is_reached:
+        appended["incubation.milestones"] = {"milestone": milestone, "reached_at": at}
+        events.append(_org_event(organisation, "org_milestone_reached", milestone=milestone))
+    graduates = milestone == "first_project"
+    if graduates:
+        fields.update({"stage": "active", "incubation.graduated_at": at})
+        appended["projects"] = new_project(project_id, STANDING_PROJECT_TITLE, project_capacity, at)
+        events.append(_org_event(organisation, "org_graduated", categories=list(organisation["categories"])))
+    return Change(fields, tuple(events), answer={"reached": milestone if is_reached else None,
+                                                 "graduates": graduates}, appended=appended)
 
 
 def _org_event(organisation, event_type, **data):
-    return new_event(SOURCE, event_type, {"organisation_id": organisation["_id"],
-                                          "community": organisation["community"], **data},
-                     subject=organisation["_id"])
+    return Event(event_type, {"organisation_id": organisation["_id"], "community": organisation["community"],
+                              **data})
 
 
 def incubation_summary(organisation, training_sessions=TRAINING_SESSIONS):
