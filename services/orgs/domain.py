@@ -16,12 +16,6 @@ MILESTONES = ("founding_members", "charter", "training", "first_project")
 STANDING_PROJECT_TITLE = "日常服务"
 
 
-def subject(event):
-    """What an orgs event is about: its need, or else its organisation (an incubation, a
-    milestone, a graduation)."""
-    return event.data.get("need_id") or event.data.get("organisation_id")
-
-
 # --- organisations ------------------------------------------------------------------------------
 def new_organisation(org_id, body, created_at, project_id, project_capacity=DEFAULT_PROJECT_CAPACITY):
     """The document of an organisation registered as it is (`body`: a loaded request without
@@ -213,9 +207,10 @@ def new_incubation(org_id, need, need_ids, started_at):
         "incubation": new_incubation_record(started_at, need_ids, need["street"]),
         "projects": [],
     }
+    # about the organisation (it names several needs)
     event = Event("org_incubation_started", {
         "organisation_id": org_id, "community": need["community"], "category": need["category"],
-        "need_ids": need_ids, "mentor_street": need["street"]})
+        "need_ids": need_ids, "mentor_street": need["street"]}, subject=org_id)
     return Change(organisation, (event,))
 
 
@@ -285,8 +280,9 @@ def milestone_step(organisation, body, at, project_id, training_sessions=TRAININ
 
 
 def _org_event(organisation, event_type, **data):
+    """An event about the organisation itself (a milestone, a graduation): it is the subject."""
     return Event(event_type, {"organisation_id": organisation["_id"], "community": organisation["community"],
-                              **data})
+                              **data}, subject=organisation["_id"])
 
 
 def incubation_summary(organisation, training_sessions=TRAINING_SESSIONS):

@@ -14,16 +14,10 @@ from pymongo import ASCENDING
 from services.orgs import domain
 from services.orgs.domain import SOURCE
 from wushe import cas
-from wushe.events import new_event
+from wushe.events import stamped
 from wushe.outbox import entries
 from wushe.regions import under_filter
 from wushe.store import after, insert_new, page
-
-
-def stamped(draft, at):
-    """The envelope of an orgs event: like wushe.events.stamped, but its subject is the need or,
-    for an organisation's own events, the organisation (`domain.subject`), as before drafts."""
-    return new_event(SOURCE, draft.type, draft.data, subject=domain.subject(draft), time=at)
 
 
 class OrgsStore:
@@ -73,7 +67,7 @@ class OrgsStore:
     def decide(self, change, at):
         """Record the one decision on a need, its event in the record's outbox: the record, or
         None when a concurrent redelivery decided first (the need's id is unique)."""
-        record = {**change.fields, "outbox": [stamped(e, at) for e in change.events]}
+        record = {**change.fields, "outbox": [stamped(SOURCE, e, at) for e in change.events]}
         return record if insert_new(self.needs, record) else None
 
     def unmatched_since(self, community, category, since):
@@ -137,7 +131,7 @@ class OrgsStore:
     def start_incubation(self, change, at):
         """Insert an incubating organisation with its event in its outbox: the document, or None
         when an incubation of its community and category is under way (the unique key)."""
-        organisation = {**change.fields, "outbox": [stamped(e, at) for e in change.events]}
+        organisation = {**change.fields, "outbox": [stamped(SOURCE, e, at) for e in change.events]}
         return organisation if insert_new(self.organisations, organisation) else None
 
     def attach(self, need_ids, org_id):
@@ -159,7 +153,7 @@ class OrgsStore:
                 filter_[f"incubation.{array}.{count - 1}"] = {"$exists": True}
         update = {"$push": dict(change.appended)}
         if change.events:
-            update["$push"]["outbox"] = {"$each": [stamped(e, at) for e in change.events]}
+            update["$push"]["outbox"] = {"$each": [stamped(SOURCE, e, at) for e in change.events]}
         if change.fields:
             update["$set"] = dict(change.fields)
         if change.fields.get("stage") == "active":
@@ -183,7 +177,7 @@ class OrgsStore:
         return after(self.needs,
                      {"_id": waiting["_id"], "outcome": waiting["outcome"],
                       "organisation_id": waiting.get("organisation_id")},
-                     {"$set": dict(change.fields), **entries(*(stamped(e, at) for e in change.events))})
+                     {"$set": dict(change.fields), **entries(*(stamped(SOURCE, e, at) for e in change.events))})
 
     def graduated_with_waiting(self):
         """The active organisations some need is still attached to (outcome incubating)."""

@@ -4,10 +4,9 @@ import re
 import pytest
 
 from services.orgs import domain
-from services.orgs.store import stamped
 from tests.unit.helpers import COMMUNITY, NEED_ID, STREET, T0, T1, T2, T3
 from wushe.decisions import Refused
-from wushe.events import load
+from wushe.events import load, stamped
 
 
 def project(project_id="project-1", capacity=20, need_ids=(), state="open"):
@@ -63,7 +62,7 @@ def test_new_incubation():
     assert organisation["incubation"]["need_ids"] == triggers
     assert organisation["incubation"]["mentor_street"] == STREET
     assert "便民维修" in organisation["name"]
-    loaded = load(stamped(event, T3))
+    loaded = load(stamped("orgs", event, T3))
     assert (loaded.source, loaded.type, loaded.subject, loaded.time) == ("orgs", "org_incubation_started", "org-new", T3)
     assert loaded.data == {"organisation_id": "org-new", "community": COMMUNITY, "category": "home_repair",
                            "need_ids": triggers, "mentor_street": STREET}
@@ -108,7 +107,7 @@ def test_holding_finds_the_project_that_already_has_a_need():
 
 def test_matched_names_the_project():
     need = {"need_id": NEED_ID, "community": COMMUNITY, "category": "errands"}
-    loaded = load(stamped(domain.matched(need, LINLI, "project-1"), T1))
+    loaded = load(stamped("orgs", domain.matched(need, LINLI, "project-1"), T1))
     assert loaded.data["project_id"] == "project-1" and loaded.data["organisation_id"] == "org-linli"
     assert loaded.subject == NEED_ID  # an event about a need is the need's, not the organisation's
 
@@ -171,7 +170,7 @@ def test_milestones_in_order_to_graduation():
     assert change.fields["stage"] == "active" and change.fields["incubation.graduated_at"] == T2
     assert organisation["projects"] == [domain.new_project("project-std", "日常服务", domain.DEFAULT_PROJECT_CAPACITY, T2)]
     assert [e.type for e in change.events] == ["org_milestone_reached", "org_graduated"]
-    graduated = load(stamped(change.events[1], T2))
+    graduated = load(stamped("orgs", change.events[1], T2))
     assert graduated.subject == "org-new" and graduated.data == {
         "organisation_id": "org-new", "community": COMMUNITY, "categories": ["home_repair"]}
     assert domain.reached(organisation) == list(domain.MILESTONES)
@@ -220,7 +219,7 @@ def test_an_active_organisation_records_no_milestone():
 def test_milestone_events_never_carry_members_names():
     organisation = incubating()
     _, change = record(organisation, MEMBERS)
-    event = load(stamped(change.events[0], T2))
+    event = load(stamped("orgs", change.events[0], T2))
     assert event.type == "org_milestone_reached" and event.subject == "org-new"
     assert event.data == {"organisation_id": "org-new", "community": COMMUNITY, "milestone": "founding_members"}
     assert not any(name in str(change.events) for name in MEMBERS["members"])
@@ -312,5 +311,6 @@ def test_only_an_active_organisation_opens_a_project_and_only_its_own_is_closed(
 
 
 def test_an_orgs_event_is_about_its_need_or_else_its_organisation():
-    assert domain.subject(domain.matched(NEED, LINLI, "project-1")) == NEED_ID
-    assert domain.subject(domain.new_incubation("org-new", NEED, [NEED_ID], T0).events[0]) == "org-new"
+    assert stamped("orgs", domain.matched(NEED, LINLI, "project-1"), T0)["subject"] == NEED_ID
+    incubation = domain.new_incubation("org-new", NEED, [NEED_ID], T0).events[0]
+    assert stamped("orgs", incubation, T0)["subject"] == "org-new"
