@@ -5,7 +5,7 @@ import pytest
 from services.volunteers import attendance, domain
 from tests.unit.helpers import COMMUNITY, NEED_ID, STREET, T0, T1, T2, T3
 from wushe.decisions import Refused
-from wushe.events import load
+from wushe.events import load, stamped
 
 RULES = {"critical": 2, "high": 12, "normal": 48, "low": 168}
 MORNING = ("2026-11-24T09:00:00.000000Z", "2026-11-24T11:00:00.000000Z")
@@ -27,12 +27,24 @@ def vol(volunteer_id, teams=()):
     return {"_id": volunteer_id, "skills": ["escort"], "teams": list(teams)}
 
 
+def announced(draft):
+    """A rule's event as the store stamps and a consumer loads it (its data checked against the catalog)."""
+    return load(stamped(domain.SOURCE, draft, T0))
+
+
 def types(change):
-    return [load(e).type for e in change.events]
+    return [announced(e).type for e in change.events]
 
 
 def data(change, index=0):
-    return load(change.events[index]).data
+    return announced(change.events[index]).data
+
+
+def opened(*args):
+    """new_call's call and its call_opened event, as stamped."""
+    made = domain.new_call(*args)
+    assert len(made.events) == 1
+    return made.fields, stamped(domain.SOURCE, made.events[0], T0)
 
 
 @pytest.mark.parametrize("urgency, expires_at", [
@@ -42,33 +54,33 @@ def data(change, index=0):
     ("low", "2026-11-30T08:00:00.000000Z"),
 ])
 def test_call_expires_by_urgency_after_registration(urgency, expires_at):
-    opened, event = domain.new_call("call-1", need(urgency), RULES, T2, 2)  # opened later than registered
-    assert opened["expires_at"] == expires_at
+    call_, event = opened("call-1", need(urgency), RULES, T2, 2)  # opened later than registered
+    assert call_["expires_at"] == expires_at
     assert load(event).data["expires_at"] == expires_at
 
 
 def test_new_call_is_open_with_slots_and_distinct_skills():
-    opened, event = domain.new_call("call-1", need(count=3), RULES, T2, 2)
-    assert (opened["state"], opened["slots"], opened["claimed"], opened["waiting"]) == ("open", 3, [], [])
-    assert opened["skills"] == ["escort", "first_aid"]
+    call_, event = opened("call-1", need(count=3), RULES, T2, 2)
+    assert (call_["state"], call_["slots"], call_["claimed"], call_["waiting"]) == ("open", 3, [], [])
+    assert call_["skills"] == ["escort", "first_aid"]
     loaded = load(event)
     assert (loaded.type, loaded.subject) == ("call_opened", NEED_ID)
     assert (loaded.data["call_id"], loaded.data["slots"], loaded.data["hours"]) == ("call-1", 3, 3.0)
-    assert "starts_at" not in opened and "team_id" not in opened
+    assert "starts_at" not in call_ and "team_id" not in call_
 
 
 def test_a_call_offered_to_a_team_keeps_it_for_the_rule_but_at_most_half_its_time_left():
-    opened, event = domain.new_call("call-1", need("normal", team_id="team-zhukun"), RULES, T0, 2)
-    assert (opened["team_id"], opened["team_until"]) == ("team-zhukun", "2026-11-23T10:00:00.000000Z")
-    assert load(event).data["team_until"] == opened["team_until"]
-    critical, _ = domain.new_call("call-1", need("critical", team_id="team-zhukun"), RULES, T0, 2)
+    call_, event = opened("call-1", need("normal", team_id="team-zhukun"), RULES, T0, 2)
+    assert (call_["team_id"], call_["team_until"]) == ("team-zhukun", "2026-11-23T10:00:00.000000Z")
+    assert load(event).data["team_until"] == call_["team_until"]
+    critical, _ = opened("call-1", need("critical", team_id="team-zhukun"), RULES, T0, 2)
     assert critical["team_until"] == "2026-11-23T09:00:00.000000Z"  # half of its two hours
 
 
 def test_a_call_keeps_the_needs_service_window():
-    opened, event = domain.new_call("call-1", need(starts_at=MORNING[0], ends_at=MORNING[1]), RULES, T0, 2)
-    assert (opened["starts_at"], opened["ends_at"]) == MORNING
-    assert domain.booking(opened) == {"call_id": "call-1", "starts_at": MORNING[0], "ends_at": MORNING[1]}
+    call_, event = opened("call-1", need(starts_at=MORNING[0], ends_at=MORNING[1]), RULES, T0, 2)
+    assert (call_["starts_at"], call_["ends_at"]) == MORNING
+    assert domain.booking(call_) == {"call_id": "call-1", "starts_at": MORNING[0], "ends_at": MORNING[1]}
     assert domain.booking(call()) is None
 
 
