@@ -299,3 +299,55 @@ def test_claimants_not_checked_in_once_the_service_is_under_way_are_no_shows():
     assert types(change) == ["volunteer_no_show"] and data(change)["volunteer_id"] == "vol-wang"
     assert attendance.no_shows({**started, **change.fields}, T3, 30) is None  # once
     assert attendance.no_shows(call(claimed=["vol-wang"]), T3, 30) is None      # no window, no check
+
+
+# what service.py used to decide itself -------------------------------------------------------------
+def test_a_claim_needs_the_calls_skills_and_a_window_clear_of_the_volunteers_other_claims():
+    with pytest.raises(Refused) as lacking:
+        domain.skilled(call(skills=["escort", "first_aid"]), vol("vol-wang"))
+    assert lacking.value.kind == Refused.INVALID and lacking.value.fields == {
+        "volunteer_id": ["missing skills: first_aid"]}
+    domain.skilled(call(), vol("vol-wang"))
+    wanted = {"call_id": "call-1", "starts_at": MORNING[0], "ends_at": MORNING[1]}
+    with pytest.raises(Refused, match="already holds call call-2"):
+        domain.clash([{"call_id": "call-2", "starts_at": MORNING[0], "ends_at": MORNING[1]}], wanted)
+    domain.clash([wanted], wanted)  # this call's own booking: a retry
+
+
+def test_only_a_claimant_of_a_call_that_goes_ahead_completes_it():
+    domain.completable(call(claimed=["vol-wang"]), "vol-wang")
+    for the_call, volunteer in ((call(claimed=["vol-wang"]), "vol-sun"),
+                                (call(state="cancelled", claimed=["vol-wang"]), "vol-wang")):
+        with pytest.raises(Refused, match="holding a claim"):
+            domain.completable(the_call, volunteer)
+
+
+def test_a_call_reopens_only_with_a_deadline_ahead():
+    with pytest.raises(Refused) as past:
+        domain.reopen(call(state="expired"), T1, T2)
+    assert past.value.kind == Refused.INVALID and list(past.value.fields) == ["expires_at"]
+
+
+@pytest.mark.parametrize("the_call, ends_at, unheld", [
+    (call(claimed=["vol-wang"]), "2026-11-24T11:00:00.000000Z", False),
+    (call(claimed=[], waiting=["vol-wang"]), "2026-11-24T11:00:00.000000Z", False),
+    (call(claimed=["vol-sun"]), "2026-11-24T11:00:00.000000Z", True),       # a claim refused, or a crash
+    (call(state="cancelled", claimed=["vol-wang"]), "2026-11-24T11:00:00.000000Z", True),
+    (None, "2026-11-24T11:00:00.000000Z", True),
+    (call(claimed=["vol-wang"]), "2026-11-22T07:00:00.000000Z", True),      # a service long over
+])
+def test_a_booking_is_let_go_when_nothing_holds_it(the_call, ends_at, unheld):
+    booking = {"call_id": "call-1", "starts_at": "2026-11-22T06:00:00.000000Z", "ends_at": ends_at, "at": T0}
+    assert domain.booking_unheld(booking, the_call, "vol-wang", T1) is unheld
+    assert domain.booking_settled_before(T1) == "2026-11-23T08:04:00.000000Z"
+
+
+def test_figures():
+    calls = [call(state="filled", claimed=["a", "b"], waiting=["c", "d"], completions=[{"volunteer_id": "a"}]),
+             call(state="expired", waiting=["e"], no_shows=["f"]), call()]
+    assert domain.statistics(calls, [1.25, 2.0]) == {
+        "volunteer_services_completed": 1, "volunteer_hours": 3.25,
+        "waiting_list": {"calls": 1, "volunteers": 2}, "volunteer_no_shows": 1}
+    opened = [{"street": STREET, "opened_at": T0}, {"street": STREET, "opened_at": T2}, {"street": STREET}]
+    assert domain.open_calls_by_district(opened, T3) == {"tianjin/binhai": (2, 900.0)}
+    assert domain.near(COMMUNITY) == STREET and domain.near(STREET) == STREET
