@@ -40,7 +40,8 @@ VOLUNTEER = {"_id": "v1", "community": "tianjin/binhai/taida/xinghua", "hours_ba
 
 def test_a_credit_is_one_transaction_per_call_and_volunteer_announced_as_a_draft():
     made = timebank.credit(CALL, "v1", 2.5, AT1)
-    assert made.fields["_id"] == timebank.credit_id("call-1", "v1") and made.fields["accounts"] == [timebank.ISSUED, "v1"]
+    assert made.fields["_id"] == timebank.credit_id("call-1", "v1")
+    assert made.fields["accounts"] == [timebank.ISSUED, "v1"]
     assert [(e.type, e.data["hours"], e.data["need_id"]) for e in made.events] == [("hours_credited", 2.5, "need-1")]
 
 
@@ -59,7 +60,8 @@ def test_redemptions_and_transfers_announce_the_movement_and_answer_it():
 def test_a_debit_that_wrote_nothing_says_why_and_only_a_transfer_pays_apart():
     txn = timebank.transaction("t1", "transfer", "v1", "v2", 2, AT1)
     assert str(timebank.not_debited(VOLUNTEER, txn, made_already=True)) == "transaction t1 was already made"
-    assert str(timebank.not_debited(VOLUNTEER, txn, made_already=False)) == "the balance (1.5 h) does not cover 2 h"
+    assert str(timebank.not_debited(VOLUNTEER, txn, made_already=False)) == \
+        "the balance (1.5 h) does not cover 2 h"
     assert timebank.payee_paid_apart("v1", txn) == "v2"
     assert timebank.payee_paid_apart("v1", timebank.credit(CALL, "v1", 1, AT1).fields) is None
     assert timebank.payee_paid_apart("v1", timebank.redemption("t2", VOLUNTEER, 1, "理发", "self", AT1).fields) is None
