@@ -1,5 +1,5 @@
-"""Calls for volunteers (抢单): claims, the waiting list, withdrawals, team-first offers and
-service windows. Pure; no I/O.
+"""Calls for volunteers (抢单): claims, the waiting list, withdrawals, team-first offers, service
+windows and completion; the volunteers' and teams' records and the region's figures. Pure; no I/O.
 
 A change to a call is decided here from the call as read (`Change`: the fields to set and the
 events to announce, as drafts the store stamps); the store writes it only if the call's version
