@@ -1,8 +1,8 @@
-"""Check-in and check-out on a call, the hours they credit, and no-shows. Pure; no I/O."""
+"""Check-in and check-out on a call, the hours they credit, and no-shows. Pure; no I/O: times
+come in, events go out as drafts (`domain.event`)."""
+from services.volunteers.domain import attendance_of, event
 from wushe.clock import later, parse
-from wushe.decisions import Refused
-
-from services.volunteers.domain import Change, attendance_of, event
+from wushe.decisions import Change, Refused
 
 QUARTER = 0.25
 
@@ -41,6 +41,11 @@ def attended_hours(checked_in_at, checked_out_at, cap_hours):
     elapsed = (parse(checked_out_at) - parse(checked_in_at)).total_seconds() / 3600
     quarters = round(elapsed / QUARTER) * QUARTER
     return min(max(quarters, QUARTER), cap_hours)
+
+
+def roll_call_before(now, grace_minutes):
+    """Calls whose service started before this are due their roll call (`no_shows`)."""
+    return later(now, minutes=-grace_minutes)
 
 
 def no_shows(call, now, grace_minutes):

@@ -1,26 +1,44 @@
-"""Calls for volunteers (抢单): claims, the waiting list, withdrawals, team-first offers and
-service windows. Pure; no I/O.
+"""Calls for volunteers (抢单): claims, the waiting list, withdrawals, team-first offers, service
+windows and completion; the volunteers' and teams' records and the region's figures. Pure; no I/O.
 
 A change to a call is decided here from the call as read (`Change`: the fields to set and the
-events to announce); the store writes it only if the call's version is still the one read, so
-concurrent claims and withdrawals serialise on the call document and exactly `slots` claims
-hold at any time.
+events to announce, as drafts the store stamps); the store writes it only if the call's version
+is still the one read, so concurrent claims and withdrawals serialise on the call document and
+exactly `slots` claims hold at any time. Ids and times come in; nothing here reads a clock.
 """
 from wushe.clock import iso, later, parse
-from wushe.decisions import Change, Refused
-from wushe.events import new_event
+from wushe.decisions import Change, Event, Refused
+from wushe.regions import level_of, truncate
 
 SOURCE = "volunteers"
 LIVE = ("open", "filled")  # states in which volunteers claim, wait and withdraw
+# a booking this recent may still have its claim on the way; one whose service ended this long
+# ago is let go whatever holds it
+BOOKING_SETTLE_MINUTES = 1
+BOOKING_KEPT_DAYS = 1
 
 
+# volunteers and teams ----------------------------------------------------------------------------
+def new_volunteer(volunteer_id, body, at):
+    """A volunteer's record: an empty time bank (the ids of the calls credited and of the
+    transactions made, and the movements under way) and no booking."""
+    return {"_id": volunteer_id, **body, "hours_balance": 0.0, "credited_calls": [], "txns": [], "pending": [],
+            "created_at": at}
+
+
+def new_team(team_id, body, at):
+    return {"_id": team_id, **body, "created_at": at}
+
+
+# calls ---------------------------------------------------------------------------------------------
 def call_id_for(need_id):
     """One call per need: its id derives from the need's (need-wang-1 → call-wang-1)."""
     return "call-" + need_id.removeprefix("need-")
 
 
 def new_call(call_id, need, expiry_hours, opened_at, team_first_hours):
-    """The call a need's volunteer requirement opens, and its `call_opened` event."""
+    """The call a need's volunteer requirement opens (the change's fields) and its `call_opened`
+    event."""
     wanted = need["requirements"]["volunteers"]
     call = {
         "_id": call_id, "need_id": need["need_id"], "community": need["community"],
@@ -37,7 +55,7 @@ def new_call(call_id, need, expiry_hours, opened_at, team_first_hours):
         call.update(team_id=wanted["team_id"], team_until=team_window(opened_at, call["expires_at"], team_first_hours))
     opened = {k: call[k] for k in ("slots", "skills", "hours", "expires_at", "starts_at", "ends_at",
                                    "team_id", "team_until") if k in call}
-    return call, event(call, "call_opened", **opened)
+    return Change(call, (event(call, "call_opened", **opened),), {"id": call_id})
 
 
 def team_window(now, expires_at, hours):
@@ -48,8 +66,9 @@ def team_window(now, expires_at, hours):
 
 
 def event(call, event_type, **data):
-    return new_event(SOURCE, event_type, {"need_id": call["need_id"], "community": call["community"],
-                                          "call_id": call["_id"], **data})
+    """A call's event, as a draft: the store stamps it when it writes the change."""
+    return Event(event_type, {"need_id": call["need_id"], "community": call["community"], "call_id": call["_id"],
+                              **data})
 
 
 def version_of(call):
@@ -64,7 +83,20 @@ def is_full(call):
     return len(call["claimed"]) >= call["slots"]
 
 
+def near(community):
+    """The region whose calls are "near" a community: its street's (a larger region: itself)."""
+    return truncate(community, "street") if level_of(community) == "community" else community
+
+
 # claims and the waiting list --------------------------------------------------------------------
+def skilled(call, volunteer):
+    """A volunteer lacking a skill the call asks for may not claim it (nor wait for it)."""
+    lacking = missing_skills(call, volunteer)
+    if lacking:
+        raise Refused.invalid("the volunteer lacks a required skill",
+                              {"volunteer_id": [f"missing skills: {', '.join(lacking)}"]})
+
+
 def claim(call, volunteer, now, *, wait=False, waiting_max=10):
     """Take a slot; when the call is full and `wait`, join the end of its waiting list."""
     volunteer_id = volunteer["_id"]
@@ -168,6 +200,28 @@ def overlapping(bookings, wanted):
             and b["starts_at"] < wanted["ends_at"] and b["ends_at"] > wanted["starts_at"]]
 
 
+def clash(bookings, wanted):
+    """A window that overlaps another call the volunteer holds is refused, naming that call."""
+    taken = overlapping(bookings, wanted)
+    if taken:
+        raise Refused(f"the volunteer already holds call {taken[0]['call_id']} from "
+                      f"{taken[0]['starts_at']} to {taken[0]['ends_at']}, which overlaps this one")
+
+
+def booking_settled_before(now):
+    """Bookings made before this have had time for their claim to be written."""
+    return later(now, minutes=-BOOKING_SETTLE_MINUTES)
+
+
+def booking_unheld(booking, call, volunteer_id, now):
+    """Whether a settled booking is let go: no claim or place in line of the volunteer holds it
+    (a claim refused after its booking, a crash between the two, a call cancelled), or its
+    service is long over. `call`: its call's claims, waiting list and state (None: gone)."""
+    held = call is not None and call["state"] != "cancelled" and \
+        volunteer_id in call["claimed"] + call.get("waiting", [])
+    return not held or booking["ends_at"] < later(now, days=-BOOKING_KEPT_DAYS)
+
+
 def attendance_of(call, volunteer_id):
     return next((a for a in call.get("attendance", []) if a["volunteer_id"] == volunteer_id), None)
 
@@ -191,6 +245,8 @@ def settle(call, now):
 def reopen(call, expires_at, now):
     """A station opens an expired call again; the new deadline goes in the same write as the
     state, or a crash would leave an open call with a past deadline for the timer to expire."""
+    if expires_at <= now:
+        raise Refused.invalid("the new deadline has passed", {"expires_at": ["must be in the future"]})
     if call["state"] != "expired":
         raise Refused(f"only an expired call can be reopened; this one is {call['state']}")
     return Change({"state": "open", "expires_at": expires_at, "reopened_at": now},
@@ -204,3 +260,32 @@ def cancel(call, now, reason):
     return Change({"state": "cancelled", "cancelled_at": now},
                   [event(call, "call_cancelled", reason=reason)],
                   {"released": call["claimed"] + call.get("waiting", [])})
+
+
+def completable(call, volunteer_id):
+    """A coordinator records a service done only for a volunteer holding a claim on a call that
+    goes ahead."""
+    if volunteer_id not in call["claimed"] or call["state"] == "cancelled":
+        raise Refused("only a volunteer holding a claim on a call that is not cancelled can complete it")
+
+
+# figures ------------------------------------------------------------------------------------------
+def statistics(calls, credited_hours):
+    """A region's volunteer figures from its calls (completions, waiting lists, no-shows) and the
+    hours its credits gave."""
+    waiting = [len(c.get("waiting", [])) for c in calls if c["state"] in LIVE and c.get("waiting")]
+    return {"volunteer_services_completed": sum(len(c.get("completions", [])) for c in calls),
+            "volunteer_hours": round(sum(credited_hours), 2),
+            "waiting_list": {"calls": len(waiting), "volunteers": sum(waiting)},
+            "volunteer_no_shows": sum(len(c.get("no_shows", [])) for c in calls)}
+
+
+def open_calls_by_district(calls, now):
+    """Open calls (their street and opening time) counted by district, with the age in seconds
+    of each district's oldest, for the operations dashboard."""
+    opened = {}
+    for call in calls:
+        if call.get("opened_at"):
+            opened.setdefault(truncate(call["street"], "district"), []).append(call["opened_at"])
+    return {district: (len(times), (parse(now) - parse(min(times))).total_seconds())
+            for district, times in opened.items()}

@@ -3,9 +3,12 @@ calls, cancellations and the time-bank ledger."""
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from services.volunteers.domain import SOURCE
+from services.volunteers.domain import LIVE, SOURCE
 from wushe import cas
-from wushe.store import after
+from wushe.regions import under_filter
+from wushe.store import after, insert_new, page
+
+WITHOUT_OUTBOX = {"outbox": 0}
 
 
 class VolunteersStore:
@@ -35,6 +38,56 @@ class VolunteersStore:
     def outboxes(self):
         return [self.calls, self.volunteers]
 
+    # volunteers and teams ---------------------------------------------------------------------
+    def add_volunteer(self, volunteer):
+        """Insert a volunteer; False when the id is taken."""
+        return insert_new(self.volunteers, volunteer)
+
+    def volunteer(self, volunteer_id):
+        return self.volunteers.find_one({"_id": volunteer_id}, WITHOUT_OUTBOX)
+
+    def add_team(self, team):
+        """Insert a team; False when the id is taken."""
+        return insert_new(self.teams, team)
+
+    def team(self, team_id):
+        return self.teams.find_one({"_id": team_id})
+
+    def team_members(self, team_id):
+        """The ids of the team's volunteers, in order."""
+        return [v["_id"] for v in self.volunteers.find({"teams": team_id}, {"_id": 1}).sort("_id", 1)]
+
+    def join_team(self, volunteer_id, team_id):
+        self.volunteers.update_one({"_id": volunteer_id}, {"$addToSet": {"teams": team_id}})
+
+    # calls ----------------------------------------------------------------------------------------
+    def open_call(self, call, events):
+        """Insert the call with its events in its outbox; False when its need has one already
+        (the unique need_id, or its id derived from the need's)."""
+        return insert_new(self.calls, {**call, "outbox": list(events)})
+
+    def call(self, call_id):
+        return self.calls.find_one({"_id": call_id}, WITHOUT_OUTBOX)
+
+    def call_id_of_need(self, need_id):
+        found = self.calls.find_one({"need_id": need_id}, {"_id": 1})
+        return found and found["_id"]
+
+    def call_for_need(self, need_id):
+        """The need's call with its outbox (what a redelivery still has to publish)."""
+        return self.calls.find_one({"need_id": need_id})
+
+    def calls_page(self, state=None, team_id=None, region=None, limit=50, cursor=None):
+        """A page of calls in a state, offered to a team, in a region, by id."""
+        query = {}
+        if state:
+            query["state"] = state
+        if team_id:
+            query["team_id"] = team_id
+        if region:
+            query["street"] = under_filter(region)
+        return page(self.calls, query, limit, cursor)
+
     def change_call(self, call_id, decide, at, read=None):
         """Apply `decide(call)` (a rule's Change, or None) by compare-and-set on the call's
         version, its events in its outbox in the same write: (call after, change). Concurrent
@@ -42,14 +95,48 @@ class VolunteersStore:
         return cas.change(self.calls, call_id, decide, source=SOURCE, at=at, read=read, attempts=200,
                           what=f"call {call_id}")
 
-    def with_pending_movements(self, limit):
-        """Volunteers with a time-bank movement a crash left half done."""
-        return self.volunteers.find({"pending._id": {"$exists": True}}, {"pending": 1}).limit(limit)
+    def open_call_ids(self, limit):
+        """The calls still open (for their deadline)."""
+        return [c["_id"] for c in self.calls.find({"state": "open"}, {"_id": 1}).limit(limit)]
+
+    def open_calls_opened(self):
+        """Each open call's street and opening time."""
+        return list(self.calls.find({"state": "open"}, {"street": 1, "opened_at": 1}))
+
+    def calls_due_roll_call(self, started_before, limit):
+        """Live calls whose service started before `started_before`, their attendance not yet
+        checked (for no-shows)."""
+        return [c["_id"] for c in self.calls.find({"state": {"$in": list(LIVE)}, "starts_at": {"$lt": started_before},
+                                                   "attendance_checked": {"$ne": True}}, {"_id": 1}).limit(limit)]
+
+    def claims_on(self, call_id):
+        """The call's claims, waiting list and state; None when there is no such call."""
+        return self.calls.find_one({"_id": call_id}, {"claimed": 1, "waiting": 1, "state": 1})
+
+    def record_completion(self, call_id, volunteer_id, hours):
+        """The call keeps the services done for it (the statistics' 人次 and hours), each once."""
+        self.calls.update_one({"_id": call_id}, {"$addToSet": {"completions": {
+            "volunteer_id": volunteer_id, "hours": hours}}})
+
+    def calls_in(self, region):
+        """A region's calls, with what its figures count."""
+        return list(self.calls.find({"community": under_filter(region)},
+                                    {"completions": 1, "waiting": 1, "state": 1, "no_shows": 1}))
+
+    # cancelled needs: a late need_registered opens no call ---------------------------------------
+    def mark_need_cancelled(self, need_id, at):
+        insert_new(self.cancelled, {"_id": need_id, "at": at})
+
+    def need_cancelled(self, need_id):
+        return self.cancelled.find_one({"_id": need_id}) is not None
 
     # bookings: a volunteer's claimed service windows never overlap ------------------------------
     def with_bookings_before(self, at, limit):
         """Volunteers holding a booking made before `at` (a newer one's claim may be on its way)."""
         return self.volunteers.find({"bookings.at": {"$lt": at}}, {"bookings": 1}).limit(limit)
+
+    def bookings_of(self, volunteer_id):
+        return (self.volunteers.find_one({"_id": volunteer_id}, {"bookings": 1}) or {}).get("bookings", [])
 
     def book(self, volunteer_id, booking, at):
         """Book the window unless another booking overlaps it — one conditional update of the
@@ -68,6 +155,10 @@ class VolunteersStore:
     # Each movement starts with one guarded update of the volunteer it starts from, which also
     # leaves the transaction as a `pending` marker; record → pay → clear finish it, each step
     # idempotent, and settle_ledger finishes whatever a crash left pending.
+    def with_pending_movements(self, limit):
+        """Volunteers with a time-bank movement a crash left half done."""
+        return self.volunteers.find({"pending._id": {"$exists": True}}, {"pending": 1}).limit(limit)
+
     def credit(self, volunteer_id, call_id, txn, event):
         """Credit the hours once per call and volunteer: the call id is recorded in the same update."""
         return after(self.volunteers, {"_id": volunteer_id, "credited_calls": {"$ne": call_id}},
@@ -80,6 +171,10 @@ class VolunteersStore:
                                        "txns": {"$ne": txn["_id"]}},
                      {"$inc": {"hours_balance": -txn["hours"]},
                       "$push": {"txns": txn["_id"], "pending": txn, "outbox": event}})
+
+    def has_made(self, volunteer_id, txn_id):
+        """Whether the volunteer's time bank holds this transaction already."""
+        return self.volunteers.find_one({"_id": volunteer_id, "txns": txn_id}, {"_id": 1}) is not None
 
     def record(self, txn):
         try:
@@ -97,3 +192,8 @@ class VolunteersStore:
     def transactions(self, account, limit=None):
         cursor = self.ledger.find({"accounts": account}).sort("at", -1)
         return list(cursor.limit(limit) if limit else cursor)
+
+    def credited_hours_in(self, region):
+        """The hours of every credit for a service on a call in the region."""
+        return [txn["hours"] for txn in self.ledger.find({"kind": "credit", "community": under_filter(region)},
+                                                         {"hours": 1})]

@@ -9,7 +9,13 @@ balancing legs, so the ledger sums to zero at every instant:
 
 Only volunteers' balances are kept on documents (the system accounts' balances are the sums
 of their legs); a volunteer's balance never goes below zero.
+
+A movement is decided here as a `Change` whose fields are the transaction (a new ledger
+document) and whose event announces it (a draft, stamped by the use case); ids and times come in.
 """
+from services.volunteers.domain import event
+from wushe.decisions import Change, Event, Refused
+
 ISSUED = "timebank:issued"
 REDEEMED = "timebank:redeemed"
 KINDS = ("credit", "redemption", "transfer")
@@ -18,6 +24,55 @@ KINDS = ("credit", "redemption", "transfer")
 def credit_id(call_id, volunteer_id):
     """Deterministic: a call credits a volunteer once, whatever is retried or redelivered."""
     return f"credit:{call_id}:{volunteer_id}"
+
+
+def credit(call, volunteer_id, hours, at):
+    """A service's hours credited to the volunteer: once per call and volunteer (the id says so)."""
+    txn = transaction(credit_id(call["_id"], volunteer_id), "credit", ISSUED, volunteer_id, hours, at,
+                      call_id=call["_id"], community=call["community"])
+    return Change(txn, (event(call, "hours_credited", volunteer_id=volunteer_id, hours=hours),), _answer(txn))
+
+
+def redemption(txn_id, volunteer, hours, service, beneficiary, at):
+    """Hours spent on a service for the volunteer or a family member (an elder)."""
+    txn = transaction(txn_id, "redemption", volunteer["_id"], REDEEMED, hours, at, service=service,
+                      beneficiary=beneficiary)
+    return Change(txn, (Event("hours_redeemed", {**_moved(volunteer, txn), "beneficiary": beneficiary}),),
+                  _answer(txn))
+
+
+def transfer(txn_id, volunteer, to_volunteer_id, hours, at):
+    """Hours given to another volunteer; never to oneself."""
+    refused = transfer_refused(volunteer["_id"], to_volunteer_id)
+    if refused:
+        raise Refused.invalid(refused, {"to_volunteer_id": [refused]})
+    txn = transaction(txn_id, "transfer", volunteer["_id"], to_volunteer_id, hours, at)
+    return Change(txn, (Event("hours_transferred", {**_moved(volunteer, txn), "to_volunteer_id": to_volunteer_id}),),
+                  _answer(txn))
+
+
+def not_debited(volunteer, txn, made_already):
+    """Why a debit wrote nothing: the transaction was made before (a retry with its id), or the
+    balance (as read before the debit) does not cover it."""
+    if made_already:
+        return Refused(f"transaction {txn['_id']} was already made")
+    return Refused(f"the balance ({volunteer['hours_balance']:g} h) does not cover {txn['hours']:g} h")
+
+
+def payee_paid_apart(owner_id, txn):
+    """The volunteer a movement started from `owner_id` still pays (a transfer's payee), or None:
+    a credit's payee is its owner, paid in the first write, and a system account keeps no balance."""
+    payee = txn["legs"][1]["account"]
+    return None if payee == owner_id or payee.startswith("timebank:") else payee
+
+
+def _moved(volunteer, txn):
+    return {"volunteer_id": volunteer["_id"], "community": volunteer["community"], "txn_id": txn["_id"],
+            "hours": txn["hours"]}
+
+
+def _answer(txn):
+    return {"txn_id": txn["_id"], "kind": txn["kind"], "hours": txn["hours"]}
 
 
 def transaction(txn_id, kind, payer, payee, hours, at, **details):

@@ -5,7 +5,7 @@ import pytest
 from services.volunteers import attendance, domain
 from tests.unit.helpers import COMMUNITY, NEED_ID, STREET, T0, T1, T2, T3
 from wushe.decisions import Refused
-from wushe.events import load
+from wushe.events import load, stamped
 
 RULES = {"critical": 2, "high": 12, "normal": 48, "low": 168}
 MORNING = ("2026-11-24T09:00:00.000000Z", "2026-11-24T11:00:00.000000Z")
@@ -27,12 +27,24 @@ def vol(volunteer_id, teams=()):
     return {"_id": volunteer_id, "skills": ["escort"], "teams": list(teams)}
 
 
+def announced(draft):
+    """A rule's event as the store stamps and a consumer loads it (its data checked against the catalog)."""
+    return load(stamped(domain.SOURCE, draft, T0))
+
+
 def types(change):
-    return [load(e).type for e in change.events]
+    return [announced(e).type for e in change.events]
 
 
 def data(change, index=0):
-    return load(change.events[index]).data
+    return announced(change.events[index]).data
+
+
+def opened(*args):
+    """new_call's call and its call_opened event, as stamped."""
+    made = domain.new_call(*args)
+    assert len(made.events) == 1
+    return made.fields, stamped(domain.SOURCE, made.events[0], T0)
 
 
 @pytest.mark.parametrize("urgency, expires_at", [
@@ -42,33 +54,33 @@ def data(change, index=0):
     ("low", "2026-11-30T08:00:00.000000Z"),
 ])
 def test_call_expires_by_urgency_after_registration(urgency, expires_at):
-    opened, event = domain.new_call("call-1", need(urgency), RULES, T2, 2)  # opened later than registered
-    assert opened["expires_at"] == expires_at
+    call_, event = opened("call-1", need(urgency), RULES, T2, 2)  # opened later than registered
+    assert call_["expires_at"] == expires_at
     assert load(event).data["expires_at"] == expires_at
 
 
 def test_new_call_is_open_with_slots_and_distinct_skills():
-    opened, event = domain.new_call("call-1", need(count=3), RULES, T2, 2)
-    assert (opened["state"], opened["slots"], opened["claimed"], opened["waiting"]) == ("open", 3, [], [])
-    assert opened["skills"] == ["escort", "first_aid"]
+    call_, event = opened("call-1", need(count=3), RULES, T2, 2)
+    assert (call_["state"], call_["slots"], call_["claimed"], call_["waiting"]) == ("open", 3, [], [])
+    assert call_["skills"] == ["escort", "first_aid"]
     loaded = load(event)
     assert (loaded.type, loaded.subject) == ("call_opened", NEED_ID)
     assert (loaded.data["call_id"], loaded.data["slots"], loaded.data["hours"]) == ("call-1", 3, 3.0)
-    assert "starts_at" not in opened and "team_id" not in opened
+    assert "starts_at" not in call_ and "team_id" not in call_
 
 
 def test_a_call_offered_to_a_team_keeps_it_for_the_rule_but_at_most_half_its_time_left():
-    opened, event = domain.new_call("call-1", need("normal", team_id="team-zhukun"), RULES, T0, 2)
-    assert (opened["team_id"], opened["team_until"]) == ("team-zhukun", "2026-11-23T10:00:00.000000Z")
-    assert load(event).data["team_until"] == opened["team_until"]
-    critical, _ = domain.new_call("call-1", need("critical", team_id="team-zhukun"), RULES, T0, 2)
+    call_, event = opened("call-1", need("normal", team_id="team-zhukun"), RULES, T0, 2)
+    assert (call_["team_id"], call_["team_until"]) == ("team-zhukun", "2026-11-23T10:00:00.000000Z")
+    assert load(event).data["team_until"] == call_["team_until"]
+    critical, _ = opened("call-1", need("critical", team_id="team-zhukun"), RULES, T0, 2)
     assert critical["team_until"] == "2026-11-23T09:00:00.000000Z"  # half of its two hours
 
 
 def test_a_call_keeps_the_needs_service_window():
-    opened, event = domain.new_call("call-1", need(starts_at=MORNING[0], ends_at=MORNING[1]), RULES, T0, 2)
-    assert (opened["starts_at"], opened["ends_at"]) == MORNING
-    assert domain.booking(opened) == {"call_id": "call-1", "starts_at": MORNING[0], "ends_at": MORNING[1]}
+    call_, event = opened("call-1", need(starts_at=MORNING[0], ends_at=MORNING[1]), RULES, T0, 2)
+    assert (call_["starts_at"], call_["ends_at"]) == MORNING
+    assert domain.booking(call_) == {"call_id": "call-1", "starts_at": MORNING[0], "ends_at": MORNING[1]}
     assert domain.booking(call()) is None
 
 
@@ -287,3 +299,55 @@ def test_claimants_not_checked_in_once_the_service_is_under_way_are_no_shows():
     assert types(change) == ["volunteer_no_show"] and data(change)["volunteer_id"] == "vol-wang"
     assert attendance.no_shows({**started, **change.fields}, T3, 30) is None  # once
     assert attendance.no_shows(call(claimed=["vol-wang"]), T3, 30) is None      # no window, no check
+
+
+# what service.py used to decide itself -------------------------------------------------------------
+def test_a_claim_needs_the_calls_skills_and_a_window_clear_of_the_volunteers_other_claims():
+    with pytest.raises(Refused) as lacking:
+        domain.skilled(call(skills=["escort", "first_aid"]), vol("vol-wang"))
+    assert lacking.value.kind == Refused.INVALID and lacking.value.fields == {
+        "volunteer_id": ["missing skills: first_aid"]}
+    domain.skilled(call(), vol("vol-wang"))
+    wanted = {"call_id": "call-1", "starts_at": MORNING[0], "ends_at": MORNING[1]}
+    with pytest.raises(Refused, match="already holds call call-2"):
+        domain.clash([{"call_id": "call-2", "starts_at": MORNING[0], "ends_at": MORNING[1]}], wanted)
+    domain.clash([wanted], wanted)  # this call's own booking: a retry
+
+
+def test_only_a_claimant_of_a_call_that_goes_ahead_completes_it():
+    domain.completable(call(claimed=["vol-wang"]), "vol-wang")
+    for the_call, volunteer in ((call(claimed=["vol-wang"]), "vol-sun"),
+                                (call(state="cancelled", claimed=["vol-wang"]), "vol-wang")):
+        with pytest.raises(Refused, match="holding a claim"):
+            domain.completable(the_call, volunteer)
+
+
+def test_a_call_reopens_only_with_a_deadline_ahead():
+    with pytest.raises(Refused) as past:
+        domain.reopen(call(state="expired"), T1, T2)
+    assert past.value.kind == Refused.INVALID and list(past.value.fields) == ["expires_at"]
+
+
+@pytest.mark.parametrize("the_call, ends_at, unheld", [
+    (call(claimed=["vol-wang"]), "2026-11-24T11:00:00.000000Z", False),
+    (call(claimed=[], waiting=["vol-wang"]), "2026-11-24T11:00:00.000000Z", False),
+    (call(claimed=["vol-sun"]), "2026-11-24T11:00:00.000000Z", True),       # a claim refused, or a crash
+    (call(state="cancelled", claimed=["vol-wang"]), "2026-11-24T11:00:00.000000Z", True),
+    (None, "2026-11-24T11:00:00.000000Z", True),
+    (call(claimed=["vol-wang"]), "2026-11-22T07:00:00.000000Z", True),      # a service long over
+])
+def test_a_booking_is_let_go_when_nothing_holds_it(the_call, ends_at, unheld):
+    booking = {"call_id": "call-1", "starts_at": "2026-11-22T06:00:00.000000Z", "ends_at": ends_at, "at": T0}
+    assert domain.booking_unheld(booking, the_call, "vol-wang", T1) is unheld
+    assert domain.booking_settled_before(T1) == "2026-11-23T08:04:00.000000Z"
+
+
+def test_figures():
+    calls = [call(state="filled", claimed=["a", "b"], waiting=["c", "d"], completions=[{"volunteer_id": "a"}]),
+             call(state="expired", waiting=["e"], no_shows=["f"]), call()]
+    assert domain.statistics(calls, [1.25, 2.0]) == {
+        "volunteer_services_completed": 1, "volunteer_hours": 3.25,
+        "waiting_list": {"calls": 1, "volunteers": 2}, "volunteer_no_shows": 1}
+    opened = [{"street": STREET, "opened_at": T0}, {"street": STREET, "opened_at": T2}, {"street": STREET}]
+    assert domain.open_calls_by_district(opened, T3) == {"tianjin/binhai": (2, 900.0)}
+    assert domain.near(COMMUNITY) == STREET and domain.near(STREET) == STREET
