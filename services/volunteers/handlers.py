@@ -14,7 +14,7 @@ from wushe import metrics
 from wushe.clock import new_id, now_iso
 from wushe.config import Rules
 from wushe.decisions import Refused
-from wushe.events import new_event, stamped
+from wushe.events import stamped
 from wushe.regions import truncate
 
 
@@ -133,8 +133,7 @@ def settle_ledger(c):
 def _spend(c, owner, made, at):
     """Debit the owner (only while the balance covers it, once per transaction), then finish."""
     txn = made.fields
-    # a movement's event names the volunteer it starts from as its subject (it is about no need)
-    announced = new_event(SOURCE, made.events[0].type, made.events[0].data, subject=owner["_id"], time=at)
+    announced = stamped(SOURCE, made.events[0], at)  # about the volunteer it starts from (its subject)
     updated = c.store.debit(owner["_id"], txn, announced)
     if not updated:
         raise timebank.not_debited(owner, txn, c.store.has_made(owner["_id"], txn["_id"]))

@@ -37,7 +37,8 @@ def redemption(txn_id, volunteer, hours, service, beneficiary, at):
     """Hours spent on a service for the volunteer or a family member (an elder)."""
     txn = transaction(txn_id, "redemption", volunteer["_id"], REDEEMED, hours, at, service=service,
                       beneficiary=beneficiary)
-    return Change(txn, (Event("hours_redeemed", {**_moved(volunteer, txn), "beneficiary": beneficiary}),),
+    return Change(txn, (Event("hours_redeemed", {**_moved(volunteer, txn), "beneficiary": beneficiary},
+                              subject=volunteer["_id"]),),
                   _answer(txn))
 
 
@@ -47,7 +48,8 @@ def transfer(txn_id, volunteer, to_volunteer_id, hours, at):
     if refused:
         raise Refused.invalid(refused, {"to_volunteer_id": [refused]})
     txn = transaction(txn_id, "transfer", volunteer["_id"], to_volunteer_id, hours, at)
-    return Change(txn, (Event("hours_transferred", {**_moved(volunteer, txn), "to_volunteer_id": to_volunteer_id}),),
+    return Change(txn, (Event("hours_transferred", {**_moved(volunteer, txn), "to_volunteer_id": to_volunteer_id},
+                              subject=volunteer["_id"]),),
                   _answer(txn))
 
 
