@@ -3,7 +3,7 @@ import pytest
 
 from services.charity import domain
 from tests.unit.helpers import COMMUNITY, NEED_ID, T0, T1, T2, pledge
-from wushe.events import load
+from wushe.events import load, stamped
 
 
 @pytest.mark.parametrize("lot_region, expected", [
@@ -80,7 +80,7 @@ MISSING = [{"item": "rice", "quantity": 3.0, "unit": "kg"}]
 
 @pytest.mark.parametrize("shortfall, event_type", [([], "resource_pledged"), (MISSING, "resource_shortfall")])
 def test_outcome(shortfall, event_type):
-    loaded = load(domain.outcome(NEED, [pledge("pledge-a")], shortfall))
+    loaded = load(stamped(domain.SOURCE, domain.outcome(NEED, [pledge("pledge-a")], shortfall), T1))
     assert (loaded.source, loaded.type, loaded.subject) == ("charity", event_type, NEED_ID)
     assert [p["pledge_id"] for p in loaded.data["pledges"]] == ["pledge-a"]
     assert loaded.data.get("shortfall", []) == shortfall
