@@ -1,4 +1,7 @@
-"""Pledging charitable resources to needs. Pure; no I/O.
+"""The charity's rules: which lots pledge to a need and how much each gives, deliveries, a need's
+allocation and its appeal, and the ledger entries of pledged money (donors, donations and funds
+are `donations`). Pure; no I/O: ids and times come in, documents, `Change`s, event drafts and
+refusals come out (wushe.decisions).
 
 Lots of the same street come first, then the district's, then the city's; oldest first within
 each; a lot is never reserved beyond what is available (the store enforces it atomically).
@@ -6,15 +9,19 @@ Money (item `funds`) is drawn from the need's community fund first, then its str
 then other donors' funds lots by the same nearest-then-oldest order.
 """
 import hashlib
+import math
 
-from wushe.events import new_event
+from wushe.clock import later
+from wushe.decisions import Change, Event, Refused
 from wushe.regions import truncate, within
 from wushe.vocabulary import CENTS, FUNDS, URGENCIES
 
 SOURCE = "charity"
 TIERS = ("street", "district", "city")
+EPSILON = 1e-9
 
 
+# --- which lots serve a need, and how much each gives --------------------------------------------
 def line_key(line):
     """(item, unit, quantity) of a requested or donated line; money is item `funds` in cents."""
     if "funds_cents" in line:
@@ -69,6 +76,50 @@ def pledge_id(need_id, line_index, lot_id, round_id=None):
     return f"pledge-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
 
 
+def wanted(lines):
+    """A need's resource lines as what each line wants: its index, item, quantity and unit."""
+    out = []
+    for index, line in enumerate(lines):
+        item, unit, quantity = line_key(line)
+        out.append({"line": index, "item": item, "quantity": quantity, "unit": unit})
+    return out
+
+
+def new_pledge(need_id, community, line, lot_id, round_id=None):
+    """A pledge of a need's line on a lot, before its quantity is known; a top-up's names its round."""
+    pledge = {"pledge_id": pledge_id(need_id, line, lot_id, round_id), "need_id": need_id, "community": community,
+              "line": line}
+    if round_id:
+        pledge["round"] = round_id
+    return pledge
+
+
+def take(lot, pledge, wanted_quantity):
+    """How much of `wanted_quantity` a pledge may take from the lot as read: up to what is
+    available, money in whole fen; 0 when nothing (the lot is gone or empty, or the pledge is on
+    it already: an earlier attempt of the same round)."""
+    if not lot or lot["available"] <= EPSILON:
+        return 0
+    if any(p["pledge_id"] == pledge["pledge_id"] for p in lot.get("pledges", [])):
+        return 0
+    quantity = min(wanted_quantity, lot["available"])
+    if lot["item"] == FUNDS:  # money in whole fen
+        quantity = float(math.floor(quantity + 1e-6))
+        if quantity < 1:
+            return 0
+    return quantity
+
+
+def pledge_of(lot, pledge_id_):
+    return next(p for p in lot["pledges"] if p["pledge_id"] == pledge_id_)
+
+
+def pledge_view(lot, pledge):
+    """A pledge with the need (and its community) it serves."""
+    return {**pledge_line(lot, pledge), "need_id": pledge["need_id"], "community": pledge["community"],
+            "state": pledge["state"], "delivered": pledge.get("delivered", 0.0)}
+
+
 def pledge_line(lot, pledge):
     return {"pledge_id": pledge["pledge_id"], "lot_id": lot["_id"], "item": lot["item"],
             "quantity": pledge["quantity"], "unit": lot["unit"],
@@ -83,15 +134,16 @@ def unit_value(line):
     return (line.get("value_cents") or 0) / quantity
 
 
+# --- outcomes and deliveries ------------------------------------------------------------------
 def outcome(need, pledges, shortfall):
     base = {"need_id": need["need_id"], "community": need["community"], "pledges": pledges}
     if shortfall:
-        return new_event(SOURCE, "resource_shortfall", {**base, "shortfall": shortfall})
-    return new_event(SOURCE, "resource_pledged", base)
+        return Event("resource_shortfall", {**base, "shortfall": shortfall})
+    return Event("resource_pledged", base)
 
 
 def released(need_id, community, pledges):
-    return new_event(SOURCE, "pledge_released", {"need_id": need_id, "community": community, "pledges": pledges})
+    return Event("pledge_released", {"need_id": need_id, "community": community, "pledges": pledges})
 
 
 def remaining(pledge):
@@ -100,134 +152,72 @@ def remaining(pledge):
 
 
 def delivered(pledge, line, quantity, left):
-    return new_event(SOURCE, "pledge_delivered", {"need_id": pledge["need_id"], "community": pledge["community"],
-                                                  "pledge": line, "quantity": quantity, "remaining": round(left, 6)})
+    return Event("pledge_delivered", {"need_id": pledge["need_id"], "community": pledge["community"],
+                                      "pledge": line, "quantity": quantity, "remaining": round(left, 6)})
 
 
-# --- donations, community funds and their ledger ---------------------------------------------
-COMMUNITY_FUND = "community_fund"
-FUND_LEVELS = ("street", "community")  # a community fund pools money of a community or a street
+def to_deliver(lot, pledge, asked=None):
+    """The quantity a delivery hands over: what was asked, or (nothing asked) all that is left of
+    a reserved pledge; never more than is left, money in whole fen."""
+    if pledge["state"] != "reserved":
+        raise Refused(f"the pledge is {pledge['state']}, not reserved")
+    left = remaining(pledge)
+    quantity = asked or left
+    if quantity > left + 1e-9:
+        raise Refused.invalid("more than is left to deliver",
+                              {"quantity": [f"{left:g} {lot['unit']} of this pledge are left to deliver"]})
+    if lot["item"] == FUNDS and abs(quantity - round(quantity)) > 1e-9:
+        raise Refused.invalid("money is delivered in whole fen", {"quantity": ["a whole number of cents"]})
+    return quantity
 
 
-def lot_id(donation_id, index):
-    """Deterministic, so that a donation's lots can be (re)made from its record after a crash."""
-    return "lot-" + hashlib.sha1(f"{donation_id}|{index}".encode()).hexdigest()[:16]
+def delivery(lot, pledge, quantity, at):
+    """Delivering `quantity` of a pledge: the pledge's new `delivered` and `state` (the fields),
+    its `pledge_delivered`, money's ledger entry (appended to the lot's pending `ledger`) and the
+    answer: the pledge line with its state, what was delivered and what is left."""
+    line = pledge_line(lot, pledge)
+    done = pledge.get("delivered", 0.0) + quantity
+    state = "delivered" if done >= pledge["quantity"] - 1e-9 else "reserved"
+    ledger = delivered_entry(lot, pledge, quantity, at)
+    return Change({"delivered": done, "state": state},
+                  (delivered(pledge, line, quantity, remaining(pledge) - quantity),),
+                  answer={**line, "state": state, "delivered": done,
+                          "remaining": remaining({**pledge, "delivered": done})},
+                  appended={"ledger": ledger} if ledger else {})
 
 
-def normal_line(line):
-    """A donated line as stored: dates as ISO text."""
-    line = dict(line)
-    if line.get("best_before") is not None and not isinstance(line["best_before"], str):
-        line["best_before"] = line["best_before"].isoformat()
-    return line
+# --- a need's allocation: its pledges and what it misses (an open appeal) ---------------
+def new_allocation(need, at):
+    """The allocation of a need that asks for resources, as it starts: being pledged."""
+    need_id = need["need_id"]
+    return Change({"_id": need_id, "community": need["community"], "state": "pledging", "created_at": at,
+                   "urgency": need["urgency"], "registered_at": need["registered_at"], "version": 0,
+                   "priority": priority(need["urgency"], need["registered_at"], need_id)})
 
 
-def donation(donation_id, donor, region, lines, at, contribution=None):
-    """A donation's record, the commit point of a donation: its lots are made from it.
-
-    `giver` is the donor whose receipt it is: the donor, or, for a contribution to a community
-    fund, the contributing donor when one is named (the lots belong to the fund)."""
-    doc = {"_id": donation_id, "kind": "contribution" if contribution else "donation",
-           "donor_id": donor["_id"], "donor_kind": donor["kind"], "region": region,
-           "lines": [normal_line(l) for l in lines], "created_at": at,
-           "giver": (contribution or {}).get("donor_id") if contribution else donor["_id"]}
-    if donor["kind"] == COMMUNITY_FUND:
-        doc["fund_region"] = donor["region"]
-    if contribution:
-        doc["contribution"] = contribution
-    doc["lot_ids"] = [lot_id(donation_id, i) for i in range(len(lines))]
-    return doc
+def pledged(need, pledges, shortfall):
+    """The end of a need's first pledging: `pledged`, or `shortfall` (an open appeal) when lines
+    are missing, with its `resource_pledged` or `resource_shortfall`."""
+    return Change({"state": "shortfall" if shortfall else "pledged", "pledges": pledges, "shortfall": shortfall},
+                  (outcome(need, pledges, shortfall),))
 
 
-def same_donation(existing, new):
-    """A repeated request (same id) must carry the same content."""
-    keys = ("kind", "donor_id", "region", "lines", "contribution")
-    return all(existing.get(k) == new.get(k) for k in keys)
+def topped_up(allocation, new_pledges, shortfall):
+    """The end of a top-up round: nothing when it pledged nothing; else the appeal's pledges and
+    what it still misses (closed when nothing), announced as a new outcome."""
+    if not new_pledges:
+        return Change()
+    pledges = allocation.get("pledges", []) + new_pledges
+    need = {"need_id": allocation["_id"], "community": allocation["community"]}
+    return Change({"pledges": pledges, "shortfall": shortfall, "state": "shortfall" if shortfall else "pledged"},
+                  (outcome(need, pledges, shortfall),))
 
 
-def lots_of(donation):
-    """The lots a donation's record stands for, each with its pending ledger entry (money only)."""
-    lots = []
-    for index, line in enumerate(donation["lines"]):
-        item, unit, quantity = line_key(line)
-        lot = {"_id": donation["lot_ids"][index], "donation_id": donation["_id"], "donor_id": donation["donor_id"],
-               "donor_kind": donation.get("donor_kind"), "item": item, "unit": unit, "region": donation["region"],
-               "quantity": quantity, "reserved": 0.0, "delivered": 0.0, "available": quantity,
-               "unit_value_cents": unit_value(line), "created_at": donation["created_at"], "pledges": [],
-               "best_before": line.get("best_before"), "ledger": [], "outbox": []}
-        if item == FUNDS and donation.get("fund_region"):
-            lot["fund_region"] = donation["fund_region"]
-        if item == FUNDS:
-            lot["ledger"].append(money_in(lot, donation))
-        lots.append(lot)
-    return lots
+def holder_silent(pending, at, lease_seconds):
+    """Whether a top-up round's holder has been silent longer than its lease (it crashed)."""
+    return pending["at"] < later(at, seconds=-lease_seconds)
 
 
-def fund_account(fund_id):
-    return f"fund:{fund_id}"
-
-
-def entry(entry_id, kind, lot, at, payer, payee, cents, **refs):
-    """One immutable double-entry record: two legs that sum to zero, in whole fen."""
-    cents = int(round(cents))
-    return {"_id": entry_id, "kind": kind, "fund_id": lot["donor_id"], "lot_id": lot["_id"], "at": at,
-            "seq": f"{at}|{entry_id}", "legs": [{"account": payer, "cents": -cents},
-                                                {"account": payee, "cents": cents}], **refs}
-
-
-def money_in(lot, donation):
-    """Money coming in: a contribution (contributor → fund) or a donation (donor → its funds)."""
-    contribution = donation.get("contribution")
-    if contribution:
-        payer = f"donor:{contribution['donor_id']}" if contribution.get("donor_id") \
-            else f"contributors:{contribution['contributor_kind']}"
-        kind = "contribution"
-    else:
-        payer, kind = f"donor:{donation['donor_id']}", "donation"
-    return entry(f"ledger-{lot['_id']}-in", kind, lot, donation["created_at"], payer,
-                 fund_account(lot["donor_id"]), lot["quantity"], donation_id=donation["_id"])
-
-
-def pledged_entry(lot, pledge, at):
-    """Money reserved for a need: fund → `need:<id>`."""
-    return entry(f"ledger-{pledge['pledge_id']}-pledge", "pledge", lot, at, fund_account(lot["donor_id"]),
-                 f"need:{pledge['need_id']}", pledge["quantity"], need_id=pledge["need_id"],
-                 pledge_id=pledge["pledge_id"])
-
-
-def released_entry(lot, pledge, at):
-    """What is still reserved goes back: `need:<id>` → fund."""
-    return entry(f"ledger-{pledge['pledge_id']}-release", "release", lot, at, f"need:{pledge['need_id']}",
-                 fund_account(lot["donor_id"]), remaining(pledge), need_id=pledge["need_id"],
-                 pledge_id=pledge["pledge_id"])
-
-
-def delivered_entry(lot, pledge, quantity, at):
-    """Money paid out: `need:<id>` → `disbursed`. One per delivery, named by what was delivered
-    before it, so that a retried delivery records nothing twice."""
-    before = int(round(pledge.get("delivered", 0.0)))
-    return entry(f"ledger-{pledge['pledge_id']}-delivery-{before}", "delivery", lot, at,
-                 f"need:{pledge['need_id']}", "disbursed", quantity, need_id=pledge["need_id"],
-                 pledge_id=pledge["pledge_id"])
-
-
-def contributed(fund, contribution_id, contribution):
-    return new_event(SOURCE, "fund_contributed", {
-        "fund_id": fund["_id"], "region": fund["region"], "contribution_id": contribution_id,
-        "contributor_kind": contribution["contributor_kind"], "funds_cents": contribution["funds_cents"]},
-        subject=fund["_id"], correlation_id=contribution_id)
-
-
-def received(donation):
-    lines = [line_key(l) for l in donation["lines"]]
-    return new_event(SOURCE, "donation_received", {
-        "donation_id": donation["_id"], "donor_id": donation["donor_id"], "region": donation["region"],
-        "lots": [{"lot_id": lid, "item": item, "quantity": quantity, "unit": unit}
-                 for lid, (item, unit, quantity) in zip(donation["lot_ids"], lines)]},
-        subject=donation["_id"], correlation_id=donation["_id"])
-
-
-# --- appeals: needs left short, filled later by new lots --------------------------------------
 def priority(urgency, registered_at, need_id):
     """The sort key of an open appeal: most urgent first (critical, high, normal, low), then oldest."""
     rank_ = URGENCIES.index(urgency) if urgency in URGENCIES else len(URGENCIES)
@@ -243,30 +233,55 @@ def appeal(allocation):
             "pledged": len(allocation.get("pledges", []))}
 
 
-# --- receipts ----------------------------------------------------------------------------------
-def receipt(donation, lots):
-    """Where a donation went, line by line: each pledge's need id, quantity, value and state."""
-    by_id = {lot["_id"]: lot for lot in lots}
-    lines = []
-    for lid in donation["lot_ids"]:
-        lot = by_id.get(lid)
-        if lot is None:  # not made yet (a crash in between; made by the next attempt)
-            continue
-        value = lot.get("unit_value_cents") or 0
-        pledges = [{"need_id": p["need_id"], "pledge_id": p["pledge_id"], "quantity": p["quantity"],
-                    "value_cents": round(p["quantity"] * value), "state": p["state"],
-                    "delivered_quantity": p.get("delivered", 0.0),
-                    "delivered_value_cents": round(p.get("delivered", 0.0) * value)} for p in lot["pledges"]]
-        lines.append({"lot_id": lid, "item": lot["item"], "quantity": lot["quantity"], "unit": lot["unit"],
-                      "value_cents": round(lot["quantity"] * value), "available": lot["available"],
-                      "pledges": pledges})
-    out = {"donation_id": donation["_id"], "kind": donation.get("kind", "donation"), "region": donation["region"],
-           "created_at": donation["created_at"], "lines": lines,
-           "value_cents": sum(l["value_cents"] for l in lines),
-           # a released pledge still counts for what was delivered of it before the release
-           "pledged_value_cents": sum(p["delivered_value_cents"] if p["state"] == "released" else p["value_cents"]
-                                      for l in lines for p in l["pledges"]),
-           "delivered_value_cents": sum(p["delivered_value_cents"] for l in lines for p in l["pledges"])}
-    if donation.get("contribution"):
-        out["fund_id"] = donation["donor_id"]
-    return out
+# --- the fund ledger: money pledged, given back and paid out --------------------------------
+def fund_account(fund_id):
+    return f"fund:{fund_id}"
+
+
+def entry(entry_id, kind, lot, at, payer, payee, cents, **refs):
+    """One immutable double-entry record: two legs that sum to zero, in whole fen."""
+    cents = int(round(cents))
+    return {"_id": entry_id, "kind": kind, "fund_id": lot["donor_id"], "lot_id": lot["_id"], "at": at,
+            "seq": f"{at}|{entry_id}", "legs": [{"account": payer, "cents": -cents},
+                                                {"account": payee, "cents": cents}], **refs}
+
+
+def pledged_entry(lot, pledge, at):
+    """Money reserved for a need: fund → `need:<id>` (None for goods: only money has a ledger)."""
+    if lot["item"] != FUNDS:
+        return None
+    return entry(f"ledger-{pledge['pledge_id']}-pledge", "pledge", lot, at, fund_account(lot["donor_id"]),
+                 f"need:{pledge['need_id']}", pledge["quantity"], need_id=pledge["need_id"],
+                 pledge_id=pledge["pledge_id"])
+
+
+def released_entry(lot, pledge, at):
+    """What is still reserved goes back: `need:<id>` → fund (None for goods)."""
+    if lot["item"] != FUNDS:
+        return None
+    return entry(f"ledger-{pledge['pledge_id']}-release", "release", lot, at, f"need:{pledge['need_id']}",
+                 fund_account(lot["donor_id"]), remaining(pledge), need_id=pledge["need_id"],
+                 pledge_id=pledge["pledge_id"])
+
+
+def delivered_entry(lot, pledge, quantity, at):
+    """Money paid out: `need:<id>` → `disbursed`. One per delivery, named by what was delivered
+    before it, so that a retried delivery records nothing twice. None for goods."""
+    if lot["item"] != FUNDS:
+        return None
+    before = int(round(pledge.get("delivered", 0.0)))
+    return entry(f"ledger-{pledge['pledge_id']}-delivery-{before}", "delivery", lot, at,
+                 f"need:{pledge['need_id']}", "disbursed", quantity, need_id=pledge["need_id"],
+                 pledge_id=pledge["pledge_id"])
+
+
+# --- envelopes -------------------------------------------------------------------------------
+def subject_of(event):
+    """(subject, correlation id) of an event's envelope: a need's events are about the need (the
+    default: None, None); a donation's about the donation; a contribution's about the fund,
+    correlated by the contribution."""
+    if event.type == "donation_received":
+        return event.data["donation_id"], event.data["donation_id"]
+    if event.type == "fund_contributed":
+        return event.data["fund_id"], event.data["contribution_id"]
+    return None, None

@@ -3,9 +3,24 @@ allocations (one per need asking for resources; one in `shortfall` is an open ap
 fund ledger (immutable double-entry records of every movement of money)."""
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
+from services.charity.domain import SOURCE, subject_of
+from wushe.events import new_event
 from wushe.outbox import entries
 from wushe.regions import under_filter, within
-from wushe.store import after, insert_new
+from wushe.store import after, insert_new, page
+
+SLIM = {"outbox": 0, "ledger": 0}  # a lot as read to be shown: without its pending events and entries
+
+
+def envelope(draft, at):
+    """A rule's event draft stamped for the outbox, at the time of the change that announces it,
+    about what it has always been about: the need, the donation or the fund (`subject_of`)."""
+    subject, correlation_id = subject_of(draft)
+    return new_event(SOURCE, draft.type, draft.data, subject=subject, correlation_id=correlation_id, time=at)
+
+
+def _entries(change, at):
+    return entries(*(envelope(e, at) for e in change.events)) if change.events else {}
 
 
 class CharityStore:
@@ -33,6 +48,46 @@ class CharityStore:
 
     def outboxes(self):
         return [self.allocations, self.lots, self.donations]
+
+    # --- donors and donations -----------------------------------------------------------------
+    def add_donor(self, donor):
+        """Insert a donor's record; False when its id is taken."""
+        return insert_new(self.donors, donor)
+
+    def donor(self, donor_id):
+        return self.donors.find_one({"_id": donor_id})
+
+    def add_donation(self, donation, events, at):
+        """Record a donation with its events in its outbox (the commit point of a donation);
+        False when its id is taken."""
+        return insert_new(self.donations, {**donation, "outbox": [envelope(e, at) for e in events]})
+
+    def donation(self, donation_id):
+        return self.donations.find_one({"_id": donation_id})
+
+    def donations_of(self, giver, limit, cursor=None):
+        """A donor's donations and contributions, by id (keyset)."""
+        return page(self.donations, {"giver": giver}, limit, cursor)
+
+    # --- lots and their pledges -----------------------------------------------------------------
+    def lot(self, lot_id):
+        return self.lots.find_one({"_id": lot_id})
+
+    def lots_named(self, lot_ids, slim=False):
+        """The lots with these ids (to be shown: `slim`)."""
+        return list(self.lots.find({"_id": {"$in": lot_ids}}, SLIM if slim else None))
+
+    def lots_page(self, item, region, limit, cursor=None):
+        query = {}
+        if item:
+            query["item"] = item
+        if region:
+            query["region"] = under_filter(region)
+        return page(self.lots, query, limit, cursor)
+
+    def lot_holding(self, pledge_id):
+        """The lot a pledge is on (without its pending events and entries); None when none is."""
+        return self.lots.find_one({"pledges.pledge_id": pledge_id}, SLIM)
 
     def candidates(self, item, unit, city):
         return list(self.lots.find({"item": item, "unit": unit, "available": {"$gt": 0},
@@ -73,22 +128,45 @@ class CharityStore:
             update["$push"] = {"ledger": ledger}
         return after(self.lots, guard, update)
 
-    def deliver(self, lot, pledge, quantity, event, ledger=None):
-        """Deliver `quantity` of a pledge (all of what is left, or part of it), with its event, once."""
+    def deliver(self, lot, pledge, quantity, change, at):
+        """Deliver `quantity` of a pledge (the pledge's fields as `domain.delivery` decided, its
+        event and money's ledger entry), once: only while the pledge is as it was read."""
         index, guard = self._guard(lot, pledge)
-        done = pledge.get("delivered", 0.0) + quantity
-        complete = done >= pledge["quantity"] - 1e-9
-        update = {"$set": {f"pledges.{index}.delivered": done,
-                           f"pledges.{index}.state": "delivered" if complete else "reserved"},
-                  "$inc": {"reserved": -quantity, "delivered": quantity}, **entries(event)}
-        if ledger:
-            update["$push"]["ledger"] = ledger
+        update = {"$set": {f"pledges.{index}.{name}": value for name, value in change.fields.items()},
+                  "$inc": {"reserved": -quantity, "delivered": quantity}, **_entries(change, at)}
+        if change.appended.get("ledger"):
+            update.setdefault("$push", {})["ledger"] = change.appended["ledger"]
         return after(self.lots, guard, update)
 
-    def finish_allocation(self, need_id, state, pledges, shortfall, event):
+    # --- allocations (one per need asking for resources) -------------------------------------
+    def open_allocation(self, allocation):
+        """Insert a need's allocation as it starts; False when it is there already (a redelivery,
+        or the need was cancelled first)."""
+        return insert_new(self.allocations, {**allocation, "outbox": []})
+
+    def allocation(self, need_id):
+        return self.allocations.find_one({"_id": need_id})
+
+    def allocation_state(self, need_id):
+        found = self.allocations.find_one({"_id": need_id}, {"state": 1})
+        return found and found["state"]
+
+    def close_allocation(self, need_id, community):
+        """The need was cancelled: its allocation (made now if the need was not seen yet) is, for good."""
+        self.allocations.update_one({"_id": need_id}, {"$set": {"state": "cancelled", "community": community},
+                                                       "$setOnInsert": {"outbox": []}}, upsert=True)
+
+    def finish_allocation(self, need_id, change, at):
+        """Record a need's first pledging (`domain.pledged`), only while it is being pledged (not
+        cancelled meanwhile); the allocation after, None when it was not."""
         return after(self.allocations, {"_id": need_id, "state": "pledging"},
-                     {"$set": {"state": state, "pledges": pledges, "shortfall": shortfall},
-                      "$inc": {"version": 1}, **entries(event)})
+                     {"$set": change.fields, "$inc": {"version": 1}, **_entries(change, at)})
+
+    def mark_released(self, need_id, event, at):
+        """Record, once, that the need's pledges were given back, with the event announcing them;
+        the allocation after, None when it was recorded already."""
+        return after(self.allocations, {"_id": need_id, "released": {"$ne": True}},
+                     {"$set": {"released": True}, "$push": {"outbox": envelope(event, at)}})
 
     # --- donations and the fund ledger ------------------------------------------------------
     def add_lots(self, lots):
@@ -164,14 +242,24 @@ class CharityStore:
             {"_id": allocation["_id"], "state": "shortfall", "pending.token": allocation["pending"]["token"]},
             {"$set": {"pending.recheck": True}}).matched_count == 1
 
-    def finish_top_up(self, need_id, token, changes, event):
-        """End the holder's round: its pledges and shortfall (and event), only while it still holds
-        the appeal and the need was not cancelled. The document as it was before (None if not)."""
-        update = {"$unset": {"pending": ""}, "$inc": {"version": 1}}
-        if changes:
-            update["$set"] = changes
-        if event:
-            update.update(entries(event))
+    def appeal(self, need_id):
+        """A need's allocation as a top-up round reads it (without its outbox)."""
+        return self.allocations.find_one({"_id": need_id}, {"outbox": 0})
+
+    def appeals_page(self, region, limit, cursor=None):
+        """Open appeals (in `region`), most urgent first, then oldest (keyset on `priority`)."""
+        query = {"state": "shortfall"}
+        if region:
+            query["community"] = under_filter(region)
+        return page(self.allocations, query, limit, cursor, sort_key="priority")
+
+    def finish_top_up(self, need_id, token, change, at):
+        """End the holder's round: its pledges and shortfall (and event: `domain.topped_up`), only
+        while it still holds the appeal and the need was not cancelled. The document as it was
+        before (None if not)."""
+        update = {"$unset": {"pending": ""}, "$inc": {"version": 1}, **_entries(change, at)}
+        if change.fields:
+            update["$set"] = change.fields
         return self.allocations.find_one_and_update(
             {"_id": need_id, "state": "shortfall", "pending.token": token}, update,
             return_document=ReturnDocument.BEFORE)

@@ -3,7 +3,7 @@ import pytest
 
 from services.charity import domain
 from tests.unit.helpers import COMMUNITY, NEED_ID, T0, T1, T2, pledge
-from wushe.events import load
+from wushe.events import load, stamped
 
 
 @pytest.mark.parametrize("lot_region, expected", [
@@ -80,7 +80,7 @@ MISSING = [{"item": "rice", "quantity": 3.0, "unit": "kg"}]
 
 @pytest.mark.parametrize("shortfall, event_type", [([], "resource_pledged"), (MISSING, "resource_shortfall")])
 def test_outcome(shortfall, event_type):
-    loaded = load(domain.outcome(NEED, [pledge("pledge-a")], shortfall))
+    loaded = load(stamped(domain.SOURCE, domain.outcome(NEED, [pledge("pledge-a")], shortfall), T1))
     assert (loaded.source, loaded.type, loaded.subject) == ("charity", event_type, NEED_ID)
     assert [p["pledge_id"] for p in loaded.data["pledges"]] == ["pledge-a"]
     assert loaded.data.get("shortfall", []) == shortfall
@@ -91,3 +91,39 @@ def test_goods_past_their_best_before_date_are_not_usable():
     lots = [{"_id": "a", "best_before": "2026-11-22"}, {"_id": "b", "best_before": "2026-11-23"},
             {"_id": "c", "best_before": None}, {"_id": "d"}]
     assert [l["_id"] for l in charity.usable(lots, "2026-11-23T10:00:00.000000Z")] == ["b", "c", "d"]
+
+
+@pytest.mark.parametrize("item, available, wanted, taken", [
+    ("rice", 10.0, 4.0, 4.0),
+    ("rice", 2.5, 4.0, 2.5),          # up to what the lot has
+    ("funds", 1000.7, 2000.0, 1000.0),  # money in whole fen
+    ("funds", 0.6, 5.0, 0),           # less than one fen: nothing
+    ("rice", 0.0, 4.0, 0),
+])
+def test_a_pledge_takes_up_to_what_the_lot_has_and_money_in_whole_fen(item, available, wanted, taken):
+    the_lot = {"_id": "lot-1", "item": item, "available": available, "pledges": []}
+    assert domain.take(the_lot, {"pledge_id": "pledge-x"}, wanted) == taken
+
+
+def test_a_pledge_already_on_the_lot_takes_nothing_more():
+    the_lot = {"_id": "lot-1", "item": "rice", "available": 10.0, "pledges": [{"pledge_id": "pledge-x"}]}
+    assert domain.take(the_lot, {"pledge_id": "pledge-x"}, 4.0) == 0
+    assert domain.take(None, {"pledge_id": "pledge-x"}, 4.0) == 0
+
+
+def test_a_delivery_is_refused_beyond_what_is_left_in_part_fen_or_once_not_reserved():
+    from wushe.decisions import Refused
+    money = {"_id": "lot-m", "item": "funds", "unit": "cents", "donor_id": "fund-x", "unit_value_cents": 1.0}
+    reserved = {"pledge_id": "pledge-m", "need_id": NEED_ID, "community": COMMUNITY, "quantity": 300.0,
+                "delivered": 100.0, "state": "reserved"}
+    assert domain.to_deliver(money, reserved) == 200.0  # nothing asked: all that is left
+    for asked in (200.5, 201):
+        with pytest.raises(Refused) as refused:
+            domain.to_deliver(money, reserved, asked)
+        assert refused.value.kind == Refused.INVALID and list(refused.value.fields) == ["quantity"]
+    with pytest.raises(Refused, match="delivered, not reserved"):
+        domain.to_deliver(money, {**reserved, "state": "delivered"})
+    change = domain.delivery(money, reserved, 200.0, T2)
+    assert change.fields == {"delivered": 300.0, "state": "delivered"}
+    assert [e.type for e in change.events] == ["pledge_delivered"] and change.answer["remaining"] == 0
+    assert change.appended["ledger"]["kind"] == "delivery"

@@ -1,7 +1,9 @@
-"""services.charity.domain: community funds' draw order, the fund ledger, appeals and receipts."""
+"""services.charity.domain and .donations: community funds' draw order, donations and their lots,
+the fund ledger, appeals and receipts."""
 import pytest
 
-from services.charity import domain
+from services.charity import domain, donations
+from services.charity.store import envelope
 from tests.unit.helpers import COMMUNITY, NEED_ID, STREET, T0, T1, T2, T3
 from wushe.events import load
 
@@ -52,17 +54,17 @@ ENTERPRISE = {"_id": "donor-grain", "kind": "enterprise", "region": "tianjin/bin
 
 
 def contribution(donor_id=None, cents=50000, contribution_id="contribution-1"):
-    return domain.donation(contribution_id, FUND, COMMUNITY, [{"funds_cents": cents}], T0,
-                           contribution={"contributor_kind": "lottery_outlet", "donor_id": donor_id,
-                                         "funds_cents": cents})
+    return donations.donation(contribution_id, FUND, COMMUNITY, [{"funds_cents": cents}], T0,
+                              contribution={"contributor_kind": "lottery_outlet", "donor_id": donor_id,
+                                            "funds_cents": cents})
 
 
 def test_a_donation_record_stands_for_its_lots_with_deterministic_ids():
-    gift = domain.donation("donation-1", ENTERPRISE, STREET, [
+    gift = donations.donation("donation-1", ENTERPRISE, STREET, [
         {"item": "rice", "quantity": 50, "unit": "kg", "value_cents": 30000}, {"funds_cents": 20000}], T0)
-    lots = domain.lots_of(gift)
-    assert [l["_id"] for l in lots] == gift["lot_ids"] == [domain.lot_id("donation-1", 0), domain.lot_id("donation-1", 1)]
-    assert [l["_id"] for l in domain.lots_of(gift)] == gift["lot_ids"]  # made again, the same
+    lots = donations.lots_of(gift)
+    assert [l["_id"] for l in lots] == gift["lot_ids"] == [donations.lot_id("donation-1", i) for i in (0, 1)]
+    assert [l["_id"] for l in donations.lots_of(gift)] == gift["lot_ids"]  # made again, the same
     rice, money = lots
     assert (rice["item"], rice["available"], rice["unit_value_cents"], rice["ledger"]) == ("rice", 50.0, 600.0, [])
     assert (money["item"], money["unit"], money["available"]) == ("funds", "cents", 20000.0)
@@ -75,19 +77,19 @@ def test_a_donation_record_stands_for_its_lots_with_deterministic_ids():
 
 def test_a_contribution_is_a_lot_of_the_fund_and_names_the_payer_by_kind_or_donor():
     anonymous = contribution()
-    [lot] = domain.lots_of(anonymous)
+    [lot] = donations.lots_of(anonymous)
     assert (lot["donor_id"], lot["fund_region"], lot["quantity"]) == ("fund-xinghua", COMMUNITY, 50000.0)
     assert lot["ledger"][0]["legs"][0] == {"account": "contributors:lottery_outlet", "cents": -50000}
     assert anonymous["giver"] is None
     named = contribution(donor_id="donor-grain")
     assert named["giver"] == "donor-grain"
-    assert domain.lots_of(named)[0]["ledger"][0]["legs"][0]["account"] == "donor:donor-grain"
+    assert donations.lots_of(named)[0]["ledger"][0]["legs"][0]["account"] == "donor:donor-grain"
 
 
 def test_a_repeated_contribution_is_the_same_only_with_the_same_content():
-    assert domain.same_donation(contribution(), {**contribution(), "created_at": T3})
-    assert not domain.same_donation(contribution(), contribution(cents=50001))
-    assert not domain.same_donation(contribution(), contribution(donor_id="donor-grain"))
+    assert donations.same_donation(contribution(), {**contribution(), "created_at": T3})
+    assert not donations.same_donation(contribution(), contribution(cents=50001))
+    assert not donations.same_donation(contribution(), contribution(donor_id="donor-grain"))
 
 
 def balance(entries, account):
@@ -95,7 +97,7 @@ def balance(entries, account):
 
 
 def test_every_movement_of_money_balances_and_has_a_deterministic_id():
-    [lot] = domain.lots_of(contribution())
+    [lot] = donations.lots_of(contribution())
     pledge = {"pledge_id": "pledge-a", "need_id": NEED_ID, "quantity": 30000.0, "delivered": 0.0}
     entries = [lot["ledger"][0], domain.pledged_entry(lot, pledge, T1),
                domain.delivered_entry(lot, pledge, 10000.0, T2),
@@ -113,9 +115,9 @@ def test_every_movement_of_money_balances_and_has_a_deterministic_id():
 
 
 def test_fund_contributed_carries_no_personal_data():
-    event = load(domain.contributed(FUND, "contribution-1", {"contributor_kind": "resident", "funds_cents": 5000,
-                                                             "donor_id": "donor-zhang"}))
-    assert (event.type, event.subject) == ("fund_contributed", "fund-xinghua")
+    event = load(envelope(donations.contributed(FUND, "contribution-1", {
+        "contributor_kind": "resident", "funds_cents": 5000, "donor_id": "donor-zhang"}), T0))
+    assert (event.type, event.subject, event.correlation_id) == ("fund_contributed", "fund-xinghua", "contribution-1")
     assert event.data == {"fund_id": "fund-xinghua", "region": COMMUNITY, "contribution_id": "contribution-1",
                           "contributor_kind": "resident", "funds_cents": 5000}
 
@@ -129,9 +131,9 @@ def test_appeals_go_most_urgent_first_then_oldest():
 
 
 def test_a_receipt_shows_each_pledge_by_need_id_with_values_and_state():
-    gift = domain.donation("donation-1", ENTERPRISE, STREET, [
+    gift = donations.donation("donation-1", ENTERPRISE, STREET, [
         {"item": "flour", "quantity": 50, "unit": "kg", "value_cents": 12000}], T0)
-    [lot] = domain.lots_of(gift)
+    [lot] = donations.lots_of(gift)
     lot["pledges"] = [
         {"pledge_id": "p1", "need_id": "need-a", "community": COMMUNITY, "quantity": 10.0, "state": "delivered",
          "delivered": 10.0},
@@ -140,7 +142,7 @@ def test_a_receipt_shows_each_pledge_by_need_id_with_values_and_state():
         {"pledge_id": "p3", "need_id": "need-c", "community": COMMUNITY, "quantity": 5.0, "state": "released",
          "delivered": 1.0}]
     lot["available"] = 34.0
-    receipt = domain.receipt(gift, [lot])
+    receipt = donations.receipt(gift, [lot])
     [line] = receipt["lines"]
     assert (line["item"], line["quantity"], line["unit"], line["value_cents"]) == ("flour", 50.0, "kg", 12000)
     assert [(p["need_id"], p["quantity"], p["value_cents"], p["state"], p["delivered_quantity"],
