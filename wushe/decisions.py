@@ -12,12 +12,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Event:
-    """An event to announce, as a rule decides it: its type, data and subject (what it is about:
-    its need, unless given). The use case stamps it (id, time, source: `wushe.events.stamped`)
-    when it stores the change."""
+    """An event to announce, as a rule decides it: its type, data, subject (what it is about: its
+    need, unless given) and correlation id (the flow it belongs to: its subject, unless given).
+    The use case stamps it (id, time, source: `wushe.events.stamped`) when it stores the change."""
     type: str
     data: dict
     subject: str | None = None
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -273,15 +273,3 @@ def delivered_entry(lot, pledge, quantity, at):
     return entry(f"ledger-{pledge['pledge_id']}-delivery-{before}", "delivery", lot, at,
                  f"need:{pledge['need_id']}", "disbursed", quantity, need_id=pledge["need_id"],
                  pledge_id=pledge["pledge_id"])
-
-
-# --- envelopes -------------------------------------------------------------------------------
-def subject_of(event):
-    """(subject, correlation id) of an event's envelope: a need's events are about the need (the
-    default: None, None); a donation's about the donation; a contribution's about the fund,
-    correlated by the contribution."""
-    if event.type == "donation_received":
-        return event.data["donation_id"], event.data["donation_id"]
-    if event.type == "fund_contributed":
-        return event.data["fund_id"], event.data["contribution_id"]
-    return None, None

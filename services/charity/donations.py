@@ -113,9 +113,11 @@ def money_in(lot, donation):
 
 
 def contributed(fund, contribution_id, contribution):
+    # about the fund, in the flow of the contribution
     return Event("fund_contributed", {
         "fund_id": fund["_id"], "region": fund["region"], "contribution_id": contribution_id,
-        "contributor_kind": contribution["contributor_kind"], "funds_cents": contribution["funds_cents"]})
+        "contributor_kind": contribution["contributor_kind"], "funds_cents": contribution["funds_cents"]},
+        subject=fund["_id"], correlation_id=contribution_id)
 
 
 def received(donation):
@@ -123,7 +125,7 @@ def received(donation):
     return Event("donation_received", {
         "donation_id": donation["_id"], "donor_id": donation["donor_id"], "region": donation["region"],
         "lots": [{"lot_id": lid, "item": item, "quantity": quantity, "unit": unit}
-                 for lid, (item, unit, quantity) in zip(donation["lot_ids"], lines)]})
+                 for lid, (item, unit, quantity) in zip(donation["lot_ids"], lines)]}, subject=donation["_id"])
 
 
 def ledger_item(entry_):

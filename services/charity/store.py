@@ -3,8 +3,8 @@ allocations (one per need asking for resources; one in `shortfall` is an open ap
 fund ledger (immutable double-entry records of every movement of money)."""
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from services.charity.domain import SOURCE, subject_of
-from wushe.events import new_event
+from services.charity.domain import SOURCE
+from wushe.events import stamped
 from wushe.outbox import entries
 from wushe.regions import under_filter, within
 from wushe.store import after, insert_new, page
@@ -12,15 +12,8 @@ from wushe.store import after, insert_new, page
 SLIM = {"outbox": 0, "ledger": 0}  # a lot as read to be shown: without its pending events and entries
 
 
-def envelope(draft, at):
-    """A rule's event draft stamped for the outbox, at the time of the change that announces it,
-    about what it has always been about: the need, the donation or the fund (`subject_of`)."""
-    subject, correlation_id = subject_of(draft)
-    return new_event(SOURCE, draft.type, draft.data, subject=subject, correlation_id=correlation_id, time=at)
-
-
 def _entries(change, at):
-    return entries(*(envelope(e, at) for e in change.events)) if change.events else {}
+    return entries(*(stamped(SOURCE, e, at) for e in change.events)) if change.events else {}
 
 
 class CharityStore:
@@ -60,7 +53,7 @@ class CharityStore:
     def add_donation(self, donation, events, at):
         """Record a donation with its events in its outbox (the commit point of a donation);
         False when its id is taken."""
-        return insert_new(self.donations, {**donation, "outbox": [envelope(e, at) for e in events]})
+        return insert_new(self.donations, {**donation, "outbox": [stamped(SOURCE, e, at) for e in events]})
 
     def donation(self, donation_id):
         return self.donations.find_one({"_id": donation_id})
@@ -166,7 +159,7 @@ class CharityStore:
         """Record, once, that the need's pledges were given back, with the event announcing them;
         the allocation after, None when it was recorded already."""
         return after(self.allocations, {"_id": need_id, "released": {"$ne": True}},
-                     {"$set": {"released": True}, "$push": {"outbox": envelope(event, at)}})
+                     {"$set": {"released": True}, "$push": {"outbox": stamped(SOURCE, event, at)}})
 
     # --- donations and the fund ledger ------------------------------------------------------
     def add_lots(self, lots):

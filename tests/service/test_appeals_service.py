@@ -3,9 +3,10 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from services.charity import domain, donations
 from services.charity.service import CharityService
-from services.charity.store import CharityStore, envelope
+from services.charity.store import CharityStore
 from tests.conftest import wait_for
 from tests.service.conftest import need_registered
+from wushe.events import stamped
 from wushe.store import database
 
 STREET = "tianjin/binhai/taida"
@@ -49,7 +50,7 @@ def test_a_donation_recorded_before_a_crash_makes_its_lots_and_fills_the_appeal(
     container, store = start(container_factory, config, publish)
     # the donation's record (with its event) was stored, then a crash before its lots were made
     record = flour_donation("donation-crashed", 4)
-    store.donations.insert_one({**record, "outbox": [envelope(donations.received(record), AT)]})
+    store.donations.insert_one({**record, "outbox": [stamped("charity", donations.received(record), AT)]})
     shortfall = wait_for(lambda: tap.of_type("resource_shortfall", "need-t1")[1:])  # the first is the original
     assert shortfall[0]["data"]["shortfall"] == [{"item": "flour", "quantity": 6, "unit": "kg"}]
     lot = store.lots.find_one({"_id": donations.lot_id("donation-crashed", 0)})
@@ -96,7 +97,7 @@ def test_donations_at_once_never_pledge_an_appeal_beyond_its_shortfall(container
     with entrypoint_waiter(container, "on_donation_received", timeout=20,
                            callback=lambda *_: handled.append(1) or len(handled) == len(records)):
         for record in records:  # all six handlers run at once
-            publish(envelope(donations.received(record), AT))
+            publish(stamped("charity", donations.received(record), AT))
     allocation = store.allocations.find_one({"_id": "need-t1"})
     assert allocation["state"] == "pledged" and allocation["shortfall"] == []
     assert sum(p["quantity"] for p in allocation["pledges"]) == 10

@@ -3,9 +3,8 @@ the fund ledger, appeals and receipts."""
 import pytest
 
 from services.charity import domain, donations
-from services.charity.store import envelope
 from tests.unit.helpers import COMMUNITY, NEED_ID, STREET, T0, T1, T2, T3
-from wushe.events import load
+from wushe.events import load, stamped
 
 HUAYUAN = "tianjin/binhai/taida/huayuan"
 
@@ -115,7 +114,7 @@ def test_every_movement_of_money_balances_and_has_a_deterministic_id():
 
 
 def test_fund_contributed_carries_no_personal_data():
-    event = load(envelope(donations.contributed(FUND, "contribution-1", {
+    event = load(stamped("charity", donations.contributed(FUND, "contribution-1", {
         "contributor_kind": "resident", "funds_cents": 5000, "donor_id": "donor-zhang"}), T0))
     assert (event.type, event.subject, event.correlation_id) == ("fund_contributed", "fund-xinghua", "contribution-1")
     assert event.data == {"fund_id": "fund-xinghua", "region": COMMUNITY, "contribution_id": "contribution-1",

@@ -85,7 +85,8 @@ def new_event(source, event_type, data, *, subject=None, correlation_id=None, ev
 def stamped(source, draft, at, event_id=None):
     """The envelope of an event a rule decided (`wushe.decisions.Event`), stamped with its
     source, a new id (unless given) and the time of the change that announces it."""
-    return new_event(source, draft.type, draft.data, subject=draft.subject, event_id=event_id, time=at)
+    return new_event(source, draft.type, draft.data, subject=draft.subject, correlation_id=draft.correlation_id,
+                     event_id=event_id, time=at)
 
 
 def load(body):
