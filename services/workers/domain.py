@@ -1,5 +1,6 @@
 """Social workers' rules: who takes a case, a station's staffing, supervision, case stages,
-and the district queue. Pure; no I/O.
+and the district queue. Pure; no I/O: ids and times come in, documents, `Change`s and refusals
+come out (wushe.decisions).
 
 Assignment: candidates are the active workers of the station serving the need's street with
 room in their caseload. For a `critical` or `high` need, certified workers with room come first
@@ -8,7 +9,10 @@ room in their caseload. For a `critical` or `high` need, certified workers with 
 from datetime import timedelta
 
 from wushe.clock import iso, parse
+from wushe.decisions import Change, Event, Refused
+from wushe.regions import truncate
 
+SOURCE = "workers"
 URGENT = ("critical", "high")
 URGENCY_ORDER = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 LEVELS = ("none", "assistant", "intermediate", "senior")  # 助理 < 中级 < 高级社工师
@@ -17,6 +21,8 @@ STAGES = ("identified", "assessed", "planned", "in_service", "evaluated", "close
 NEXT_STAGES = {"identified": {"assessed"}, "assessed": {"planned"}, "planned": {"in_service"},
                "in_service": {"evaluated"}, "evaluated": {"closed", "in_service"}, "closed": {"in_service"}}
 ACTIVITY_KINDS = ("household_visit", "case", "group", "community")  # 入户走访, 个案, 小组, 社区活动
+# what the need's decision keeps of it, so that the district queue can assign it later
+WAITING_FIELDS = ("community", "street", "district", "category", "urgency", "registered_at")
 
 
 def has_room(worker):
@@ -125,3 +131,135 @@ def stage_refused(current, to, by_system=False):
 def queue_order(waiting):
     """The district queue: the most urgent first, then the oldest."""
     return sorted(waiting, key=lambda n: (URGENCY_ORDER[n["urgency"]], n["registered_at"], n["_id"]))
+
+
+# stations and workers ----------------------------------------------------------------------------
+def new_station(body, station_id, at):
+    """The station document for a registration (a station serves one street: the store's unique
+    index on `street` refuses a second)."""
+    return {"_id": station_id, **{k: v for k, v in body.items() if k != "id"}, "created_at": at}
+
+
+def new_worker(body, station, worker_id, at, caps, supervisor=None):
+    """The worker document for a registration at a registered station; `supervisor` is the worker
+    named by `supervisor_id` as read (None when there is none)."""
+    if station is None:
+        raise Refused.invalid("unknown station", {"station_id": [f"no station {body['station_id']}"]})
+    joined = body.get("joined_at")
+    worker = {"_id": worker_id, **{k: v for k, v in body.items() if k not in ("id", "joined_at")},
+              "street": station["street"],
+              "max_caseload": cap_for(body["certification"], caps, body.get("max_caseload")),
+              "supervisor_id": body.get("supervisor_id"), "joined_at": iso(joined) if joined else at,
+              "caseload": 0, "cases": [], "active": True, "created_at": at}
+    if worker["supervisor_id"]:
+        problem = supervision_problem(worker, supervisor)
+        if problem:
+            raise Refused.invalid("the supervisor cannot supervise this worker", {"supervisor_id": [problem]})
+    return worker
+
+
+def certified(worker, to, certified_at, at, caps):
+    """A passed certification exam: the level goes up, and with it a default cap."""
+    refused = certification_refused(worker, to)
+    if refused:
+        raise Refused(refused)
+    return Change({"certification": to, "certified_at": iso(certified_at) if certified_at else at,
+                   "max_caseload": cap_after_certification(worker, to, caps)})
+
+
+def left(worker, at, reason):
+    """A worker leaves (once): inactive from now on; their cases are handed over apart."""
+    if not worker["active"]:
+        raise Refused(f"worker {worker['_id']} has already left")
+    return Change({"active": False, "left_at": at, "leave_reason": reason})
+
+
+# assignment and the district queue ---------------------------------------------------------------
+def decided(need, worker, station):
+    """The need's decision, one document per need: `assigned` to `worker`, or `unavailable` —
+    waiting on the district queue, the need escalated — when nobody (or no station) has room."""
+    waiting = {k: need[k] for k in WAITING_FIELDS}
+    if worker:
+        return Change({"_id": need["need_id"], "outcome": "assigned", "worker_id": worker["_id"], **waiting},
+                      (_assigned(need, worker),))
+    reason = "no_worker_with_room" if station else "no_station"
+    return Change({"_id": need["need_id"], "outcome": "unavailable", **waiting},
+                  (_unavailable(need, station, reason),))
+
+
+def assigned_from_queue(need, worker):
+    """A need waiting on the district queue goes to a worker who has room now."""
+    return Change({"outcome": "assigned", "worker_id": worker["_id"]}, (_assigned(need, worker, from_queue=True),))
+
+
+def handed_over(case, colleague, leaver_id):
+    """A leaving worker's case goes to a colleague of the station."""
+    return Change({"worker_id": colleague["_id"], "station_id": colleague["station_id"]},
+                  (_assigned(case, colleague, reassigned_from=leaver_id),))
+
+
+def queued(case, station):
+    """A leaving worker's case that no colleague has room for: the need waits on the district
+    queue (escalated) until a worker of the station has room."""
+    need = {**case, "district": truncate(case["street"], "district")}
+    return Change({"outcome": "unavailable"}, (_unavailable(need, station, "worker_left"),))
+
+
+def _assigned(need, worker, **extra):
+    return Event("worker_assigned", {
+        "need_id": need["need_id"], "community": need["community"], "worker_id": worker["_id"],
+        "case_id": case_id_for(need["need_id"]), "station_id": worker["station_id"], **extra})
+
+
+def _unavailable(need, station, reason):
+    return Event("worker_unavailable", {
+        "need_id": need["need_id"], "community": need["community"], "station_id": station and station["_id"],
+        "reason": reason, "escalated_to": need["district"]})
+
+
+# cases -------------------------------------------------------------------------------------------
+def new_case(need, worker, at):
+    """The need's case, new at stage `identified`, with the worker who took it."""
+    return {"_id": case_id_for(need["need_id"]), "need_id": need["need_id"], "worker_id": worker["_id"],
+            "station_id": worker["station_id"], "community": need["community"], "street": need["street"],
+            "category": need["category"], "urgency": need["urgency"], "stage": "identified", "state": "open",
+            "opened_at": at}
+
+
+def stage_moved(case, to, at, closed_for=None):
+    """A case moves to stage `to`, announced by `case_stage_changed` (and `case_closed` when it
+    closes). `closed_for`: the system closes it from any stage because its need was resolved or
+    cancelled (the reason); a worker closes it only once evaluated."""
+    refused = stage_refused(case["stage"], to, by_system=closed_for is not None)
+    if refused:
+        raise Refused(refused)
+    events = [_case_event("case_stage_changed", case, from_stage=case["stage"], to_stage=to)]
+    if to == "closed":
+        events.append(_case_event("case_closed", case, reason=closed_for or "case_closed"))
+    return Change({"stage": to, "state": "closed" if to == "closed" else "open", f"{to}_at": at}, tuple(events))
+
+
+def _case_event(event_type, case, **data):
+    # a case orphaned by a worker who left has no worker until the queue gives it one
+    return Event(event_type, {"need_id": case["need_id"], "community": case["community"],
+                              "case_id": case["_id"], "worker_id": case["worker_id"] or "", **data})
+
+
+def new_activity(case, body, activity_id, at):
+    """A household visit (入户走访) or a case, group or community activity, against the case and
+    its station; the answer leaves the note out."""
+    activity = {"_id": activity_id, "case_id": case["_id"], "need_id": case["need_id"],
+                "station_id": case["station_id"], "street": case["street"], "community": case["community"],
+                "worker_id": case["worker_id"], "kind": body["kind"], "participants": body["participants"],
+                "note": body["note"], "at": iso(body["at"]) if body.get("at") else at}
+    return Change(activity, answer={k if k != "_id" else "id": v for k, v in activity.items() if k != "note"})
+
+
+# statistics --------------------------------------------------------------------------------------
+def noncompliant_by_district(reports):
+    """Stations not meeting the staffing rules, by district: `reports` are (street, staffing)."""
+    counts = {}
+    for street, report in reports:
+        district = truncate(street, "district")
+        counts[district] = counts.get(district, 0) + (not report["compliant"])
+    return counts

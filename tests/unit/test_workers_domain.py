@@ -165,3 +165,102 @@ def test_certification_only_goes_up_and_a_default_cap_follows_the_level():
     assert "left" in domain.certification_refused({**worker, "active": False}, "senior")
     assert domain.cap_after_certification(worker, "intermediate", RULES.caseload_caps) == 12
     assert domain.cap_after_certification({**worker, "max_caseload": 5}, "intermediate", RULES.caseload_caps) == 5
+
+
+# --- the documents and decisions the rules make ---------------------------------------------------
+from wushe.decisions import Refused  # noqa: E402
+
+STATION = {"_id": "station-taida", "street": "tianjin/binhai/taida"}
+WAITING = {"need_id": "need-0a1b", "community": "tianjin/binhai/taida/xinghua", "street": "tianjin/binhai/taida",
+           "district": "tianjin/binhai", "category": "errands", "urgency": "high",
+           "registered_at": "2026-11-23T08:00:00.000000Z"}
+AT = "2026-11-23T09:00:00.000000Z"
+
+
+def case(stage="identified", worker_id="w-liu"):
+    return {"_id": "case-0a1b", "need_id": "need-0a1b", "community": WAITING["community"], "street": WAITING["street"],
+            "station_id": "station-taida", "worker_id": worker_id, "stage": stage}
+
+
+def test_a_new_worker_takes_the_station_street_and_the_level_cap():
+    body = {"id": "w-xin", "name": "新", "station_id": "station-taida", "certification": "none", "specialties": [],
+            "joined_at": NOW - timedelta(days=3)}
+    worker_ = domain.new_worker(body, STATION, "w-xin", AT, RULES.caseload_caps)
+    assert (worker_["_id"], worker_["street"], worker_["max_caseload"], worker_["caseload"], worker_["cases"]) == (
+        "w-xin", STATION["street"], 8, 0, [])
+    assert worker_["joined_at"] == iso(NOW - timedelta(days=3)) and worker_["created_at"] == AT
+    assert "id" not in worker_ and worker_["active"] and worker_["supervisor_id"] is None
+
+
+def test_a_new_worker_is_refused_at_an_unknown_station_or_under_a_supervisor_who_cannot():
+    body = {"name": "朱", "station_id": "station-x", "certification": "assistant", "specialties": []}
+    with pytest.raises(Refused) as unknown:
+        domain.new_worker(body, None, "w-zhu", AT, RULES.caseload_caps)
+    assert unknown.value.kind == Refused.INVALID and list(unknown.value.fields) == ["station_id"]
+    with pytest.raises(Refused) as peer:
+        domain.new_worker({**body, "supervisor_id": "w-peer"}, STATION, "w-zhu", AT, RULES.caseload_caps,
+                          staff("w-peer", "assistant", station="station-taida"))
+    assert peer.value.kind == Refused.INVALID and "higher" in peer.value.fields["supervisor_id"][0]
+
+
+def test_certification_and_leaving_are_changes_or_refusals():
+    worker_ = {**staff("xin", "none"), "max_caseload": 8}
+    assert domain.certified(worker_, "intermediate", None, AT, RULES.caseload_caps).fields == {
+        "certification": "intermediate", "certified_at": AT, "max_caseload": 12}
+    with pytest.raises(Refused, match="only goes up"):
+        domain.certified({**worker_, "certification": "senior"}, "assistant", None, AT, RULES.caseload_caps)
+    assert domain.left(worker_, AT, "调岗").fields == {"active": False, "left_at": AT, "leave_reason": "调岗"}
+    with pytest.raises(Refused, match="already left") as gone:
+        domain.left({**worker_, "active": False}, AT, "")
+    assert gone.value.kind == Refused.CONFLICT
+
+
+def test_a_need_is_decided_assigned_or_waiting_with_the_reason():
+    assigned = domain.decided(WAITING, {"_id": "w-liu", "station_id": "station-taida"}, STATION)
+    assert assigned.fields == {"_id": "need-0a1b", "outcome": "assigned", "worker_id": "w-liu",
+                               **{k: v for k, v in WAITING.items() if k != "need_id"}}
+    (event,) = assigned.events
+    assert (event.type, event.data["case_id"], event.data["station_id"]) == ("worker_assigned", "case-0a1b",
+                                                                            "station-taida")
+    full, nowhere = domain.decided(WAITING, None, STATION), domain.decided(WAITING, None, None)
+    assert full.fields["outcome"] == nowhere.fields["outcome"] == "unavailable" and "worker_id" not in full.fields
+    assert [(d.events[0].data["reason"], d.events[0].data["station_id"], d.events[0].data["escalated_to"])
+            for d in (full, nowhere)] == [("no_worker_with_room", "station-taida", "tianjin/binhai"),
+                                          ("no_station", None, "tianjin/binhai")]
+
+
+def test_a_leaving_worker_case_is_handed_over_or_queued():
+    colleague = {"_id": "w-zhao", "station_id": "station-taida"}
+    handed = domain.handed_over(case(), colleague, "w-liu")
+    assert handed.fields == {"worker_id": "w-zhao", "station_id": "station-taida"}
+    assert handed.events[0].data["reassigned_from"] == "w-liu"
+    queued = domain.queued(case(), STATION)
+    assert queued.fields == {"outcome": "unavailable"}
+    assert (queued.events[0].data["reason"], queued.events[0].data["escalated_to"]) == ("worker_left", "tianjin/binhai")
+    from_queue = domain.assigned_from_queue(WAITING, colleague)
+    assert from_queue.fields == {"outcome": "assigned", "worker_id": "w-zhao"} and from_queue.events[0].data["from_queue"]
+
+
+def test_a_stage_move_is_announced_and_a_close_says_why():
+    moved = domain.stage_moved(case("identified"), "assessed", AT)
+    assert moved.fields == {"stage": "assessed", "state": "open", "assessed_at": AT}
+    assert [(e.type, e.data["from_stage"], e.data["to_stage"]) for e in moved.events] == [
+        ("case_stage_changed", "identified", "assessed")]
+    closed = domain.stage_moved(case("evaluated"), "closed", AT)
+    assert closed.fields["state"] == "closed" and closed.events[1].data["reason"] == "case_closed"
+    by_system = domain.stage_moved(case("planned", worker_id=None), "closed", AT, closed_for="need_resolved")
+    assert [e.type for e in by_system.events] == ["case_stage_changed", "case_closed"]
+    closed_data = by_system.events[1].data
+    assert (closed_data["reason"], closed_data["worker_id"]) == ("need_resolved", "")  # orphaned: no worker
+    with pytest.raises(Refused, match="can move only to assessed") as illegal:
+        domain.stage_moved(case("identified"), "in_service", AT)
+    assert illegal.value.kind == Refused.CONFLICT
+
+
+def test_an_activity_answers_without_its_note_and_stations_are_counted_by_district():
+    activity = domain.new_activity(case(), {"kind": "group", "participants": 8, "note": "小组活动"}, "act-1", AT)
+    assert activity.fields["note"] == "小组活动" and activity.fields["at"] == AT
+    assert activity.answer == {k if k != "_id" else "id": v for k, v in activity.fields.items() if k != "note"}
+    reports = [("tianjin/binhai/taida", {"compliant": False}), ("tianjin/binhai/xinhe", {"compliant": True}),
+               ("tianjin/hexi/youyi", {"compliant": False})]
+    assert domain.noncompliant_by_district(reports) == {"tianjin/binhai": 1, "tianjin/hexi": 1}
