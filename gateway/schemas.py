@@ -1,17 +1,15 @@
-"""The gateway's own schemas: query parameters and the shapes it answers with. Request bodies
-are the services' schemas (services/*/schemas.py), which validate them where the data lives.
+"""The gateway's own schemas: query parameters, and the answers it makes itself (need views from
+its read model, keys, statistics, dead letters). Request bodies and what a service's call
+answers are that service's schemas (services/*/schemas.py), with the service that owns them.
 
 Answers are documented as they are: a schema here lists every field an answer may carry (the
 OpenAPI document then says `additionalProperties: false`), except an `Open` one, whose fields
 depend on the case."""
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
-from services.charity.schemas import LotOut
 from services.community.schemas import RegionOut
-from services.orgs.schemas import OrganisationOut
-from services.volunteers.schemas import CallOut
 from wushe.events.catalog import MissingLine, PledgeLine
-from wushe.fields import record_id, region
+from wushe.fields import page_of, record_id, region
 from wushe.vocabulary import CATEGORIES, ORG_STAGES, URGENCIES
 
 NEED_STATUSES = ("registered", "linking", "linked", "escalated", "resolved", "evaluated", "cancelled")
@@ -173,24 +171,8 @@ class ReceiptsQuery(PageQuery):
 
 
 # --- answers ----------------------------------------------------------------------------------
-class Open(Schema):
-    """An answer with these fields and, depending on the case, others."""
-
-    class Meta:
-        unknown = INCLUDE
-
-
-def page_of(item, name):
-    """`{"items": [item], "next_cursor": ...}`, every list's shape (API.md)."""
-    return type(name, (Schema,), {"items": fields.List(fields.Nested(item)),
-                                  "next_cursor": fields.String(allow_none=True)})
-
-
 RegionPage = page_of(RegionOut, "RegionPage")
-OrganisationPage = page_of(OrganisationOut, "OrganisationPage")
-CallPage = page_of(CallOut, "CallPage")
 NeedPage = page_of(NeedView, "NeedPage")
-LotPage = page_of(LotOut, "LotPage")
 
 
 class DeadLetterCount(Schema):
@@ -216,188 +198,6 @@ ParkedMessages = page_of(ParkedMessage, "ParkedMessages")
 
 class Replayed(Schema):
     replayed = fields.Integer()
-
-
-class Reassignment(Schema):
-    case_id = fields.String()
-    need_id = fields.String()
-    to = fields.String(allow_none=True)
-
-
-class Departure(Schema):
-    """A worker who left, and where their open cases went."""
-    worker_id = fields.String()
-    active = fields.Boolean()
-    reassigned = fields.List(fields.Nested(Reassignment))
-    queued = fields.List(fields.String())
-
-
-class Activity(Schema):
-    id = fields.String()
-    case_id = fields.String()
-    need_id = fields.String()
-    station_id = fields.String()
-    street = fields.String()
-    community = fields.String()
-    worker_id = fields.String(allow_none=True)  # a case orphaned by a worker who left
-    kind = fields.String()
-    participants = fields.Integer()
-    at = fields.String()
-
-
-class TimeBankEntry(Open):
-    """Its other fields depend on the kind: call_id, service, beneficiary…"""
-    txn_id = fields.String()
-    kind = fields.String()
-    hours = fields.Float()
-    counterparty = fields.String()
-    at = fields.String()
-
-
-class TimeBankLedger(Schema):
-    volunteer_id = fields.String()
-    hours_balance = fields.Float()
-    items = fields.List(fields.Nested(TimeBankEntry))
-    next_cursor = fields.String(allow_none=True)
-
-
-class Spent(Schema):
-    """A redemption or a transfer of hours."""
-    txn_id = fields.String()
-    kind = fields.String()
-    hours = fields.Float()
-    hours_balance = fields.Float()
-
-
-class Claimed(Schema):
-    call_id = fields.String()
-    volunteer_id = fields.String()
-    slots = fields.Integer()
-    call_version = fields.Integer()
-    status = fields.String(validate=validate.OneOf(("claimed", "waiting")))
-    position = fields.Integer()  # in the claims, or on the waiting list
-
-
-class Withdrawn(Schema):
-    call_id = fields.String()
-    volunteer_id = fields.String()
-    status = fields.String()
-    # "from" is a Python keyword: declared under another attribute name
-    from_ = fields.String(data_key="from", validate=validate.OneOf(("claims", "waiting_list")))
-    promoted = fields.String(allow_none=True)  # who took the slot from the waiting list
-    call = fields.Nested(CallOut)
-
-
-class CheckedIn(Schema):
-    call_id = fields.String()
-    volunteer_id = fields.String()
-    checked_in_at = fields.String()
-
-
-class CheckedOut(Schema):
-    call_id = fields.String()
-    volunteer_id = fields.String()
-    hours = fields.Float()
-    checked_in_at = fields.String()
-    checked_out_at = fields.String()
-    hours_balance = fields.Float()
-
-
-class Completion(Schema):
-    call_id = fields.String()
-    volunteer_id = fields.String()
-    hours = fields.Float()
-    hours_balance = fields.Float()
-
-
-class Donation(Schema):
-    id = fields.String()
-    lots = fields.List(fields.Nested(LotOut))
-
-
-class Delivery(Schema):
-    pledge_id = fields.String()
-    lot_id = fields.String()
-    item = fields.String()
-    quantity = fields.Float()
-    unit = fields.String()
-    value_cents = fields.Integer()
-    state = fields.String()
-    delivered = fields.Float()
-    remaining = fields.Float()
-
-
-class Leg(Schema):
-    account = fields.String()
-    cents = fields.Integer()
-
-
-class FundLedgerEntry(Open):
-    """Its other fields depend on the kind: donation_id, need_id, pledge_id…"""
-    id = fields.String()
-    kind = fields.String()
-    fund_id = fields.String()
-    lot_id = fields.String()
-    at = fields.String()
-    legs = fields.List(fields.Nested(Leg))
-
-
-class FundLedger(Schema):
-    fund_id = fields.String()
-    balance_cents = fields.Integer()
-    items = fields.List(fields.Nested(FundLedgerEntry))
-    next_cursor = fields.String(allow_none=True)
-
-
-class Appeal(Schema):
-    need_id = fields.String()
-    community = fields.String()
-    urgency = fields.String(allow_none=True)
-    created_at = fields.String(allow_none=True)
-    opened_at = fields.String(allow_none=True)
-    missing = fields.List(fields.Nested(MissingLine))
-    pledged = fields.Integer()
-
-
-AppealPage = page_of(Appeal, "AppealPage")
-
-
-class ReceiptPledge(Schema):
-    need_id = fields.String()
-    pledge_id = fields.String()
-    quantity = fields.Float()
-    value_cents = fields.Integer()
-    state = fields.String()
-    delivered_quantity = fields.Float()
-    delivered_value_cents = fields.Integer()
-
-
-class ReceiptLine(Schema):
-    lot_id = fields.String()
-    item = fields.String()
-    quantity = fields.Float()
-    unit = fields.String()
-    value_cents = fields.Integer()
-    available = fields.Float()
-    pledges = fields.List(fields.Nested(ReceiptPledge))
-
-
-class Receipt(Schema):
-    donation_id = fields.String()
-    kind = fields.String()
-    region = fields.String()
-    created_at = fields.String()
-    lines = fields.List(fields.Nested(ReceiptLine))
-    value_cents = fields.Integer()
-    pledged_value_cents = fields.Integer()
-    delivered_value_cents = fields.Integer()
-    fund_id = fields.String()  # a contribution to a community fund
-
-
-class Receipts(Schema):
-    donor_id = fields.String()
-    items = fields.List(fields.Nested(Receipt))
-    next_cursor = fields.String(allow_none=True)
 
 
 # API keys -----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 import copy
 from datetime import timezone
 
-from marshmallow import RAISE, ValidationError, fields, validate
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from wushe.clock import iso
 from wushe.regions import LEVELS, is_valid
@@ -95,3 +95,17 @@ def instance(schema_cls):
     if found is None:
         found = _INSTANCES.setdefault(schema_cls, schema_cls())
     return found
+
+
+# --- answers --------------------------------------------------------------------------------
+class Open(Schema):
+    """An answer with these fields and, depending on the case, others."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+def page_of(item, name):
+    """`{"items": [item], "next_cursor": ...}`, every list's shape (API.md)."""
+    return type(name, (Schema,), {"items": fields.List(fields.Nested(item)),
+                                  "next_cursor": fields.String(allow_none=True)})

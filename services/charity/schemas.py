@@ -1,8 +1,8 @@
 """RPC input and output of the charity service."""
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.events.catalog import CONTRIBUTOR_KINDS, ResourceLine
-from wushe.fields import record_id, region
+from wushe.events.catalog import CONTRIBUTOR_KINDS, MissingLine, ResourceLine
+from wushe.fields import Open, page_of, record_id, region
 from wushe.regions import is_valid, level_of
 from wushe.vocabulary import DONOR_KINDS
 
@@ -85,3 +85,86 @@ class ContributionOut(Schema):
     lot_id = fields.String()
     created_at = fields.String()
     balance_cents = fields.Integer()  # the fund's money not pledged, after this contribution
+
+
+# --- answers (the gateway documents its API with these) ---------------------------------------
+class Donation(Schema):
+    id = fields.String()
+    lots = fields.List(fields.Nested(LotOut))
+
+class Delivery(Schema):
+    pledge_id = fields.String()
+    lot_id = fields.String()
+    item = fields.String()
+    quantity = fields.Float()
+    unit = fields.String()
+    value_cents = fields.Integer()
+    state = fields.String()
+    delivered = fields.Float()
+    remaining = fields.Float()
+
+class Leg(Schema):
+    account = fields.String()
+    cents = fields.Integer()
+
+class FundLedgerEntry(Open):
+    """Its other fields depend on the kind: donation_id, need_id, pledge_id…"""
+    id = fields.String()
+    kind = fields.String()
+    fund_id = fields.String()
+    lot_id = fields.String()
+    at = fields.String()
+    legs = fields.List(fields.Nested(Leg))
+
+class FundLedger(Schema):
+    fund_id = fields.String()
+    balance_cents = fields.Integer()
+    items = fields.List(fields.Nested(FundLedgerEntry))
+    next_cursor = fields.String(allow_none=True)
+
+class Appeal(Schema):
+    need_id = fields.String()
+    community = fields.String()
+    urgency = fields.String(allow_none=True)
+    created_at = fields.String(allow_none=True)
+    opened_at = fields.String(allow_none=True)
+    missing = fields.List(fields.Nested(MissingLine))
+    pledged = fields.Integer()
+
+class ReceiptPledge(Schema):
+    need_id = fields.String()
+    pledge_id = fields.String()
+    quantity = fields.Float()
+    value_cents = fields.Integer()
+    state = fields.String()
+    delivered_quantity = fields.Float()
+    delivered_value_cents = fields.Integer()
+
+class ReceiptLine(Schema):
+    lot_id = fields.String()
+    item = fields.String()
+    quantity = fields.Float()
+    unit = fields.String()
+    value_cents = fields.Integer()
+    available = fields.Float()
+    pledges = fields.List(fields.Nested(ReceiptPledge))
+
+class Receipt(Schema):
+    donation_id = fields.String()
+    kind = fields.String()
+    region = fields.String()
+    created_at = fields.String()
+    lines = fields.List(fields.Nested(ReceiptLine))
+    value_cents = fields.Integer()
+    pledged_value_cents = fields.Integer()
+    delivered_value_cents = fields.Integer()
+    fund_id = fields.String()  # a contribution to a community fund
+
+class Receipts(Schema):
+    donor_id = fields.String()
+    items = fields.List(fields.Nested(Receipt))
+    next_cursor = fields.String(allow_none=True)
+
+
+LotPage = page_of(LotOut, "LotPage")
+AppealPage = page_of(Appeal, "AppealPage")

@@ -2,7 +2,7 @@
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from services.orgs.domain import DEFAULT_PROJECT_CAPACITY, MILESTONES
-from wushe.fields import record_id, region
+from wushe.fields import page_of, record_id, region
 from wushe.vocabulary import CATEGORIES, ORG_STAGES
 
 PROJECT_CAPACITY = validate.Range(1, 500)
@@ -111,3 +111,7 @@ class OrganisationOut(Schema):
     capacity = fields.Integer()  # the room left in its open micro-projects
     projects = fields.List(fields.Nested(ProjectOut))
     incubation = fields.Nested(IncubationOut, allow_none=True)
+
+
+# --- answers (the gateway documents its API with these) ---------------------------------------
+OrganisationPage = page_of(OrganisationOut, "OrganisationPage")

@@ -1,7 +1,7 @@
 """RPC input and output of the volunteers service."""
 from marshmallow import Schema, fields, validate
 
-from wushe.fields import record_id, region
+from wushe.fields import Open, page_of, record_id, region
 
 class VolunteerIn(Schema):
     id = record_id()
@@ -128,3 +128,65 @@ class LedgerEntry(Schema):
     call_id = fields.String()
     service = fields.String()
     beneficiary = fields.String()
+
+
+# --- answers (the gateway documents its API with these) ---------------------------------------
+class TimeBankEntry(Open):
+    """Its other fields depend on the kind: call_id, service, beneficiary…"""
+    txn_id = fields.String()
+    kind = fields.String()
+    hours = fields.Float()
+    counterparty = fields.String()
+    at = fields.String()
+
+class TimeBankLedger(Schema):
+    volunteer_id = fields.String()
+    hours_balance = fields.Float()
+    items = fields.List(fields.Nested(TimeBankEntry))
+    next_cursor = fields.String(allow_none=True)
+
+class Spent(Schema):
+    """A redemption or a transfer of hours."""
+    txn_id = fields.String()
+    kind = fields.String()
+    hours = fields.Float()
+    hours_balance = fields.Float()
+
+class Claimed(Schema):
+    call_id = fields.String()
+    volunteer_id = fields.String()
+    slots = fields.Integer()
+    call_version = fields.Integer()
+    status = fields.String(validate=validate.OneOf(("claimed", "waiting")))
+    position = fields.Integer()  # in the claims, or on the waiting list
+
+class Withdrawn(Schema):
+    call_id = fields.String()
+    volunteer_id = fields.String()
+    status = fields.String()
+    # "from" is a Python keyword: declared under another attribute name
+    from_ = fields.String(data_key="from", validate=validate.OneOf(("claims", "waiting_list")))
+    promoted = fields.String(allow_none=True)  # who took the slot from the waiting list
+    call = fields.Nested(CallOut)
+
+class CheckedIn(Schema):
+    call_id = fields.String()
+    volunteer_id = fields.String()
+    checked_in_at = fields.String()
+
+class CheckedOut(Schema):
+    call_id = fields.String()
+    volunteer_id = fields.String()
+    hours = fields.Float()
+    checked_in_at = fields.String()
+    checked_out_at = fields.String()
+    hours_balance = fields.Float()
+
+class Completion(Schema):
+    call_id = fields.String()
+    volunteer_id = fields.String()
+    hours = fields.Float()
+    hours_balance = fields.Float()
+
+
+CallPage = page_of(CallOut, "CallPage")

@@ -90,3 +90,29 @@ class CaseOut(Schema):
     state = fields.String()
     opened_at = fields.String()
     activities = fields.Integer()
+
+
+# --- answers (the gateway documents its API with these) ---------------------------------------
+class Reassignment(Schema):
+    case_id = fields.String()
+    need_id = fields.String()
+    to = fields.String(allow_none=True)
+
+class Departure(Schema):
+    """A worker who left, and where their open cases went."""
+    worker_id = fields.String()
+    active = fields.Boolean()
+    reassigned = fields.List(fields.Nested(Reassignment))
+    queued = fields.List(fields.String())
+
+class Activity(Schema):
+    id = fields.String()
+    case_id = fields.String()
+    need_id = fields.String()
+    station_id = fields.String()
+    street = fields.String()
+    community = fields.String()
+    worker_id = fields.String(allow_none=True)  # a case orphaned by a worker who left
+    kind = fields.String()
+    participants = fields.Integer()
+    at = fields.String()
