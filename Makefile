@@ -15,7 +15,7 @@ STORE_PIN   := SecantusDB==0.7.0b3
 .PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker clean
 
 run: $(STAMP) $(STORE_STAMP) broker ## the five services and the gateway, a process each, on the local store under var/, with the demo data (SCALE="volunteers=2 charity=2")
-	$(PY) -m wushe.cli run $(if $(SCALE),--scale "$(subst $(space),$(comma),$(strip $(SCALE)))")
+	$(PY) -m wushe.ops.cli run $(if $(SCALE),--scale "$(subst $(space),$(comma),$(strip $(SCALE)))")
 
 # the e2e tier a second time, on the process topology (README, "Tests"); the gateway's HTTP
 # surface alone (input, keys, contract, fuzz) and the broker-restart tests run once, on containers
@@ -42,16 +42,16 @@ bench: $(STAMP) $(STORE_STAMP) ## the linkage under paced load beside the framew
 	$(PY) -m tests.bench $(BENCH_ARGS)
 
 dlq: $(STAMP) ## list dead-lettered messages (replay: .venv/bin/wushe dlq replay SERVICE [ID …])
-	$(PY) -m wushe.cli dlq list
+	$(PY) -m wushe.ops.cli dlq list
 
 demo: $(STAMP) ## a day of Taida street through the running platform (`make run` first; WUSHE_ADMIN_KEY=…)
-	$(PY) -m wushe.cli demo $(DEMO_ARGS)
+	$(PY) -m wushe.ops.cli demo $(DEMO_ARGS)
 
 seed: $(STAMP) ## load the demo data into the running platform (WUSHE_ADMIN_KEY=…)
-	$(PY) -m wushe.cli seed
+	$(PY) -m wushe.ops.cli seed
 
 asyncapi: $(STAMP) ## write the AsyncAPI 3 document of the events to deploy/asyncapi.json
-	$(PY) -m wushe.asyncapi > deploy/asyncapi.json
+	$(PY) -m wushe.contract.asyncapi > deploy/asyncapi.json
 
 install: $(STAMP) $(STORE_STAMP)
 

@@ -8,7 +8,7 @@ import os
 import sys
 import uuid
 
-from wushe.station import StationClient
+from wushe.contract.station import StationClient
 
 FOLLOWED = ["need_registered", "worker_assigned", "worker_unavailable", "call_opened", "call_filled",
             "resource_pledged", "resource_shortfall", "need_linked", "need_escalated"]

@@ -10,8 +10,8 @@ The bootstrap admin key (`WUSHE_ADMIN_KEY`) sees everything.
 """
 from dataclasses import dataclass
 
-from wushe.errors import Forbidden, InvalidInput, NotFound
-from wushe.regions import within
+from wushe.runtime.errors import Forbidden, InvalidInput, NotFound
+from wushe.contract.regions import within
 
 ROLES = ("admin", "city", "district", "station", "integrator")
 CALLER = "wushe.caller"

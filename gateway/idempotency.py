@@ -13,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from werkzeug.wrappers import Response
 
 from gateway.web import HttpProblem
-from wushe.clock import iso, now
+from wushe.contract.clock import iso, now
 
 
 class Idempotency:

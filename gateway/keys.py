@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import secrets
 
-from wushe.clock import later
+from wushe.contract.clock import later
 
 PREFIX = "wsk_"
 TOUCH_EVERY_SECONDS = 60  # last use is recorded at most once a minute per key (one write, not one per request)

@@ -3,7 +3,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from gateway.schemas import Problem
-from wushe.fields import schema_name
+from wushe.contract.fields import schema_name
 
 STANDARD_ERRORS = {
     400: "Malformed JSON", 401: "Missing or wrong API key", 404: "Not found (or not yours)",

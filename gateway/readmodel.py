@@ -1,14 +1,15 @@
 """The gateway's read model: one document per need, projected from every party's events, so
 that reads are fast and do not depend on every service being up. The linkage is folded with
-`wushe.linkage`, the same rules the community service uses. It holds no personal data: a view
+`wushe.contract.linkage`, the same rules the community service uses. It holds no personal data: a view
 knows only whether its need has a resident record (and whether that was erased); the resident
 is asked of the community service when a single need is read."""
 from pymongo import ASCENDING
 
 from gateway.keys import KeyStore
-from wushe import cas, linkage
-from wushe.decisions import Change
-from wushe.regions import under_filter
+from wushe.contract import linkage
+from wushe.runtime import cas
+from wushe.contract.decisions import Change
+from wushe.contract.regions import under_filter
 
 LIFECYCLE = {"need_cancelled": "cancelled", "need_resolved": "resolved", "need_evaluated": "evaluated"}
 TERMINAL_RANK = {"resolved": 1, "evaluated": 2, "cancelled": 3}

@@ -8,9 +8,9 @@ depend on the case."""
 from marshmallow import Schema, fields, validate
 
 from services.community.schemas import RegionOut
-from wushe.events.catalog import MissingLine, PledgeLine
-from wushe.fields import page_of, record_id, region
-from wushe.vocabulary import CATEGORIES, ORG_STAGES, URGENCIES
+from wushe.contract.events.catalog import MissingLine, PledgeLine
+from wushe.contract.fields import page_of, record_id, region
+from wushe.contract.vocabulary import CATEGORIES, ORG_STAGES, URGENCIES
 
 NEED_STATUSES = ("registered", "linking", "linked", "escalated", "resolved", "evaluated", "cancelled")
 CALL_STATES = ("open", "filled", "expired", "cancelled")

@@ -18,16 +18,17 @@ from gateway.readmodel import GatewayStore, public
 from gateway.routes import NOTHING, forwards
 from gateway.web import (ROUTES, UNAUTHORISED, HttpProblem, ServiceTimeout, bearer, json_response,
                          problem_response, query_args, route)
-from wushe import asyncapi, dlq
-from wushe.config import settings
-from wushe.clock import now_iso
-from wushe.errors import InvalidInput, NotFound, loaded
-from wushe.events.catalog import SOURCES
-from wushe.regions import under_filter, within
-from wushe.store import Store, page
-from wushe.subscribe import DUPLICATE, on_event
-from wushe.rpc import RpcProxy
-from wushe.telemetry import Telemetry
+from wushe.contract import asyncapi
+from wushe.ops import dlq
+from wushe.runtime.config import settings
+from wushe.contract.clock import now_iso
+from wushe.runtime.errors import InvalidInput, NotFound, loaded
+from wushe.contract.events.catalog import SOURCES
+from wushe.contract.regions import under_filter, within
+from wushe.runtime.store import Store, page
+from wushe.runtime.subscribe import DUPLICATE, on_event
+from wushe.runtime.rpc import RpcProxy
+from wushe.runtime.telemetry import Telemetry
 
 log = structlog.get_logger("wushe.gateway")
 PARTIES = [s for s in SOURCES if s != "station"]

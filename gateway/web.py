@@ -16,9 +16,9 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from gateway import access
-from wushe import metrics
-from wushe.errors import WusheError
-from wushe.fields import instance
+from wushe.runtime import metrics
+from wushe.runtime.errors import WusheError
+from wushe.contract.fields import instance
 
 log = structlog.get_logger("wushe.gateway")
 MAX_BODY_BYTES = 1 << 20

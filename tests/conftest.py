@@ -14,8 +14,8 @@ import requests
 
 from tests import fakes
 from tests.tap import EventTap
-from wushe.config import nameko_config
-from wushe.store import client_for, is_embedded
+from wushe.runtime.config import nameko_config
+from wushe.runtime.store import client_for, is_embedded
 
 ADMIN_KEY = "test-admin-key"
 PII_KEY = "d3VzaGUtdGVzdHMtcGVyc29uYWwtZGF0YS1rZXktMzI="  # base64 of 32 bytes, for tests only
@@ -44,7 +44,7 @@ def start_local_store():
     import tempfile
 
     from tests.netports import free_port as port
-    from wushe.local import StoreServer
+    from wushe.ops.local import StoreServer
     folder = tempfile.mkdtemp(prefix="wushe-store-")
     server = StoreServer(f"{folder}/data", port=port(), log_path=f"{folder}/store.log").start()
     _local_store.append((server, folder))
@@ -118,7 +118,7 @@ def platform(request, config, tap, tmp_path):
         api = Api(base, tap)
         api.topology = topology
         return api
-    from wushe.cli import service_classes
+    from wushe.ops.cli import service_classes
     runner = request.getfixturevalue("runner_factory")(config, *service_classes())
     runner.start()
     wait_for(lambda: requests.get(f"{base}/healthz", timeout=1).ok, timeout=10)
@@ -198,7 +198,7 @@ def log_lines(request):
     import io
     import logging
 
-    from wushe import logs
+    from wushe.runtime import logs
     logs.configure()  # first, so that configuring later does not drop the handler added here
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

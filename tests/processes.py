@@ -11,8 +11,8 @@ import time
 import requests
 
 from tests.netports import free_port
-from wushe import scale
-from wushe.cli import SERVICES
+from wushe.ops import scale
+from wushe.ops.cli import SERVICES
 
 
 def environment(config, base=os.environ):

@@ -4,7 +4,7 @@ import threading
 import eventlet
 import kombu
 
-from wushe.events.catalog import SOURCES
+from wushe.contract.events.catalog import SOURCES
 
 
 class EventTap:

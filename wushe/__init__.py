@@ -1,2 +1,4 @@
-"""Wushe's shared kernel: the event catalog, configuration, and the nameko dependency
-providers every service uses (store, outbox, telemetry). Domain rules live in the services."""
+"""Wushe's shared kernel, read by its folders: `contract/` (the events, vocabulary and pure
+kernel everything shares, station software included), `runtime/` (what runs a service in
+nameko), `ops/` (the `wushe` command and operators' tools) and `demo/` (the Taida world and its
+day). Domain rules live in the services."""

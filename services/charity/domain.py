@@ -1,7 +1,7 @@
 """The charity's rules: which lots pledge to a need and how much each gives, deliveries, a need's
 allocation and its appeal, and the ledger entries of pledged money (donors, donations and funds
 are `donations`). Pure; no I/O: ids and times come in, documents, `Change`s, event drafts and
-refusals come out (wushe.decisions).
+refusals come out (wushe.contract.decisions).
 
 Lots of the same street come first, then the district's, then the city's; oldest first within
 each; a lot is never reserved beyond what is available (the store enforces it atomically).
@@ -11,10 +11,10 @@ then other donors' funds lots by the same nearest-then-oldest order.
 import hashlib
 import math
 
-from wushe.clock import later
-from wushe.decisions import Change, Event, Refused
-from wushe.regions import truncate, within
-from wushe.vocabulary import CENTS, FUNDS, URGENCIES
+from wushe.contract.clock import later
+from wushe.contract.decisions import Change, Event, Refused
+from wushe.contract.regions import truncate, within
+from wushe.contract.vocabulary import CENTS, FUNDS, URGENCIES
 
 SOURCE = "charity"
 TIERS = ("street", "district", "city")

@@ -4,8 +4,8 @@ their gifts went. Pure; no I/O, like `domain`."""
 import hashlib
 
 from services.charity.domain import entry, fund_account, line_key, unit_value
-from wushe.decisions import Event, Refused
-from wushe.vocabulary import FUNDS
+from wushe.contract.decisions import Event, Refused
+from wushe.contract.vocabulary import FUNDS
 
 COMMUNITY_FUND = "community_fund"
 FUND_LEVELS = ("street", "community")  # a community fund pools money of a community or a street

@@ -11,9 +11,9 @@ from typing import Any, Callable
 from services.charity import domain, donations, pledging
 from services.charity.pledging import count_value
 from services.charity.store import CharityStore
-from wushe.clock import later, new_id, now_iso
-from wushe.decisions import Refused
-from wushe.subscribe import DUPLICATE
+from wushe.contract.clock import later, new_id, now_iso
+from wushe.contract.decisions import Refused
+from wushe.runtime.subscribe import DUPLICATE
 
 LEDGER_GRACE_SECONDS = 5  # ledger entries pending longer than this were left by a crash
 
@@ -21,7 +21,7 @@ LEDGER_GRACE_SECONDS = 5  # ledger entries pending longer than this were left by
 @dataclass
 class Charity:
     store: CharityStore
-    outbox: Any                  # wushe.outbox.Outbox: flush(collection, document)
+    outbox: Any                  # wushe.runtime.outbox.Outbox: flush(collection, document)
     log: Any
     lease_seconds: float = 60.0  # a top-up round whose holder is silent this long is taken over
     now: Callable[[], str] = now_iso

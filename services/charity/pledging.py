@@ -4,9 +4,9 @@ conditional store updates that apply them, for the use cases in `handlers` (each
 `Charity` context, `c`)."""
 from services.charity import domain
 from services.charity.domain import EPSILON
-from wushe import cas, metrics
-from wushe.cas import Contention
-from wushe.regions import truncate
+from wushe.runtime import cas, metrics
+from wushe.runtime.cas import Contention
+from wushe.contract.regions import truncate
 
 ROUNDS = 20  # top-up rounds of one appeal in a row, each asked for by lots that arrived meanwhile
 BUSY = "busy"

@@ -1,10 +1,10 @@
 """RPC input and output of the charity service."""
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.events.catalog import CONTRIBUTOR_KINDS, MissingLine, ResourceLine
-from wushe.fields import Open, page_of, record_id, region
-from wushe.regions import is_valid, level_of
-from wushe.vocabulary import DONOR_KINDS
+from wushe.contract.events.catalog import CONTRIBUTOR_KINDS, MissingLine, ResourceLine
+from wushe.contract.fields import Open, page_of, record_id, region
+from wushe.contract.regions import is_valid, level_of
+from wushe.contract.vocabulary import DONOR_KINDS
 
 
 class DonorIn(Schema):

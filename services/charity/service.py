@@ -7,13 +7,13 @@ from nameko.timer import timer
 
 from services.charity import handlers, schemas
 from services.charity.store import CharityStore
-from wushe.errors import loaded
-from wushe.fields import instance
-from wushe.outbox import Outbox
-from wushe.rpc import rpc
-from wushe.store import Store
-from wushe.subscribe import on_event
-from wushe.telemetry import Telemetry
+from wushe.runtime.errors import loaded
+from wushe.contract.fields import instance
+from wushe.runtime.outbox import Outbox
+from wushe.runtime.rpc import rpc
+from wushe.runtime.store import Store
+from wushe.runtime.subscribe import on_event
+from wushe.runtime.telemetry import Telemetry
 
 # how often the service fills open appeals from lots that sit available and posts ledger entries a
 # crash left pending (read at import: nameko timers are static)

@@ -4,10 +4,10 @@ fund ledger (immutable double-entry records of every movement of money)."""
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from services.charity.domain import SOURCE
-from wushe.events import stamped
-from wushe.outbox import entries
-from wushe.regions import under_filter, within
-from wushe.store import after, insert_new, page
+from wushe.contract.events import stamped
+from wushe.runtime.outbox import entries
+from wushe.contract.regions import under_filter, within
+from wushe.runtime.store import after, insert_new, page
 
 SLIM = {"outbox": 0, "ledger": 0}  # a lot as read to be shown: without its pending events and entries
 

@@ -1,8 +1,8 @@
 """The community's rules: regions, a need's registration, its linkage and its lifecycle. Pure;
-no I/O: ids and times come in, `Change`s and refusals come out (wushe.decisions)."""
-from wushe import linkage
-from wushe.decisions import Change, Event, Refused
-from wushe.regions import parent, truncate
+no I/O: ids and times come in, `Change`s and refusals come out (wushe.contract.decisions)."""
+from wushe.contract import linkage
+from wushe.contract.decisions import Change, Event, Refused
+from wushe.contract.regions import parent, truncate
 
 SOURCE = "community"
 

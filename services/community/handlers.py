@@ -10,18 +10,18 @@ from typing import Any, Callable
 from services.community import domain, residents
 from services.community.domain import SOURCE
 from services.community.store import CommunityStore
-from wushe import metrics
-from wushe.clock import new_id, now_iso, parse
-from wushe.decisions import Refused
-from wushe.events import stamped
-from wushe.regions import parent
-from wushe.subscribe import DUPLICATE
+from wushe.runtime import metrics
+from wushe.contract.clock import new_id, now_iso, parse
+from wushe.contract.decisions import Refused
+from wushe.contract.events import stamped
+from wushe.contract.regions import parent
+from wushe.runtime.subscribe import DUPLICATE
 
 
 @dataclass
 class Community:
     store: CommunityStore
-    outbox: Any                  # wushe.outbox.Outbox: flush(collection, document)
+    outbox: Any                  # wushe.runtime.outbox.Outbox: flush(collection, document)
     log: Any
     keyring: residents.Keyring
     now: Callable[[], str] = now_iso

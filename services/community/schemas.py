@@ -1,9 +1,9 @@
 """RPC input and output of the community service (the gateway documents its API with these)."""
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.events.catalog import NeedReported
-from wushe.fields import region
-from wushe.regions import LEVELS, depth
+from wushe.contract.events.catalog import NeedReported
+from wushe.contract.fields import region
+from wushe.contract.regions import LEVELS, depth
 
 
 class NeedIn(NeedReported):

@@ -5,15 +5,15 @@ from nameko.extensions import DependencyProvider
 
 from services.community import handlers, residents, schemas
 from services.community.store import CommunityStore
-from wushe.config import settings
-from wushe.errors import loaded
-from wushe.fields import instance
-from wushe.linkage import folded_by_source
-from wushe.outbox import Outbox
-from wushe.rpc import rpc
-from wushe.store import Store, is_embedded
-from wushe.subscribe import on_event
-from wushe.telemetry import Telemetry
+from wushe.runtime.config import settings
+from wushe.runtime.errors import loaded
+from wushe.contract.fields import instance
+from wushe.contract.linkage import folded_by_source
+from wushe.runtime.outbox import Outbox
+from wushe.runtime.rpc import rpc
+from wushe.runtime.store import Store, is_embedded
+from wushe.runtime.subscribe import on_event
+from wushe.runtime.telemetry import Telemetry
 
 FOLDED = folded_by_source()  # the parties' events that move a linkage
 log = structlog.get_logger("wushe.community")

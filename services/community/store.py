@@ -5,9 +5,9 @@ from pymongo.errors import DuplicateKeyError
 
 from services.community.domain import SOURCE
 from services.community.residents import FIELDS
-from wushe import cas
-from wushe.outbox import entries
-from wushe.store import after, insert_new
+from wushe.runtime import cas
+from wushe.runtime.outbox import entries
+from wushe.runtime.store import after, insert_new
 
 
 class CommunityStore:

@@ -1,13 +1,13 @@
 """Matching a need to a community organisation, incubating one, its milestones and its
 micro-projects (小微项目). Pure; no I/O: ids and times come in, documents, `Change`s and refusals
-come out (wushe.decisions)."""
-from wushe.clock import later
-from wushe.decisions import Change, Event, Refused
-from wushe.vocabulary import CATEGORY_LABELS
+come out (wushe.contract.decisions)."""
+from wushe.contract.clock import later
+from wushe.contract.decisions import Change, Event, Refused
+from wushe.contract.vocabulary import CATEGORY_LABELS
 
 SOURCE = "orgs"
 
-# rule settings (to move into wushe.config.Rules)
+# rule settings (to move into wushe.runtime.config.Rules)
 TRAINING_SESSIONS = 2            # training sessions logged before the training milestone is reached
 DEFAULT_PROJECT_CAPACITY = 20    # needs the standing micro-project of an active organisation takes
 

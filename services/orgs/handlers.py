@@ -8,17 +8,17 @@ from typing import Any, Callable
 
 from services.orgs import domain
 from services.orgs.store import OrgsStore
-from wushe import cas
-from wushe.clock import new_id, now_iso
-from wushe.config import Rules
-from wushe.decisions import Refused
-from wushe.subscribe import DUPLICATE
+from wushe.runtime import cas
+from wushe.contract.clock import new_id, now_iso
+from wushe.runtime.config import Rules
+from wushe.contract.decisions import Refused
+from wushe.runtime.subscribe import DUPLICATE
 
 
 @dataclass
 class Organisations:
     store: OrgsStore
-    outbox: Any                  # wushe.outbox.Outbox: flush(collection, document)
+    outbox: Any                  # wushe.runtime.outbox.Outbox: flush(collection, document)
     log: Any
     rules: Rules
     now: Callable[[], str] = now_iso

@@ -2,8 +2,8 @@
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from services.orgs.domain import DEFAULT_PROJECT_CAPACITY, MILESTONES
-from wushe.fields import page_of, record_id, region
-from wushe.vocabulary import CATEGORIES, ORG_STAGES
+from wushe.contract.fields import page_of, record_id, region
+from wushe.contract.vocabulary import CATEGORIES, ORG_STAGES
 
 PROJECT_CAPACITY = validate.Range(1, 500)
 

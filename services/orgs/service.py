@@ -6,16 +6,16 @@ from nameko.timer import timer
 
 from services.orgs import handlers, schemas
 from services.orgs.store import OrgsStore
-from wushe import metrics
-from wushe.config import RulesConfig
-from wushe.errors import loaded
-from wushe.fields import instance
-from wushe.outbox import Outbox
-from wushe.rpc import rpc
-from wushe.store import Store
-from wushe.subscribe import on_event
-from wushe.telemetry import Telemetry
-from wushe.vocabulary import ORG_STAGES
+from wushe.runtime import metrics
+from wushe.runtime.config import RulesConfig
+from wushe.runtime.errors import loaded
+from wushe.contract.fields import instance
+from wushe.runtime.outbox import Outbox
+from wushe.runtime.rpc import rpc
+from wushe.runtime.store import Store
+from wushe.runtime.subscribe import on_event
+from wushe.runtime.telemetry import Telemetry
+from wushe.contract.vocabulary import ORG_STAGES
 
 # how often needs still attached to a graduated organisation are handed over (a crash between a
 # graduation and its hand-over leaves them waiting); read at import: nameko timers are static

@@ -13,11 +13,11 @@ from pymongo import ASCENDING
 
 from services.orgs import domain
 from services.orgs.domain import SOURCE
-from wushe import cas
-from wushe.events import stamped
-from wushe.outbox import entries
-from wushe.regions import under_filter
-from wushe.store import after, insert_new, page
+from wushe.runtime import cas
+from wushe.contract.events import stamped
+from wushe.runtime.outbox import entries
+from wushe.contract.regions import under_filter
+from wushe.runtime.store import after, insert_new, page
 
 
 class OrgsStore:

@@ -1,8 +1,8 @@
 """Check-in and check-out on a call, the hours they credit, and no-shows. Pure; no I/O: times
 come in, events go out as drafts (`domain.event`)."""
 from services.volunteers.domain import attendance_of, event
-from wushe.clock import later, parse
-from wushe.decisions import Change, Refused
+from wushe.contract.clock import later, parse
+from wushe.contract.decisions import Change, Refused
 
 QUARTER = 0.25
 

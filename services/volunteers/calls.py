@@ -8,11 +8,11 @@ volunteer, by one update that matches only while no booking of theirs overlaps i
 from services.volunteers import attendance, domain
 from services.volunteers.domain import SOURCE
 from services.volunteers.handlers import credit, unknown, volunteer
-from wushe import metrics
-from wushe.clock import iso
-from wushe.decisions import Refused
-from wushe.events import stamped
-from wushe.subscribe import DUPLICATE
+from wushe.runtime import metrics
+from wushe.contract.clock import iso
+from wushe.contract.decisions import Refused
+from wushe.contract.events import stamped
+from wushe.runtime.subscribe import DUPLICATE
 
 
 def call(c, call_id):

@@ -6,9 +6,9 @@ events to announce, as drafts the store stamps); the store writes it only if the
 is still the one read, so concurrent claims and withdrawals serialise on the call document and
 exactly `slots` claims hold at any time. Ids and times come in; nothing here reads a clock.
 """
-from wushe.clock import iso, later, parse
-from wushe.decisions import Change, Event, Refused
-from wushe.regions import level_of, truncate
+from wushe.contract.clock import iso, later, parse
+from wushe.contract.decisions import Change, Event, Refused
+from wushe.contract.regions import level_of, truncate
 
 SOURCE = "volunteers"
 LIVE = ("open", "filled")  # states in which volunteers claim, wait and withdraw

@@ -10,18 +10,18 @@ from typing import Any, Callable
 from services.volunteers import domain, timebank
 from services.volunteers.domain import SOURCE
 from services.volunteers.store import VolunteersStore
-from wushe import metrics
-from wushe.clock import new_id, now_iso
-from wushe.config import Rules
-from wushe.decisions import Refused
-from wushe.events import stamped
-from wushe.regions import truncate
+from wushe.runtime import metrics
+from wushe.contract.clock import new_id, now_iso
+from wushe.runtime.config import Rules
+from wushe.contract.decisions import Refused
+from wushe.contract.events import stamped
+from wushe.contract.regions import truncate
 
 
 @dataclass
 class Volunteers:
     store: VolunteersStore
-    outbox: Any                  # wushe.outbox.Outbox: flush(collection, document)
+    outbox: Any                  # wushe.runtime.outbox.Outbox: flush(collection, document)
     log: Any
     rules: Rules
     now: Callable[[], str] = now_iso

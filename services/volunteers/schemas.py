@@ -1,7 +1,7 @@
 """RPC input and output of the volunteers service."""
 from marshmallow import Schema, fields, validate
 
-from wushe.fields import Open, page_of, record_id, region
+from wushe.contract.fields import Open, page_of, record_id, region
 
 class VolunteerIn(Schema):
     id = record_id()

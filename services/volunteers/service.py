@@ -6,14 +6,14 @@ from nameko.timer import timer
 
 from services.volunteers import calls, handlers, schemas
 from services.volunteers.store import VolunteersStore
-from wushe.config import RulesConfig
-from wushe.errors import loaded
-from wushe.fields import instance
-from wushe.outbox import Outbox
-from wushe.rpc import rpc
-from wushe.store import Store
-from wushe.subscribe import on_event
-from wushe.telemetry import Telemetry
+from wushe.runtime.config import RulesConfig
+from wushe.runtime.errors import loaded
+from wushe.contract.fields import instance
+from wushe.runtime.outbox import Outbox
+from wushe.runtime.rpc import rpc
+from wushe.runtime.store import Store
+from wushe.runtime.subscribe import on_event
+from wushe.runtime.telemetry import Telemetry
 
 # how often open calls are checked against their deadline (read at import: nameko timers are static)
 EXPIRY_CHECK_SECONDS = float(os.environ.get("WUSHE_CALL_EXPIRY_CHECK_SECONDS", "30"))

@@ -4,9 +4,9 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from services.volunteers.domain import LIVE, SOURCE
-from wushe import cas
-from wushe.regions import under_filter
-from wushe.store import after, insert_new, page
+from wushe.runtime import cas
+from wushe.contract.regions import under_filter
+from wushe.runtime.store import after, insert_new, page
 
 WITHOUT_OUTBOX = {"outbox": 0}
 

@@ -14,7 +14,7 @@ A movement is decided here as a `Change` whose fields are the transaction (a new
 document) and whose event announces it (a draft, stamped by the use case); ids and times come in.
 """
 from services.volunteers.domain import event
-from wushe.decisions import Change, Event, Refused
+from wushe.contract.decisions import Change, Event, Refused
 
 ISSUED = "timebank:issued"
 REDEEMED = "timebank:redeemed"

@@ -9,13 +9,13 @@ colleague with room, or to the queue.
 One case per need, caseloads never over the cap: the case is pushed onto the worker by one
 update that matches only below `max_caseload` and while the worker does not hold the need yet
 (`store.take_case`); a take that lost to another writer reads the station again and ranks anew
-(`wushe.cas.until_written`). The case document (unique per need) says who holds it.
+(`wushe.runtime.cas.until_written`). The case document (unique per need) says who holds it.
 """
 from services.workers import domain
 from services.workers.domain import SOURCE
-from wushe import cas
-from wushe.events import stamped
-from wushe.subscribe import DUPLICATE
+from wushe.runtime import cas
+from wushe.contract.events import stamped
+from wushe.runtime.subscribe import DUPLICATE
 
 
 def assign_need(c, need):

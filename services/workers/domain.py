@@ -1,6 +1,6 @@
 """Social workers' rules: who takes a case, a station's staffing, supervision, case stages,
 and the district queue. Pure; no I/O: ids and times come in, documents, `Change`s and refusals
-come out (wushe.decisions).
+come out (wushe.contract.decisions).
 
 Assignment: candidates are the active workers of the station serving the need's street with
 room in their caseload. For a `critical` or `high` need, certified workers with room come first
@@ -8,9 +8,9 @@ room in their caseload. For a `critical` or `high` need, certified workers with 
 """
 from datetime import timedelta
 
-from wushe.clock import iso, parse
-from wushe.decisions import Change, Event, Refused
-from wushe.regions import truncate
+from wushe.contract.clock import iso, parse
+from wushe.contract.decisions import Change, Event, Refused
+from wushe.contract.regions import truncate
 
 SOURCE = "workers"
 URGENT = ("critical", "high")

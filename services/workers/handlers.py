@@ -2,7 +2,7 @@
 certification, leaving), cases through their stages and activities; assigning needs and the
 district queue are in `assignment`. Each loads what it needs from the store, lets the rules
 decide (`domain`), writes the decision (one conditional write: `store`, compare-and-set through
-`wushe.cas`), announces its events (the outbox) and answers. Plain functions of a `Workers` — the
+`wushe.runtime.cas`), announces its events (the outbox) and answers. Plain functions of a `Workers` — the
 store, the outbox, the log, the rules in force and the clock — so they run the same in a nameko
 worker (`service.py`) and in a test on the embedded store (`tests/handlers/`)."""
 from dataclasses import dataclass
@@ -11,17 +11,17 @@ from typing import Any, Callable
 from services.workers import assignment, domain
 from services.workers.domain import SOURCE
 from services.workers.store import WorkersStore
-from wushe import cas, metrics
-from wushe.clock import new_id, now_iso, parse
-from wushe.config import Rules
-from wushe.decisions import Refused
-from wushe.events import stamped
+from wushe.runtime import cas, metrics
+from wushe.contract.clock import new_id, now_iso, parse
+from wushe.runtime.config import Rules
+from wushe.contract.decisions import Refused
+from wushe.contract.events import stamped
 
 
 @dataclass
 class Workers:
     store: WorkersStore
-    outbox: Any                  # wushe.outbox.Outbox: flush(collection, document)
+    outbox: Any                  # wushe.runtime.outbox.Outbox: flush(collection, document)
     log: Any
     rules: Rules                 # caseload caps, the certification deadline
     now: Callable[[], str] = now_iso

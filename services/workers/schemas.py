@@ -2,8 +2,8 @@
 from marshmallow import Schema, fields, validate
 
 from services.workers.domain import ACTIVITY_KINDS, STAGES
-from wushe.fields import record_id, region
-from wushe.vocabulary import CATEGORIES, CERTIFICATIONS
+from wushe.contract.fields import record_id, region
+from wushe.contract.vocabulary import CATEGORIES, CERTIFICATIONS
 
 
 class StationIn(Schema):

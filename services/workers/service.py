@@ -5,15 +5,15 @@ from nameko.timer import timer
 
 from services.workers import assignment, handlers, schemas
 from services.workers.store import WorkersStore
-from wushe import metrics
-from wushe.config import RulesConfig
-from wushe.errors import loaded
-from wushe.fields import instance
-from wushe.outbox import Outbox
-from wushe.rpc import rpc
-from wushe.store import Store
-from wushe.subscribe import on_event
-from wushe.telemetry import Telemetry
+from wushe.runtime import metrics
+from wushe.runtime.config import RulesConfig
+from wushe.runtime.errors import loaded
+from wushe.contract.fields import instance
+from wushe.runtime.outbox import Outbox
+from wushe.runtime.rpc import rpc
+from wushe.runtime.store import Store
+from wushe.runtime.subscribe import on_event
+from wushe.runtime.telemetry import Telemetry
 
 
 class WorkersService:

@@ -4,9 +4,9 @@ cancelled). Every query and write is a method named for what it does; a write th
 invariant matches only while the state it was decided on still holds (None when it did not)."""
 from pymongo import ASCENDING
 
-from wushe.outbox import entries
-from wushe.regions import under_filter
-from wushe.store import after, insert_new
+from wushe.runtime.outbox import entries
+from wushe.contract.regions import under_filter
+from wushe.runtime.store import after, insert_new
 
 NO_OUTBOX = {"outbox": 0}
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import kombu
 
 from tests.bench import world
-from wushe.clock import now_iso
+from wushe.contract.clock import now_iso
 
 RESIDENT = {"name": "王大爷", "phone": "13800005678", "address": "天津市滨海新区泰达街道星华社区3号楼"}
 

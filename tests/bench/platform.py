@@ -13,8 +13,8 @@ import psutil
 import requests
 
 from tests.bench import world
-from wushe import scale
-from wushe.store import client_for, is_embedded
+from wushe.ops import scale
+from wushe.runtime.store import client_for, is_embedded
 
 MANAGEMENT = "http://127.0.0.1:15672/api"
 AUTH = ("guest", "guest")
@@ -73,8 +73,8 @@ class Processes:
         self.db_prefix = f"bench_{int(time.time())}_"
 
     def start(self, admin_key):
-        """The processes `wushe run --scale` would start (wushe.scale.plan), the floor's own
-        module in place of `wushe.cli` for the floor."""
+        """The processes `wushe run --scale` would start (wushe.ops.scale.plan), the floor's own
+        module in place of `wushe.ops.cli` for the floor."""
         env = dict(os.environ, AMQP_URI=self.amqp_uri, WUSHE_HTTP_PORT=str(self.port), WUSHE_ADMIN_KEY=admin_key,
                    WUSHE_DB_PREFIX=self.db_prefix, WUSHE_METRICS_PORT="0", **world.ENV, **self.extra_env)
         # one residents' key for every process of the run (on a shared store a process refuses to

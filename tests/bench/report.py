@@ -169,7 +169,7 @@ def plot(path, result):
 
 
 FAMILIES = [  # (family, what a frame's file path contains), first match wins
-    ("store", ("mongomock/", "wushe/embedded.py", "/copy.py", "bson/", "pymongo/")),
+    ("store", ("mongomock/", "wushe/runtime/mongomock_speedups.py", "/copy.py", "bson/", "pymongo/")),
     ("validation", ("marshmallow/",)),
     ("logging", ("structlog/", "logging/")),
     ("messaging", ("amqp/", "kombu/", "vine/", "nameko/amqp/", "eventlet/greenio/", "/socket.py", "/ssl.py")),

@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.bench import store as local_store
 from tests.bench.flow import label_of, run_flow
 from tests.bench.platform import SERVICES
-from wushe.store import is_embedded
+from wushe.runtime.store import is_embedded
 
 STORES = ("embedded", "local")
 

@@ -1,4 +1,4 @@
-"""The local store for a bench run: a store server of the run's own (`wushe.local.StoreServer`:
+"""The local store for a bench run: a store server of the run's own (`wushe.ops.local.StoreServer`:
 SecantusDB, MongoDB's wire protocol on WiredTiger, in a process of its own), on a free port,
 its data in a temporary folder removed after; and what it does for a need, from its own
 counters (`serverStatus` → `opcounters`, read through pymongo as from any MongoDB) and from
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pymongo
 
-from wushe.local import StoreServer
+from wushe.ops.local import StoreServer
 
 KINDS = ("insert", "query", "update", "delete", "getmore", "command")
 SERVER = "SecantusDB (Python, WiredTiger), a process of its own"

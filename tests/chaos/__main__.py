@@ -18,7 +18,7 @@ import dataclasses  # noqa: E402
 import sys  # noqa: E402
 
 from tests.chaos import process_mode, run as container_mode  # noqa: E402
-from wushe import logs  # noqa: E402
+from wushe.runtime import logs  # noqa: E402
 
 MODES = {"processes": process_mode, "containers": container_mode}
 

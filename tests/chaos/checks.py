@@ -8,10 +8,12 @@ import json
 import requests
 from prometheus_client import REGISTRY
 
-from wushe import dlq, outbox
-from wushe.linkage import PARTS
-from wushe.store import database
-from wushe.subscribe import DUPLICATE
+from wushe.ops import dlq
+
+from wushe.runtime import outbox
+from wushe.contract.linkage import PARTS
+from wushe.runtime.store import database
+from wushe.runtime.subscribe import DUPLICATE
 
 UNSETTLED = {"pending", "open"}
 

@@ -31,9 +31,9 @@ from tests.chaos import checks, drive, faults
 from tests.chaos.run import MANAGEMENT, POISON_QUEUES, Options as ContainerOptions, set_vhost, wait_quiet
 from tests.netports import free_port
 from tests.processes import Topology
-from wushe.config import nameko_config
-from wushe.events.catalog import SOURCES
-from wushe.local import StoreServer
+from wushe.runtime.config import nameko_config
+from wushe.contract.events.catalog import SOURCES
+from wushe.ops.local import StoreServer
 
 
 @dataclass

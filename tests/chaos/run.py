@@ -22,10 +22,10 @@ import structlog
 from eventlet.event import Event
 
 from tests.chaos import checks, drive, faults
-from wushe.cli import service_classes
-from wushe.config import nameko_config
-from wushe.events.catalog import SOURCES
-from wushe.store import client_for
+from wushe.ops.cli import service_classes
+from wushe.runtime.config import nameko_config
+from wushe.contract.events.catalog import SOURCES
+from wushe.runtime.store import client_for
 
 log = structlog.get_logger("chaos")
 MANAGEMENT = "http://127.0.0.1:15672"

@@ -9,7 +9,7 @@ import pytest
 
 from tests.chaos.process_mode import Options, run
 from tests.chaos.run import short_run
-from wushe.local import server_program
+from wushe.ops.local import server_program
 
 BROKER_DOWN = float(os.environ.get("WUSHE_CHAOS_BROKER_DOWN", "11"))
 

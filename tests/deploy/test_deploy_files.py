@@ -14,7 +14,7 @@ import promql_parser
 import pytest
 import yaml
 
-import wushe.metrics  # noqa: F401 — registers the catalog
+import wushe.runtime.metrics  # noqa: F401 — registers the catalog
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERVICES = ("community", "orgs", "workers", "volunteers", "charity")

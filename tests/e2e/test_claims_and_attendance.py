@@ -10,7 +10,7 @@ from nameko.testing.services import entrypoint_hook
 from services.volunteers import domain
 from services.volunteers.service import VolunteersService
 from tests.e2e.world import XINGHUA, need, ok, seed
-from wushe.store import database
+from wushe.runtime.store import database
 
 pytestmark = pytest.mark.e2e
 

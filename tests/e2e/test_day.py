@@ -6,7 +6,7 @@ import random
 import pytest
 
 from tests.conftest import ADMIN_KEY
-from wushe.day import Day
+from wushe.demo.day import Day
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN_KEY, wait_for
-from wushe.cli import service_classes
+from wushe.ops.cli import service_classes
 
 pytestmark = pytest.mark.e2e
 
@@ -74,7 +74,7 @@ def test_the_platform_survives_a_broker_restart_and_says_not_ready_meanwhile(pla
 def test_the_station_client_reconnects_after_a_broker_restart(platform, config):
     import eventlet
     from tests.e2e.world import XINGHUA, seed
-    from wushe.station import StationClient
+    from wushe.contract.station import StationClient
     seed(platform)
     received = []
     with StationClient(config["AMQP_URI"], "hotline-restart") as station:

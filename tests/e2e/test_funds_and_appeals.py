@@ -5,7 +5,7 @@ import pytest
 from services.charity import domain
 from tests.conftest import wait_for
 from tests.e2e.world import HUAYUAN, STREET, XINGHUA, need, ok, seed
-from wushe.store import database
+from wushe.runtime.store import database
 
 pytestmark = pytest.mark.e2e
 

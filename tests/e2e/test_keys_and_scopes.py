@@ -16,7 +16,7 @@ import gateway.service  # noqa: F401 — declares the routes
 from gateway.web import ROUTES
 from tests.conftest import wait_for
 from tests.e2e.world import STREET, XINGHUA, need, ok, seed
-from wushe.store import database
+from wushe.runtime.store import database
 
 pytestmark = pytest.mark.e2e
 

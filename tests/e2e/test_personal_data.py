@@ -9,7 +9,7 @@ from services.community.residents import FIELDS
 from tests.conftest import wait_for
 from tests.e2e.test_station_and_privacy import publish_need_reported
 from tests.e2e.world import STREET, XINGHUA, need, ok, seed
-from wushe.store import database
+from wushe.runtime.store import database
 
 pytestmark = pytest.mark.e2e
 RESIDENT = {"name": "欧阳娜娜", "phone": "13912345678", "address": "天津市滨海新区泰达街道星华里3号楼2单元"}

@@ -6,7 +6,7 @@ import kombu
 import pytest
 
 from tests.e2e.world import XINGHUA, need, ok, seed
-from wushe.clock import now_iso
+from wushe.contract.clock import now_iso
 
 pytestmark = pytest.mark.e2e
 RESIDENT = {"name": "王秀英", "phone": "13812345678", "address": "星华里3号楼2门501"}
@@ -73,7 +73,7 @@ def test_no_resident_name_phone_or_address_in_any_event_or_log_line(platform, co
         assert json.dumps(value)[1:-1] not in logs  # nor escaped as \uXXXX
     # the community keeps them, and only there, sealed
     from services.community.residents import Keyring, opened, resident_id_for
-    from wushe.store import database
+    from wushe.runtime.store import database
     stored = database(config["WUSHE"], "community").residents.find_one({"_id": resident_id_for(need_id)})
     assert not any(value in json.dumps(stored, ensure_ascii=False) for value in RESIDENT.values())
     assert opened(stored, Keyring.parse(config["WUSHE"]["PII_KEY"])) == RESIDENT

@@ -1,12 +1,12 @@
-"""The station client (wushe.station) against real RabbitMQ, alongside the platform: a hotline
+"""The station client (wushe.contract.station) against real RabbitMQ, alongside the platform: a hotline
 reports needs and follows their linkage through its own durable queue."""
 import eventlet
 import pytest
 
 from tests.conftest import wait_for
 from tests.e2e.world import XINGHUA, seed
-from wushe.events import InvalidEvent
-from wushe.station import StationClient
+from wushe.contract.events import InvalidEvent
+from wushe.contract.station import StationClient
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,7 @@ import eventlet
 import pytest
 
 from tests.e2e.world import need, ok, seed
-from wushe.store import database
+from wushe.runtime.store import database
 
 pytestmark = pytest.mark.e2e
 

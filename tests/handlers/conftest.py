@@ -6,7 +6,7 @@ import pytest
 
 
 class Outbox:
-    """wushe.outbox.Outbox's `flush`, publishing into a list: the events in publication order."""
+    """wushe.runtime.outbox.Outbox's `flush`, publishing into a list: the events in publication order."""
 
     def __init__(self):
         self.published = []

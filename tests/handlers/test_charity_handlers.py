@@ -10,11 +10,11 @@ import pytest
 from services.charity import handlers, schemas
 from services.charity.store import CharityStore
 from tests.unit.helpers import COMMUNITY, DISTRICT, STREET
-from wushe.clock import later
-from wushe.decisions import Refused
-from wushe.errors import loaded
-from wushe.events import load, new_event
-from wushe.subscribe import DUPLICATE
+from wushe.contract.clock import later
+from wushe.contract.decisions import Refused
+from wushe.runtime.errors import loaded
+from wushe.contract.events import load, new_event
+from wushe.runtime.subscribe import DUPLICATE
 
 T0 = "2026-11-23T08:00:00.000000Z"
 

@@ -6,8 +6,8 @@ import pytest
 from services.community import handlers, residents
 from services.community.store import CommunityStore
 from tests.unit.helpers import COMMUNITY, EVERYTHING, event
-from wushe.decisions import Refused
-from wushe.subscribe import DUPLICATE
+from wushe.contract.decisions import Refused
+from wushe.runtime.subscribe import DUPLICATE
 
 RESIDENT = {"name": "张桂兰", "phone": "13812345678", "address": "兴华里3号楼2门501"}
 NEED = {"id": "need-0a1b2c3d4e5f6789", "community": COMMUNITY, "category": "medical_escort", "urgency": "high",

@@ -9,10 +9,10 @@ import pytest
 from services.orgs import handlers
 from services.orgs.store import OrgsStore
 from tests.unit.helpers import COMMUNITY, STREET
-from wushe.config import Rules
-from wushe.decisions import Refused
-from wushe.events import load, new_event
-from wushe.subscribe import DUPLICATE
+from wushe.runtime.config import Rules
+from wushe.contract.decisions import Refused
+from wushe.contract.events import load, new_event
+from wushe.runtime.subscribe import DUPLICATE
 
 HUAYING = "tianjin/binhai/taida/huaying"
 MILESTONES = [

@@ -8,11 +8,11 @@ import pytest
 from services.volunteers import calls, domain, handlers
 from services.volunteers.store import VolunteersStore
 from tests.unit.helpers import COMMUNITY, DISTRICT, NEED_ID, STREET, T0
-from wushe.clock import later
-from wushe.config import Rules
-from wushe.decisions import Refused
-from wushe.events import load, new_event
-from wushe.subscribe import DUPLICATE
+from wushe.contract.clock import later
+from wushe.runtime.config import Rules
+from wushe.contract.decisions import Refused
+from wushe.contract.events import load, new_event
+from wushe.runtime.subscribe import DUPLICATE
 
 CALL_ID = domain.call_id_for(NEED_ID)
 MORNING = ("2026-11-24T09:00:00.000000Z", "2026-11-24T11:00:00.000000Z")

@@ -9,9 +9,9 @@ import pytest
 
 from services.workers import assignment, handlers
 from services.workers.store import WorkersStore
-from wushe.config import Rules
-from wushe.decisions import Refused
-from wushe.subscribe import DUPLICATE
+from wushe.runtime.config import Rules
+from wushe.contract.decisions import Refused
+from wushe.runtime.subscribe import DUPLICATE
 
 STREET = "tianjin/binhai/taida"
 COMMUNITY = STREET + "/xinghua"

@@ -2,7 +2,7 @@
 import pytest
 from nameko.standalone.events import event_dispatcher
 
-from wushe.events import new_event
+from wushe.contract.events import new_event
 
 
 @pytest.fixture

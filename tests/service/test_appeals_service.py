@@ -6,8 +6,8 @@ from services.charity.service import CharityService
 from services.charity.store import CharityStore
 from tests.conftest import wait_for
 from tests.service.conftest import need_registered
-from wushe.events import stamped
-from wushe.store import database
+from wushe.contract.events import stamped
+from wushe.runtime.store import database
 
 STREET = "tianjin/binhai/taida"
 FLOUR = [{"item": "flour", "quantity": 10, "unit": "kg"}]

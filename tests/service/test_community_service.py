@@ -5,10 +5,10 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from services.community.service import CommunityService
 from tests.conftest import wait_for
-from wushe import dlq
-from wushe.errors import Conflict, InvalidInput
-from wushe.events import new_event
-from wushe.store import database
+from wushe.ops import dlq
+from wushe.runtime.errors import Conflict, InvalidInput
+from wushe.contract.events import new_event
+from wushe.runtime.store import database
 
 XINGHUA = "tianjin/binhai/taida/xinghua"
 

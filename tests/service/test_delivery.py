@@ -6,10 +6,11 @@ import pytest
 from nameko.standalone.events import event_dispatcher
 
 from tests.conftest import wait_for
-from wushe import dlq, topology
-from wushe.events import new_event
-from wushe.subscribe import on_event
-from wushe.telemetry import Telemetry
+from wushe.ops import dlq
+from wushe.runtime import topology
+from wushe.contract.events import new_event
+from wushe.runtime.subscribe import on_event
+from wushe.runtime.telemetry import Telemetry
 
 calls = collections.Counter()
 FAIL_TIMES = {}

@@ -5,7 +5,7 @@ from services.orgs.service import OrgsService
 from services.volunteers.service import VolunteersService
 from tests.conftest import wait_for
 from tests.service.conftest import need_registered
-from wushe.store import database
+from wushe.runtime.store import database
 
 HUAYUAN = "tianjin/binhai/taida/huayuan"
 

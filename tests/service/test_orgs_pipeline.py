@@ -13,10 +13,10 @@ from services.orgs import domain
 from services.orgs.service import OrgsService
 from tests.conftest import wait_for
 from tests.service.conftest import need_registered
-from wushe.errors import Conflict, InvalidInput, NotFound
-from wushe.config import Rules
-from wushe.events import load
-from wushe.store import database
+from wushe.runtime.errors import Conflict, InvalidInput, NotFound
+from wushe.runtime.config import Rules
+from wushe.contract.events import load
+from wushe.runtime.store import database
 
 HUAYUAN = "tianjin/binhai/taida/huayuan"
 XINGHUA = "tianjin/binhai/taida/xinghua"

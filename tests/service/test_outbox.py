@@ -2,8 +2,8 @@
 published by the relay, and a redelivery of it changes nothing downstream."""
 from services.volunteers.service import VolunteersService
 from tests.conftest import wait_for
-from wushe.events import new_event
-from wushe.store import database
+from wushe.contract.events import new_event
+from wushe.runtime.store import database
 
 
 def test_the_relay_publishes_what_a_crash_left_in_an_outbox(container_factory, config, tap):

@@ -11,9 +11,9 @@ from services.community.residents import resident_id_for
 from services.community.service import CommunityService, PersonalDataKeys
 from tests.conftest import wait_for
 from tests.service.test_community_service import XINGHUA, start
-from wushe.config import nameko_config
-from wushe.errors import Conflict, NotFound
-from wushe.store import database
+from wushe.runtime.config import nameko_config
+from wushe.runtime.errors import Conflict, NotFound
+from wushe.runtime.store import database
 
 RESIDENT = {"name": "欧阳娜娜", "phone": "13912345678", "address": "天津市滨海新区泰达街道星华里3号楼2单元"}
 

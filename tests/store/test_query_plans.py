@@ -32,9 +32,9 @@ from pymongo import monitoring
 
 from tests.netports import free_port
 from tests.store.plans import Recorder, indexes_used, plan, scans
-from wushe.cli import service_classes
-from wushe.config import nameko_config
-from wushe.day import TAIDA, Day
+from wushe.ops.cli import service_classes
+from wushe.runtime.config import nameko_config
+from wushe.demo.day import TAIDA, Day
 
 pytestmark = pytest.mark.e2e
 ADMIN_KEY = "plans-admin-key"

@@ -15,8 +15,8 @@ from tests.e2e.world import need, ok, seed
 from tests.netports import free_port
 from tests.processes import Topology
 from tests.tap import EventTap
-from wushe.config import nameko_config
-from wushe.store import database
+from wushe.runtime.config import nameko_config
+from wushe.runtime.store import database
 
 pytestmark = pytest.mark.e2e
 

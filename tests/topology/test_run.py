@@ -21,7 +21,7 @@ RESIDENT = {"name": "欧阳娜娜", "phone": "13800005678", "address": "天津�
 class Run:
     def __init__(self, env, out):
         self.out = out
-        self.process = subprocess.Popen([sys.executable, "-m", "wushe.cli", "run"], env=env,
+        self.process = subprocess.Popen([sys.executable, "-m", "wushe.ops.cli", "run"], env=env,
                                         stdout=open(out, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_banner(self, timeout=120):

@@ -11,8 +11,8 @@ import requests
 from tests.conftest import ADMIN_KEY, wait_for
 from tests.netports import free_port
 from tests.processes import Topology
-from wushe.config import nameko_config
-from wushe.local import StoreServer
+from wushe.runtime.config import nameko_config
+from wushe.ops.local import StoreServer
 
 pytestmark = pytest.mark.e2e
 NEED = {"id": "need-store-away-1", "community": "tianjin/binhai/taida/xinghua", "category": "errands",

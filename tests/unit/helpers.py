@@ -1,7 +1,7 @@
 """Realistic inputs shared by the unit tests: region paths, times and loaded events."""
 import dataclasses
 
-from wushe.events import load, new_event
+from wushe.contract.events import load, new_event
 
 COMMUNITY = "tianjin/binhai/taida/xinghua"
 STREET = "tianjin/binhai/taida"

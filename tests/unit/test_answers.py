@@ -4,7 +4,7 @@ import dataclasses
 from gateway.readmodel import blank, project, public
 from gateway.schemas import NeedView
 from tests.unit.helpers import COMMUNITY, DISTRICT, EVERYTHING, NEED_ID, STREET, T0, T1, event
-from wushe.events import load, new_event
+from wushe.contract.events import load, new_event
 
 
 def _event(source, event_type, data):

@@ -1,11 +1,11 @@
-"""wushe.asyncapi: the AsyncAPI 3 document is the event catalog, whole and self-consistent."""
+"""wushe.contract.asyncapi: the AsyncAPI 3 document is the event catalog, whole and self-consistent."""
 import json
 
 import pytest
 
-from wushe import asyncapi
-from wushe.events import InvalidEvent, new_event
-from wushe.events.catalog import CATALOG
+from wushe.contract import asyncapi
+from wushe.contract.events import InvalidEvent, new_event
+from wushe.contract.events.catalog import CATALOG
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""wushe.cas: a decision is written only on the document it was made from; a lost race is
+"""wushe.runtime.cas: a decision is written only on the document it was made from; a lost race is
 decided again on a fresh read; a document not there is created by its first change."""
 import mongomock
 import pytest
 
 from tests.unit.helpers import NEED_ID
-from wushe import cas
-from wushe.decisions import Change, Event, Refused
+from wushe.runtime import cas
+from wushe.contract.decisions import Change, Event, Refused
 
 AT = "2026-11-23T08:00:00.000000Z"
 

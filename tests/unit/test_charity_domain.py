@@ -3,7 +3,7 @@ import pytest
 
 from services.charity import domain
 from tests.unit.helpers import COMMUNITY, NEED_ID, T0, T1, T2, pledge
-from wushe.events import load, stamped
+from wushe.contract.events import load, stamped
 
 
 @pytest.mark.parametrize("lot_region, expected", [
@@ -112,7 +112,7 @@ def test_a_pledge_already_on_the_lot_takes_nothing_more():
 
 
 def test_a_delivery_is_refused_beyond_what_is_left_in_part_fen_or_once_not_reserved():
-    from wushe.decisions import Refused
+    from wushe.contract.decisions import Refused
     money = {"_id": "lot-m", "item": "funds", "unit": "cents", "donor_id": "fund-x", "unit_value_cents": 1.0}
     reserved = {"pledge_id": "pledge-m", "need_id": NEED_ID, "community": COMMUNITY, "quantity": 300.0,
                 "delivered": 100.0, "state": "reserved"}

@@ -6,8 +6,8 @@ import pytest
 from services.community import domain
 from tests.unit.helpers import (COMMUNITY, DISTRICT, EVERYTHING, NEED_ID, STREET, T0, T1, T2, T3, event,
                                 requirements)
-from wushe.decisions import Refused
-from wushe.events import load, stamped
+from wushe.contract.decisions import Refused
+from wushe.contract.events import load, stamped
 
 RESIDENT = {"name": "张桂兰", "phone": "13812345678", "address": "兴华里3号楼2门501"}
 

@@ -5,7 +5,7 @@ import mongomock
 import pytest
 from mongomock import collection as mc
 
-from wushe import embedded
+from wushe.runtime import mongomock_speedups as embedded
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""wushe.events: writing validated envelopes and reading them back through the catalog."""
+"""wushe.contract.events: writing validated envelopes and reading them back through the catalog."""
 import re
 import uuid
 
 import pytest
 
 from tests.unit.helpers import COMMUNITY, DISTRICT, NEED_ID, STREET, T0
-from wushe.events import Event, InvalidEvent, load, new_event
+from wushe.contract.events import Event, InvalidEvent, load, new_event
 
 REGISTERED = {"need_id": NEED_ID, "community": COMMUNITY, "street": STREET, "district": DISTRICT,
               "category": "elderly_care", "urgency": "critical", "registered_at": T0,

@@ -4,7 +4,7 @@ import pytest
 
 from services.charity import domain, donations
 from tests.unit.helpers import COMMUNITY, NEED_ID, STREET, T0, T1, T2, T3
-from wushe.events import load, stamped
+from wushe.contract.events import load, stamped
 
 HUAYUAN = "tianjin/binhai/taida/huayuan"
 

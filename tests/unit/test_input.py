@@ -6,9 +6,9 @@ from gateway.service import GatewayService  # noqa: F401 — declares the routes
 from gateway.web import ROUTES
 from services.community.schemas import NeedIn
 from tests.unit.helpers import COMMUNITY, DISTRICT, NEED_ID, STREET, T0
-from wushe.errors import InvalidInput, loaded
-from wushe.events import load, new_event
-from wushe.events.catalog import NeedReported
+from wushe.runtime.errors import InvalidInput, loaded
+from wushe.contract.events import load, new_event
+from wushe.contract.events.catalog import NeedReported
 
 NEED = {"community": COMMUNITY, "category": "errands", "urgency": "high", "description": "代购米面",
         "requirements": {"volunteers": {"count": 1, "skills": ["errands"]},

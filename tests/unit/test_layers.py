@@ -19,8 +19,8 @@ RULES = [f"services.{s}.domain" for s in SERVICES] + ["services.volunteers.atten
 # kernel's modules that wrap them (errors that know RPC, the store, the outbox, retries, metrics)
 FORBIDDEN = {"nameko", "pymongo", "bson", "mongomock", "eventlet", "kombu", "amqp", "werkzeug", "requests",
              "prometheus_client", "structlog", "cryptography"}
-FORBIDDEN_OURS = {"wushe.errors", "wushe.store", "wushe.outbox", "wushe.cas", "wushe.subscribe", "wushe.rpc",
-                  "wushe.telemetry", "wushe.metrics", "wushe.config", "wushe.embedded"}
+FORBIDDEN_OURS = {"wushe.runtime.errors", "wushe.runtime.store", "wushe.runtime.outbox", "wushe.runtime.cas", "wushe.runtime.subscribe", "wushe.runtime.rpc",
+                  "wushe.runtime.telemetry", "wushe.runtime.metrics", "wushe.runtime.config", "wushe.runtime.mongomock_speedups"}
 MONGO_CALLS = {"find", "find_one", "find_one_and_update", "find_one_and_replace", "update_one", "update_many",
                "insert_one", "insert_many", "replace_one", "delete_one", "delete_many", "count_documents",
                "aggregate", "distinct", "create_index", "bulk_write"}
@@ -95,7 +95,7 @@ def test_every_service_has_the_same_layers(service):
 
 
 def test_the_walk_finds_what_it_looks_for():
-    """The walk itself: the gateway's web module reaches nameko and wushe.errors, so the check
+    """The walk itself: the gateway's web module reaches nameko and wushe.runtime.errors, so the check
     above could fail."""
     seen = reached("gateway.web")
-    assert "nameko.exceptions" in seen and "wushe.errors" in seen
+    assert "nameko.exceptions" in seen and "wushe.runtime.errors" in seen

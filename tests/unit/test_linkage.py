@@ -1,9 +1,9 @@
-"""wushe.linkage: the fold of the parties' events into a need's linkage, and the need's status."""
+"""wushe.contract.linkage: the fold of the parties' events into a need's linkage, and the need's status."""
 import pytest
 
 from tests.unit.helpers import (EVERYTHING, RESOURCES, T0, T1, T2, T3, VOLUNTEERS, event, pledge,
                                 requirements)
-from wushe import linkage
+from wushe.contract import linkage
 
 
 def fold(*events, reqs=EVERYTHING):

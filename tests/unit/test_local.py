@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from wushe import local, scale
-from wushe.cli import store_mode
+from wushe.ops import local, scale
+from wushe.ops.cli import store_mode
 
 
 def test_keys_are_made_once_kept_0600_and_given_back_unchanged(tmp_path):

@@ -5,8 +5,8 @@ import pytest
 
 from services.orgs import domain
 from tests.unit.helpers import COMMUNITY, NEED_ID, STREET, T0, T1, T2, T3
-from wushe.decisions import Refused
-from wushe.events import load, stamped
+from wushe.contract.decisions import Refused
+from wushe.contract.events import load, stamped
 
 
 def project(project_id="project-1", capacity=20, need_ids=(), state="open"):

@@ -1,9 +1,9 @@
-"""wushe.regions: city/district/street/community paths."""
+"""wushe.contract.regions: city/district/street/community paths."""
 import re
 
 import pytest
 
-from wushe import regions
+from wushe.contract import regions
 
 XINGHUA = "tianjin/binhai/taida/xinghua"
 

@@ -146,7 +146,7 @@ def test_a_parked_report_shows_its_resident_masked_and_anything_else_as_it_is():
 ])
 def test_refusing_a_resident_never_repeats_it(resident):
     from marshmallow import ValidationError
-    from wushe.events.catalog import Resident
+    from wushe.contract.events.catalog import Resident
     with pytest.raises(ValidationError) as refused:
         Resident().load(resident)
     errors = json.dumps(refused.value.messages, ensure_ascii=False)

@@ -2,7 +2,7 @@
 error through, and the thread's death takes the container with it)."""
 import pytest
 
-from wushe.rpc import ResilientQueueConsumer, RpcProxy
+from wushe.runtime.rpc import ResilientQueueConsumer, RpcProxy
 
 
 class DroppedMessage:

@@ -1,8 +1,8 @@
 """`wushe run --scale`: which processes it plans, and why the embedded store refuses instances."""
 import pytest
 
-from wushe import scale
-from wushe.cli import SERVICES
+from wushe.ops import scale
+from wushe.ops.cli import SERVICES
 
 
 def test_every_service_runs_once_unless_named():

@@ -2,7 +2,7 @@
 import pytest
 
 from services.volunteers import timebank
-from wushe.decisions import Refused
+from wushe.contract.decisions import Refused
 
 AT1, AT2 = "2026-11-23T08:00:00.000000Z", "2026-11-23T09:00:00.000000Z"
 

@@ -4,8 +4,8 @@ import pytest
 
 from services.volunteers import attendance, domain
 from tests.unit.helpers import COMMUNITY, NEED_ID, STREET, T0, T1, T2, T3
-from wushe.decisions import Refused
-from wushe.events import load, stamped
+from wushe.contract.decisions import Refused
+from wushe.contract.events import load, stamped
 
 RULES = {"critical": 2, "high": 12, "normal": 48, "low": 168}
 MORNING = ("2026-11-24T09:00:00.000000Z", "2026-11-24T11:00:00.000000Z")

@@ -70,8 +70,8 @@ def test_case_id_for_is_deterministic_and_per_need():
 # --- staffing, supervision, stages, the district queue ------------------------------------------
 from datetime import datetime, timedelta, timezone  # noqa: E402
 
-from wushe.clock import iso  # noqa: E402
-from wushe.config import Rules  # noqa: E402
+from wushe.contract.clock import iso  # noqa: E402
+from wushe.runtime.config import Rules  # noqa: E402
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 RULES = Rules()
@@ -168,7 +168,7 @@ def test_certification_only_goes_up_and_a_default_cap_follows_the_level():
 
 
 # --- the documents and decisions the rules make ---------------------------------------------------
-from wushe.decisions import Refused  # noqa: E402
+from wushe.contract.decisions import Refused  # noqa: E402
 
 STATION = {"_id": "station-taida", "street": "tianjin/binhai/taida"}
 WAITING = {"need_id": "need-0a1b", "community": "tianjin/binhai/taida/xinghua", "street": "tianjin/binhai/taida",

@@ -10,7 +10,7 @@ volunteers are the list carried by the event with the highest call version (clai
 withdrawn, so a union would keep volunteers who left). Re-applying an event changes nothing.
 """
 
-from wushe.events.catalog import CATALOG
+from wushe.contract.events.catalog import CATALOG
 
 PARTS = ("organisation", "worker", "volunteers", "resources")
 SUCCESS = {"worker": {"assigned"}, "volunteers": {"filled"}, "resources": {"pledged", "delivered"}}

@@ -15,7 +15,7 @@ import uuid
 import requests
 
 from wushe import demo
-from wushe.clock import parse
+from wushe.contract.clock import parse
 
 TAIDA = demo.TAIDA
 COMMUNITIES = [f"{TAIDA}/xinghua", f"{TAIDA}/huayuan"]

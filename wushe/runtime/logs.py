@@ -1,6 +1,6 @@
 """JSON-lines logging through structlog, for our code and for nameko's own stdlib loggers.
 
-Flows bind `need_id` and `correlation_id` (see wushe.telemetry) into structlog's contextvars,
+Flows bind `need_id` and `correlation_id` (see wushe.runtime.telemetry) into structlog's contextvars,
 so every line a flow produces, in any service, carries them. Never log a resident's details.
 """
 import logging
@@ -69,5 +69,5 @@ def configure(level="INFO", stream=None):
     # kombu/amqp chatter is noise at INFO
     for noisy in ("kombu", "amqp", "nameko.messaging"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    # wushe.telemetry logs every failed worker with its traceback; nameko's own line would repeat it
+    # wushe.runtime.telemetry logs every failed worker with its traceback; nameko's own line would repeat it
     logging.getLogger("nameko.containers").setLevel(logging.CRITICAL)

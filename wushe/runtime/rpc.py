@@ -15,9 +15,9 @@ from nameko.messaging import QueueConsumer
 from nameko.rpc import ReplyListener, Rpc
 from nameko.rpc import RpcProxy as NamekoRpcProxy
 
-from wushe.errors import from_refusal
+from wushe.runtime.errors import from_refusal
 
-log = structlog.get_logger("wushe.rpc")
+log = structlog.get_logger("wushe.runtime.rpc")
 CONNECTION_LOST = (OperationalError, AmqpConnectionError, ConnectionError, socket.error)
 
 

@@ -11,12 +11,12 @@ import structlog
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 
-from wushe import metrics
-from wushe.config import settings
-from wushe.errors import WusheError, from_refusal
-from wushe.events import Event
-from wushe.subscribe import DUPLICATE
-from wushe.logs import configure
+from wushe.runtime import metrics
+from wushe.runtime.config import settings
+from wushe.runtime.errors import WusheError, from_refusal
+from wushe.contract.events import Event
+from wushe.runtime.subscribe import DUPLICATE
+from wushe.runtime.logs import configure
 
 log = structlog.get_logger("wushe")
 CORRELATION = re.compile(r"[\x21-\x7e]{1,100}")

@@ -4,8 +4,8 @@ from datetime import timezone
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from wushe.clock import iso
-from wushe.regions import LEVELS, is_valid
+from wushe.contract.clock import iso
+from wushe.contract.regions import LEVELS, is_valid
 
 
 class RegionPath(validate.Validator):
@@ -36,7 +36,7 @@ def record_id(**kw):
 
 
 class Timestamp(fields.DateTime):
-    """An ISO 8601 time, kept as the fixed-width UTC text every record uses (wushe.clock), so
+    """An ISO 8601 time, kept as the fixed-width UTC text every record uses (wushe.contract.clock), so
     that times compare as text in any store. A time without a zone is taken as UTC."""
 
     def _deserialize(self, value, attr, data, **kwargs):

@@ -1,13 +1,13 @@
 """Errors a service raises to a caller; they cross RPC as themselves (nameko's
 `deserialize_to_instance`), and the gateway maps each type to an HTTP status in one table.
 
-Rules refuse with `wushe.decisions.Refused`, which knows nothing of RPC; `from_refusal` turns it
+Rules refuse with `wushe.contract.decisions.Refused`, which knows nothing of RPC; `from_refusal` turns it
 (and a compare-and-set's `Contention`) into the error its caller gets, at the edges: the RPC
-entrypoint (`wushe.rpc`) and the event entrypoint (`wushe.subscribe`)."""
+entrypoint (`wushe.runtime.rpc`) and the event entrypoint (`wushe.runtime.subscribe`)."""
 from nameko.exceptions import deserialize_to_instance
 
-from wushe.cas import Contention
-from wushe.decisions import Refused
+from wushe.runtime.cas import Contention
+from wushe.contract.decisions import Refused
 
 
 class WusheError(Exception):
@@ -58,10 +58,10 @@ def from_refusal(exc):
 
 def loaded(schema_cls, payload):
     """`schema_cls().load(payload)`, with marshmallow's errors turned into InvalidInput. One
-    instance per class (wushe.fields.instance)."""
+    instance per class (wushe.contract.fields.instance)."""
     from marshmallow import ValidationError
 
-    from wushe.fields import instance
+    from wushe.contract.fields import instance
     try:
         return instance(schema_cls).load(payload)
     except ValidationError as exc:

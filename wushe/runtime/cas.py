@@ -7,8 +7,8 @@ import eventlet
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from wushe.decisions import Event
-from wushe.events import stamped
+from wushe.contract.decisions import Event
+from wushe.contract.events import stamped
 
 AGAIN = object()  # an attempt lost the race: read again
 ATTEMPTS = 50
@@ -16,7 +16,7 @@ ATTEMPTS = 50
 
 class Contention(Exception):
     """Another change won every attempt: the record is changing too fast. An RPC caller gets a
-    409 "try again" (wushe.errors.from_refusal); an event is retried later."""
+    409 "try again" (wushe.runtime.errors.from_refusal); an event is retried later."""
 
 
 def until_written(attempt, attempts=ATTEMPTS, what="the record"):

@@ -13,11 +13,11 @@ from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 
-from wushe import metrics
-from wushe.clock import iso, now
-from wushe.config import settings
+from wushe.runtime import metrics
+from wushe.contract.clock import iso, now
+from wushe.runtime.config import settings
 
-log = structlog.get_logger("wushe.outbox")
+log = structlog.get_logger("wushe.runtime.outbox")
 
 
 # Documents with events still to publish: a sparse index on the entries' times holds only those
@@ -113,7 +113,7 @@ class Outbox(DependencyProvider):
 
 
 def _store_of(container):
-    from wushe.store import Store
+    from wushe.runtime.store import Store
     for dependency in container.dependencies:
         if isinstance(dependency, Store):
             return dependency.store

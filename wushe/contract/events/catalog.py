@@ -7,8 +7,8 @@ the one inbound event, which the community service keeps to its own store.
 """
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.fields import Timestamp, region, record_id, strict
-from wushe.vocabulary import CATEGORIES, URGENCIES
+from wushe.contract.fields import Timestamp, region, record_id, strict
+from wushe.contract.vocabulary import CATEGORIES, URGENCIES
 
 
 class Tolerant(Schema):

@@ -23,19 +23,21 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 from nameko.standalone.events import get_event_exchange
 
-from wushe import events, metrics, topology
-from wushe.clock import now_iso
-from wushe.config import settings
-from wushe.decisions import Refused
-from wushe.errors import WusheError
-from wushe.rpc import ResilientQueueConsumer
+from wushe.contract import events
 
-log = structlog.get_logger("wushe.subscribe")
+from wushe.runtime import metrics, topology
+from wushe.contract.clock import now_iso
+from wushe.runtime.config import settings
+from wushe.contract.decisions import Refused
+from wushe.runtime.errors import WusheError
+from wushe.runtime.rpc import ResilientQueueConsumer
+
+log = structlog.get_logger("wushe.runtime.subscribe")
 DUPLICATE = "duplicate"
 
 
 class RawQueueConsumer(ResilientQueueConsumer):
-    """nameko's queue consumer (acks on a dropped connection survived, see wushe.rpc), but
+    """nameko's queue consumer (acks on a dropped connection survived, see wushe.runtime.rpc), but
     handing providers the undecoded message: kombu would otherwise fail on a body it cannot
     decode before any handler could park it."""
 

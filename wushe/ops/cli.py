@@ -21,9 +21,11 @@ import time  # noqa: E402
 import requests  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
-from wushe import demo, logs  # noqa: E402
-from wushe.config import DEFAULT_AMQP_URI, nameko_config  # noqa: E402
-from wushe.store import is_embedded  # noqa: E402
+from wushe import demo  # noqa: E402
+
+from wushe.runtime import logs
+from wushe.runtime.config import DEFAULT_AMQP_URI, nameko_config  # noqa: E402
+from wushe.runtime.store import is_embedded  # noqa: E402
 
 SERVICES = {
     "community": "services.community.service:CommunityService",
@@ -104,9 +106,9 @@ def run_in_process(chosen, env, mode):
 
 def run_processes(spec, chosen, env, mode):
     """The real topology: a process per service instance (`--scale volunteers=2`, see
-    wushe.scale) on a shared store — the local store server, started here and stopped last,
+    wushe.ops.scale) on a shared store — the local store server, started here and stopped last,
     unless MONGO_URI names a MongoDB."""
-    from wushe import local, scale
+    from wushe.ops import local, scale
     counts = scale.parse(spec, chosen)
     deployment = local.Deployment(env) if mode == "local" else None
     if deployment:
@@ -187,7 +189,7 @@ def dlq_command(args):
     """`wushe dlq [list | show SERVICE [ID] | replay SERVICE [ID …]]` — for the operator on call."""
     import json
 
-    from wushe import dlq
+    from wushe.ops import dlq
     uri = nameko_config(os.environ)["AMQP_URI"]
     if args.action == "list":
         found = dlq.counts(uri)
@@ -237,7 +239,7 @@ def main(argv=None):
     elif args.command == "seed":
         print(demo.load(args.url, args.key))
     elif args.command == "demo":
-        from wushe.day import Day
+        from wushe.demo.day import Day
         Day(args.url, args.key).run(needs=args.needs)
     elif args.command == "dlq":
         if args.action != "list" and not args.service:

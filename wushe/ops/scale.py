@@ -16,7 +16,7 @@ import sys
 import time
 import warnings
 
-from wushe.store import is_embedded
+from wushe.runtime.store import is_embedded
 
 
 def parse(spec, services):
@@ -55,7 +55,7 @@ def plan(counts, env):
             if name == "gateway":
                 own["WUSHE_HTTP_PORT"] = str(http + i)
             label = name if counts[name] == 1 else f"{name}#{i + 1}"
-            out.append((label, [sys.executable, "-m", "wushe.cli", "run", "--services", name], own))
+            out.append((label, [sys.executable, "-m", "wushe.ops.cli", "run", "--services", name], own))
             k += 1
     return out
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, asdict
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from wushe.clock import now_iso
-from wushe.events.catalog import CATALOG, SOURCES
-from wushe.fields import instance
+from wushe.contract.clock import now_iso
+from wushe.contract.events.catalog import CATALOG, SOURCES
+from wushe.contract.fields import instance
 
 VERSION = 1
 
@@ -54,7 +54,7 @@ class Event:
 
 
 def _schema(source, event_type):
-    """The catalog schema's one instance (wushe.fields.instance)."""
+    """The catalog schema's one instance (wushe.contract.fields.instance)."""
     key = (source, event_type)
     if key not in CATALOG:
         raise InvalidEvent({"type": [f"{source} publishes no event {event_type!r} in v1"]})
@@ -83,7 +83,7 @@ def new_event(source, event_type, data, *, subject=None, correlation_id=None, ev
 
 
 def stamped(source, draft, at, event_id=None):
-    """The envelope of an event a rule decided (`wushe.decisions.Event`), stamped with its
+    """The envelope of an event a rule decided (`wushe.contract.decisions.Event`), stamped with its
     source, a new id (unless given) and the time of the change that announces it."""
     return new_event(source, draft.type, draft.data, subject=draft.subject, correlation_id=draft.correlation_id,
                      event_id=event_id, time=at)

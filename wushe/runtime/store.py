@@ -13,11 +13,11 @@ from nameko.extensions import DependencyProvider
 from pymongo import ReturnDocument
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
-from wushe.clock import new_id, now_iso
-from wushe.config import settings
-from wushe.errors import Conflict, InvalidInput, NotFound
+from wushe.contract.clock import new_id, now_iso
+from wushe.runtime.config import settings
+from wushe.runtime.errors import Conflict, InvalidInput, NotFound
 
-log = structlog.get_logger("wushe.store")
+log = structlog.get_logger("wushe.runtime.store")
 _clients = {}
 _lock = threading.Lock()
 EMBEDDED = ("", "mongomock://")
@@ -34,7 +34,7 @@ def client_for(uri):
             if is_embedded(uri):
                 import mongomock
 
-                from wushe import embedded
+                from wushe.runtime import mongomock_speedups as embedded
                 embedded.install()
                 log.warning("store.embedded_non_durable",
                             detail="MONGO_URI is unset: using the in-process embedded store "

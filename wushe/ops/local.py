@@ -26,9 +26,9 @@ from pathlib import Path
 import pymongo
 from pymongo.errors import PyMongoError
 
-from wushe.scale import die_with_parent
+from wushe.ops.scale import die_with_parent
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: wushe/ops/local.py
 DEFAULT_PORT = 27027  # not 27017, where a developer's own mongod may be listening
 # journaled writes (see above); retryable writes need a replica set's failover to mean anything,
 # and on this server they cost a quarter of every write's time
@@ -167,5 +167,5 @@ class Deployment:
                 f"wipe: stop, then rm -rf {self.folder})")
 
 
-if __name__ == "__main__":  # `python -m wushe.local`: where a local deployment keeps its data
+if __name__ == "__main__":  # `python -m wushe.ops.local`: where a local deployment keeps its data
     print(Deployment().describe(), file=sys.stdout)

@@ -1,7 +1,7 @@
 """The station client: how station software (a 社工站 system, a hotline) talks to Wushe over
 AMQP without nameko — report needs, and follow the events it cares about.
 
-    from wushe.station import StationClient
+    from wushe.contract.station import StationClient
     with StationClient("amqp://guest:guest@mq:5672/", "hotline-236") as station:
         station.report_need({"community": "guangzhou/…", "category": "elderly_care", …})
         station.follow(["need_linked", "need_escalated"], on_event)
@@ -20,10 +20,10 @@ import uuid
 
 import kombu
 
-from wushe.events import InvalidEvent, load, new_event
-from wushe.events.catalog import CATALOG
+from wushe.contract.events import InvalidEvent, load, new_event
+from wushe.contract.events.catalog import CATALOG
 
-log = logging.getLogger("wushe.station")
+log = logging.getLogger("wushe.contract.station")
 SOURCE_OF = {event_type: source for source, event_type in CATALOG}
 RETRY = {"max_retries": None, "interval_start": 0.5, "interval_step": 1, "interval_max": 10}
 
@@ -54,7 +54,7 @@ class StationClient:
     # following ------------------------------------------------------------------------------
     def follow(self, event_types, handler, queue_name=None):
         """Receive these event types through the station's durable queue; `handler(event)` gets
-        a validated `wushe.events.Event`."""
+        a validated `wushe.contract.events.Event`."""
         unknown = [t for t in event_types if t not in SOURCE_OF]
         if unknown:
             raise ValueError(f"not in the event catalog: {', '.join(unknown)}")

@@ -1,5 +1,5 @@
 """The AsyncAPI 3 document of the event catalog: the contract station software publishes and
-subscribes by. Generated from `wushe.events.catalog`, so it cannot drift from what the
+subscribes by. Generated from `wushe.contract.events.catalog`, so it cannot drift from what the
 services dispatch (`make asyncapi` writes it; the gateway serves it at /api/v1/asyncapi.json).
 
 Each event type is a channel on its service's topic exchange (`<service>.events`), addressed by
@@ -10,9 +10,9 @@ import json
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from wushe.events import VERSION, Envelope
-from wushe.fields import schema_name
-from wushe.events.catalog import CATALOG
+from wushe.contract.events import VERSION, Envelope
+from wushe.contract.fields import schema_name
+from wushe.contract.events.catalog import CATALOG
 
 INBOUND = {"station"}  # exchanges the platform consumes from station software, not publishes to
 

@@ -2,9 +2,9 @@
 
 A domain function takes a document as read, the request or event, and the ids and the time it
 needs (passed in, so that it is deterministic), and either returns a `Change` or raises
-`Refused`. The use case around it writes the change (compare-and-set: `wushe.cas`), stamps and
+`Refused`. The use case around it writes the change (compare-and-set: `wushe.runtime.cas`), stamps and
 announces its events, and gives the answer; the edges (RPC, events) turn a refusal into what
-their callers understand (`wushe.errors.from_refusal`).
+their callers understand (`wushe.runtime.errors.from_refusal`).
 """
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 class Event:
     """An event to announce, as a rule decides it: its type, data, subject (what it is about: its
     need, unless given) and correlation id (the flow it belongs to: its subject, unless given).
-    The use case stamps it (id, time, source: `wushe.events.stamped`) when it stores the change."""
+    The use case stamps it (id, time, source: `wushe.contract.events.stamped`) when it stores the change."""
     type: str
     data: dict
     subject: str | None = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import kombu
 from amqp.exceptions import NotFound as QueueNotFound
 
-from wushe import topology
+from wushe.runtime import topology
 
 SERVICES = ("community", "orgs", "workers", "volunteers", "charity", "gateway")
 
