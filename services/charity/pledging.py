@@ -4,7 +4,8 @@ conditional store updates that apply them, for the use cases in `handlers` (each
 `Charity` context, `c`)."""
 from services.charity import domain
 from services.charity.domain import EPSILON
-from wushe.runtime import cas, metrics
+from services.charity import metrics
+from wushe.runtime import cas
 from wushe.runtime.cas import Contention
 from wushe.contract.regions import truncate
 

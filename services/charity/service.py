@@ -1,12 +1,9 @@
 """The charity service (慈善资源): donors, donations as lots, pledges against needs, delivery;
 community funds (社区基金) and their ledger; appeals (needs left short) filled by later lots —
 nameko's wiring of the use cases in `handlers`."""
-import os
-
-from nameko.timer import timer
-
 from services.charity import handlers, schemas
 from services.charity.store import CharityStore
+from wushe.runtime.config import SettingsConfig
 from wushe.runtime.errors import loaded
 from wushe.contract.fields import instance
 from wushe.runtime.outbox import Outbox
@@ -14,12 +11,7 @@ from wushe.runtime.rpc import rpc
 from wushe.runtime.store import Store
 from wushe.runtime.subscribe import on_event
 from wushe.runtime.telemetry import Telemetry
-
-# how often the service fills open appeals from lots that sit available and posts ledger entries a
-# crash left pending (read at import: nameko timers are static)
-APPEAL_CHECK_SECONDS = float(os.environ.get("WUSHE_APPEAL_CHECK_SECONDS", "30"))
-# a top-up round whose holder is silent this long is taken over (its holder crashed)
-TOP_UP_LEASE_SECONDS = float(os.environ.get("WUSHE_TOP_UP_LEASE_SECONDS", "60"))
+from wushe.runtime.timer import every
 
 
 class CharityService:
@@ -29,10 +21,11 @@ class CharityService:
     store = Store(CharityStore)
     outbox = Outbox(lambda store: store.outboxes())
     log = Telemetry()
+    settings = SettingsConfig()
 
     @property
     def charity(self):
-        return handlers.Charity(self.store, self.outbox, self.log, TOP_UP_LEASE_SECONDS)
+        return handlers.Charity(self.store, self.outbox, self.log, self.settings["TOP_UP_LEASE_SECONDS"])
 
     # donors and community funds -----------------------------------------------------------------
     @rpc
@@ -106,7 +99,7 @@ class CharityService:
     def on_donation_received(self, event):
         return handlers.donation_received(self.charity, event)
 
-    @timer(interval=APPEAL_CHECK_SECONDS)
+    @every("APPEAL_CHECK_SECONDS")
     def settle(self):
         """Repair what a crash left: ledger entries not posted, appeals not filled while matching
         lots sit available (a top-up round whose holder went silent is taken over)."""

@@ -7,10 +7,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from services.community import domain, residents
+from services.community import domain, metrics, residents
 from services.community.domain import SOURCE
 from services.community.store import CommunityStore
-from wushe.runtime import metrics
 from wushe.contract.clock import new_id, now_iso, parse
 from wushe.contract.decisions import Refused
 from wushe.contract.events import stamped

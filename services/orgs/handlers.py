@@ -6,12 +6,14 @@ test on the embedded store (`tests/handlers/`)."""
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from services.orgs import domain
+from services.orgs import domain, metrics
 from services.orgs.store import OrgsStore
 from wushe.runtime import cas
 from wushe.contract.clock import new_id, now_iso
 from wushe.runtime.config import Rules
 from wushe.contract.decisions import Refused
+from wushe.contract.vocabulary import ORG_STAGES
+from wushe.runtime.metrics import set_counts
 from wushe.runtime.subscribe import DUPLICATE
 
 
@@ -257,3 +259,8 @@ def _maybe_incubate(o, need):
         o.outbox.flush(o.store.organisations, started)
         o.log.info("org.incubation_started", organisation_id=started["_id"],
                    category=need["category"], demand=len(demand))
+
+
+def measure(o):
+    """Organisations by stage, for the operations dashboard."""
+    set_counts(metrics.ORGANISATIONS, o.store.by_stage(ORG_STAGES), ORG_STAGES)

@@ -1,12 +1,7 @@
 """The orgs service (社会组织): community organisations, matching, and incubation (孵化培育) —
 nameko's wiring of the use cases in `handlers`."""
-import os
-
-from nameko.timer import timer
-
 from services.orgs import handlers, schemas
 from services.orgs.store import OrgsStore
-from wushe.runtime import metrics
 from wushe.runtime.config import RulesConfig
 from wushe.runtime.errors import loaded
 from wushe.contract.fields import instance
@@ -15,11 +10,7 @@ from wushe.runtime.rpc import rpc
 from wushe.runtime.store import Store
 from wushe.runtime.subscribe import on_event
 from wushe.runtime.telemetry import Telemetry
-from wushe.contract.vocabulary import ORG_STAGES
-
-# how often needs still attached to a graduated organisation are handed over (a crash between a
-# graduation and its hand-over leaves them waiting); read at import: nameko timers are static
-HANDOVER_CHECK_SECONDS = float(os.environ.get("WUSHE_HANDOVER_CHECK_SECONDS", "30"))
+from wushe.runtime.timer import every
 
 
 class OrgsService:
@@ -70,12 +61,11 @@ class OrgsService:
         """A closed project takes no new needs; the needs it took keep their match."""
         return _out(handlers.close_project(self.organisations, org_id, project_id))
 
-    @timer(interval=metrics.MEASURE_SECONDS)
+    @every("MEASURE_SECONDS")
     def measure(self):
-        """Organisations by stage, for the operations dashboard."""
-        metrics.set_counts(metrics.ORGANISATIONS, self.store.by_stage(ORG_STAGES), ORG_STAGES)
+        handlers.measure(self.organisations)
 
-    @timer(interval=HANDOVER_CHECK_SECONDS)
+    @every("HANDOVER_CHECK_SECONDS")
     def hand_over_waiting(self):
         """Needs still attached to an organisation that has graduated are handed over."""
         handlers.hand_over_waiting(self.organisations)

@@ -5,10 +5,9 @@ deadlines, no-shows and bookings. Plain functions of a `handlers.Volunteers`, li
 Every change to a call is one compare-and-set on its version (`store.change_call`), its events
 in its outbox in the same write; a claim on a windowed call first books the window on the
 volunteer, by one update that matches only while no booking of theirs overlaps it."""
-from services.volunteers import attendance, domain
+from services.volunteers import attendance, domain, metrics
 from services.volunteers.domain import SOURCE
 from services.volunteers.handlers import credit, unknown, volunteer
-from wushe.runtime import metrics
 from wushe.contract.clock import iso
 from wushe.contract.decisions import Refused
 from wushe.contract.events import stamped

@@ -7,10 +7,9 @@ test on the embedded store (`tests/handlers/`)."""
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from services.volunteers import domain, timebank
+from services.volunteers import domain, metrics, timebank
 from services.volunteers.domain import SOURCE
 from services.volunteers.store import VolunteersStore
-from wushe.runtime import metrics
 from wushe.contract.clock import new_id, now_iso
 from wushe.runtime.config import Rules
 from wushe.contract.decisions import Refused

@@ -1,9 +1,5 @@
 """The volunteers service (志愿者): volunteers, calls and claims (抢单), the time bank (时间银行) —
 nameko's wiring of the use cases in `handlers` (volunteers, teams, the time bank) and `calls`."""
-import os
-
-from nameko.timer import timer
-
 from services.volunteers import calls, handlers, schemas
 from services.volunteers.store import VolunteersStore
 from wushe.runtime.config import RulesConfig
@@ -14,9 +10,8 @@ from wushe.runtime.rpc import rpc
 from wushe.runtime.store import Store
 from wushe.runtime.subscribe import on_event
 from wushe.runtime.telemetry import Telemetry
+from wushe.runtime.timer import every
 
-# how often open calls are checked against their deadline (read at import: nameko timers are static)
-EXPIRY_CHECK_SECONDS = float(os.environ.get("WUSHE_CALL_EXPIRY_CHECK_SECONDS", "30"))
 
 
 class VolunteersService:
@@ -116,13 +111,13 @@ class VolunteersService:
         body = loaded(schemas.CompletionIn, payload)
         return calls.complete(self.volunteers, call_id, body["volunteer_id"], body["hours"])
 
-    @timer(interval=EXPIRY_CHECK_SECONDS)
+    @every("CALL_EXPIRY_CHECK_SECONDS")
     def settle_calls(self):
         """Deadlines and no-shows: calls open at their deadline expire; claimants not checked in
         once a service is under way are recorded as no-shows."""
         calls.settle_calls(self.volunteers)
 
-    @timer(interval=EXPIRY_CHECK_SECONDS)
+    @every("CALL_EXPIRY_CHECK_SECONDS")
     def settle_bookings(self):
         """Free the windows no claim holds any more."""
         calls.settle_bookings(self.volunteers)
@@ -144,7 +139,7 @@ class VolunteersService:
     def ledger(self, volunteer_id, limit=50):
         return handlers.ledger(self.volunteers, volunteer_id, limit)
 
-    @timer(interval=EXPIRY_CHECK_SECONDS)
+    @every("CALL_EXPIRY_CHECK_SECONDS")
     def settle_ledger(self):
         """Finish the time-bank movements a crash left pending (recorded, paid, cleared)."""
         handlers.settle_ledger(self.volunteers)

@@ -8,10 +8,11 @@ worker (`service.py`) and in a test on the embedded store (`tests/handlers/`).""
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from services.workers import assignment, domain
+from services.workers import assignment, domain, metrics
 from services.workers.domain import SOURCE
 from services.workers.store import WorkersStore
-from wushe.runtime import cas, metrics
+from wushe.runtime import cas
+from wushe.runtime.metrics import set_counts
 from wushe.contract.clock import new_id, now_iso, parse
 from wushe.runtime.config import Rules
 from wushe.contract.decisions import Refused
@@ -55,9 +56,9 @@ def stats(c, region):
 def measure(c):
     """Cases by stage and stations not meeting the staffing rules (by district), for the
     operations dashboard."""
-    metrics.set_counts(metrics.CASES, c.store.cases_by_stage(domain.STAGES), domain.STAGES)
+    set_counts(metrics.CASES, c.store.cases_by_stage(domain.STAGES), domain.STAGES)
     reports = [(s["street"], _staffing(c, s)) for s in c.store.all_stations()]
-    metrics.set_counts(metrics.STATIONS_NONCOMPLIANT, domain.noncompliant_by_district(reports), ())
+    set_counts(metrics.STATIONS_NONCOMPLIANT, domain.noncompliant_by_district(reports), ())
 
 
 def _staffing(c, station_):

@@ -1,11 +1,9 @@
 """The workers service (社工): stations and their staffing, social workers and supervision,
 assignment, cases (个案) through their stages, visits and activities, the district queue —
 nameko's wiring of the use cases in `handlers` and `assignment`."""
-from nameko.timer import timer
 
 from services.workers import assignment, handlers, schemas
 from services.workers.store import WorkersStore
-from wushe.runtime import metrics
 from wushe.runtime.config import RulesConfig
 from wushe.runtime.errors import loaded
 from wushe.contract.fields import instance
@@ -14,6 +12,7 @@ from wushe.runtime.rpc import rpc
 from wushe.runtime.store import Store
 from wushe.runtime.subscribe import on_event
 from wushe.runtime.telemetry import Telemetry
+from wushe.runtime.timer import every
 
 
 class WorkersService:
@@ -72,7 +71,7 @@ class WorkersService:
     def stats(self, region):
         return handlers.stats(self.workers, region)
 
-    @timer(interval=metrics.MEASURE_SECONDS)
+    @every("MEASURE_SECONDS")
     def measure(self):
         handlers.measure(self.workers)
 

@@ -14,7 +14,12 @@ import promql_parser
 import pytest
 import yaml
 
-import wushe.runtime.metrics  # noqa: F401 — registers the catalog
+import services.charity.metrics  # noqa: F401 — each registers its part of the catalog
+import services.community.metrics  # noqa: F401
+import services.orgs.metrics  # noqa: F401
+import services.volunteers.metrics  # noqa: F401
+import services.workers.metrics  # noqa: F401
+import wushe.runtime.metrics  # noqa: F401
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERVICES = ("community", "orgs", "workers", "volunteers", "charity")

@@ -87,7 +87,16 @@ def nameko_config(env=os.environ, **overrides):
         "METRICS_PORT": int(env.get("WUSHE_METRICS_PORT", "0")),
         "OUTBOX_RELAY_SECONDS": float(env.get("WUSHE_OUTBOX_RELAY_SECONDS", "1")),
         "OUTBOX_GRACE_SECONDS": float(env.get("WUSHE_OUTBOX_GRACE_SECONDS", "2")),
+        # how often the timers look: calls' deadlines, bookings and pending time-bank movements
+        # (volunteers); the gauges recounted from the stores (orgs, workers, volunteers); needs
+        # left waiting on a graduated organisation (orgs); appeals to fill from available lots
+        # and unposted fund movements (charity)
         "CALL_EXPIRY_CHECK_SECONDS": float(env.get("WUSHE_CALL_EXPIRY_CHECK_SECONDS", "30")),
+        "MEASURE_SECONDS": float(env.get("WUSHE_MEASURE_SECONDS", "30")),
+        "HANDOVER_CHECK_SECONDS": float(env.get("WUSHE_HANDOVER_CHECK_SECONDS", "30")),
+        "APPEAL_CHECK_SECONDS": float(env.get("WUSHE_APPEAL_CHECK_SECONDS", "30")),
+        # a top-up round whose holder is silent this long is taken over (its holder crashed)
+        "TOP_UP_LEASE_SECONDS": float(env.get("WUSHE_TOP_UP_LEASE_SECONDS", "60")),
         # a failing handler is tried this many times in all, then parked in <service>.dead
         "MAX_ATTEMPTS": int(env.get("WUSHE_MAX_ATTEMPTS", "5")),
         # back-off before the 1st, 2nd, … retry (the last repeats)
@@ -129,3 +138,10 @@ class RulesConfig(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return rules(self.container)
+
+
+class SettingsConfig(DependencyProvider):
+    """Gives a service its WUSHE settings (`self.settings["TOP_UP_LEASE_SECONDS"]`, …)."""
+
+    def get_dependency(self, worker_ctx):
+        return settings(self.container)

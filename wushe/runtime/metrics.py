@@ -1,9 +1,10 @@
-"""The Prometheus metrics every service and the gateway export (README, "Metrics").
+"""The Prometheus metrics every service and the gateway export (README, "Metrics"): events,
+RPCs, HTTP, the outbox and the broker. Each service's own figures (needs, calls, cases…) are in
+its own `metrics.py`.
 
 One registry per process. The gateway serves it at /metrics; a service running as its own
 process serves it on WUSHE_METRICS_PORT. Labels are bounded: never a need id or personal data.
 """
-import os
 import threading
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -39,30 +40,6 @@ OUTBOX_BACKLOG = Gauge(
     "wushe_outbox_backlog", "Events saved with their state and not yet confirmed by the broker", ["service"])
 BROKER_CONNECTED = Gauge(
     "wushe_broker_connected", "1 when the service's last publish reached the broker, 0 when it failed", ["service"])
-
-# the social effect, by district (a city has a few dozen: a bounded label; never a need id)
-NEEDS = Counter(
-    "wushe_needs_total", "Needs by lifecycle event (registered, linked, escalated, cancelled, resolved)",
-    ["event", "category", "urgency", "district"])
-NEED_LINKAGE_SECONDS = Histogram(
-    "wushe_need_linkage_seconds", "Time from a need's registration to its first linkage",
-    ["category", "urgency"],
-    buckets=(.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400))
-CALLS_OPEN = Gauge("wushe_calls_open", "Calls for volunteers open now", ["district"])
-OLDEST_OPEN_CALL_SECONDS = Gauge(
-    "wushe_oldest_open_call_age_seconds", "Age of the oldest call still open", ["district"])
-VOLUNTEER_HOURS = Counter("wushe_volunteer_hours_total", "Volunteer hours credited to time banks", ["district"])
-RESOURCES_VALUE_CENTS = Counter(
-    "wushe_resources_value_cents_total", "Value of charitable resources pledged and delivered (fen)",
-    ["event", "district"])
-ORGANISATIONS = Gauge("wushe_organisations", "Community organisations by stage", ["stage"])
-CASES = Gauge("wushe_cases", "Social workers' cases by stage", ["stage"])
-STATIONS_NONCOMPLIANT = Gauge(
-    "wushe_stations_noncompliant", "Social work stations not meeting the staffing rules", ["district"])
-
-# how often services recount the gauges above from their stores (read at import: timers are static)
-MEASURE_SECONDS = float(os.environ.get("WUSHE_MEASURE_SECONDS", "30"))
-
 
 def set_counts(gauge, counts, labels):
     """Set a gauge per label from `counts`, and 0 for labels counted before but absent now."""
