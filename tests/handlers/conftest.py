@@ -1,8 +1,14 @@
 """The use cases (`services/<party>/handlers.py`) without a broker: on the embedded store, with
 an outbox that keeps what it would publish and a log that keeps its lines. The rules are the
-real ones; only the I/O at the edge is replaced, here and nowhere else."""
+real ones; only the I/O at the edge is replaced, here and nowhere else.
+
+The embedded store yields to the other green threads before every operation (tests/fakes.py),
+as a worker waiting on MongoDB does: use cases run "at once" on green threads read the same
+document, then race to write it."""
 import mongomock
 import pytest
+
+from tests import fakes
 
 
 class Outbox:
@@ -34,6 +40,7 @@ class Log:
 
 @pytest.fixture
 def db():
+    fakes.interleave_mongomock()  # also when the rest of the suite runs on a real MongoDB
     return mongomock.MongoClient().db
 
 

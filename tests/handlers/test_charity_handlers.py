@@ -30,21 +30,11 @@ class Clock:
         return later(T0, milliseconds=next(self.ticks))
 
 
-class Interleaving(CharityStore):
-    """Yields to the other green threads before each conditional write, as a worker waiting on
-    MongoDB would: every worker reads the same lot or appeal, then they race to write it."""
-
-
-for _name in ("reserve", "release", "finish_allocation", "hold", "take_over", "ask_recheck", "finish_top_up"):
-    def _yielding(self, *args, _write=getattr(CharityStore, _name), **kwargs):
-        eventlet.sleep(0)
-        return _write(self, *args, **kwargs)
-    setattr(Interleaving, _name, _yielding)
 
 
 @pytest.fixture
 def charity(db, outbox, log):
-    store = Interleaving(db)
+    store = CharityStore(db)
     store.ensure_indexes()
     c = handlers.Charity(store, outbox, log, now=Clock())
     handlers.add_donor(c, loaded(schemas.DonorIn, {"id": "donor-grain", "name": "滨海粮油", "kind": "enterprise",

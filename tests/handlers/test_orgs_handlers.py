@@ -24,30 +24,11 @@ MILESTONES = [
 ]
 
 
-class Yielding:
-    """A collection whose every call first lets the other green threads run: concurrent use
-    cases interleave at each store access, as they do on a store across the network (mongomock
-    alone never yields, so they would run one after the other)."""
-
-    def __init__(self, collection):
-        self._collection = collection
-
-    def __getattr__(self, name):
-        attr = getattr(self._collection, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args, **kwargs):
-            eventlet.sleep(0)
-            return attr(*args, **kwargs)
-        return call
-
 
 @pytest.fixture
 def orgs(db, outbox, log):
     store = OrgsStore(db)
     store.ensure_indexes()
-    store.organisations, store.needs = Yielding(store.organisations), Yielding(store.needs)
     return handlers.Organisations(store, outbox, log, dataclasses.replace(Rules(), default_project_capacity=2))
 
 

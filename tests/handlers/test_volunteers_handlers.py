@@ -32,24 +32,6 @@ class Clock:
         self.at = later(self.at, **delta)
 
 
-class Yielding:
-    """A collection that lets the other green threads run before each of its calls. Nothing on
-    the embedded store yields, so without it requests "at once" would run one after the other;
-    with it, they read the same version of a call and race to write it."""
-
-    def __init__(self, collection):
-        self._collection = collection
-
-    def __getattr__(self, name):
-        attr = getattr(self._collection, name)
-        if not callable(attr):
-            return attr
-
-        def yielding(*args, **kwargs):
-            eventlet.sleep(0)
-            return attr(*args, **kwargs)
-        return yielding
-
 
 def need_registered(need_id=NEED_ID, count=2, window=MORNING):
     wanted = {"count": count, "skills": ["escort"], "hours": 2.0}
@@ -80,7 +62,6 @@ def volunteers(db, outbox, log, clock):
 def concurrently(c, requests):
     """Run the requests at once on green threads, the store yielding before each call: what each
     answered, or the refusal it got."""
-    c.store.calls, c.store.volunteers = Yielding(c.store.calls), Yielding(c.store.volunteers)
 
     def run(request):
         try:
