@@ -1,15 +1,27 @@
 """Matching a need to a community organisation, incubating one, its milestones and its
 micro-projects (小微项目). Pure; no I/O: ids and times come in, documents, `Change`s and refusals
 come out (wushe.contract.decisions)."""
+from dataclasses import dataclass
+
 from wushe.contract.clock import later
 from wushe.contract.decisions import Change, Event, Refused
 from wushe.contract.vocabulary import CATEGORY_LABELS
 
 SOURCE = "orgs"
 
-# rule settings (to move into wushe.runtime.config.Rules)
 TRAINING_SESSIONS = 2            # training sessions logged before the training milestone is reached
 DEFAULT_PROJECT_CAPACITY = 20    # needs the standing micro-project of an active organisation takes
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The organisations' rules in force (README, "Rules"): each is `WUSHE_<NAME>` in the
+    environment (wushe.runtime.config.rules_from_env)."""
+    # the Nth unmatched need of one category in one community within the window starts an incubation
+    incubation_threshold: int = 3
+    incubation_window_days: int = 90
+    training_sessions: int = TRAINING_SESSIONS
+    default_project_capacity: int = DEFAULT_PROJECT_CAPACITY
 
 # 孵化培育: founding members → charter → training → first micro-project delivered → active
 MILESTONES = ("founding_members", "charter", "training", "first_project")

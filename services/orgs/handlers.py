@@ -10,7 +10,6 @@ from services.orgs import domain, metrics
 from services.orgs.store import OrgsStore
 from wushe.runtime import cas
 from wushe.contract.clock import new_id, now_iso
-from wushe.runtime.config import Rules
 from wushe.contract.decisions import Refused
 from wushe.contract.vocabulary import ORG_STAGES
 from wushe.runtime.metrics import set_counts
@@ -22,7 +21,7 @@ class Organisations:
     store: OrgsStore
     outbox: Any                  # wushe.runtime.outbox.Outbox: flush(collection, document)
     log: Any
-    rules: Rules
+    rules: domain.Rules
     now: Callable[[], str] = now_iso
     new_id: Callable[[str], str] = new_id
 

@@ -1,6 +1,6 @@
 """The orgs service (社会组织): community organisations, matching, and incubation (孵化培育) —
 nameko's wiring of the use cases in `handlers`."""
-from services.orgs import handlers, schemas
+from services.orgs import domain, handlers, schemas
 from services.orgs.store import OrgsStore
 from wushe.runtime.config import RulesConfig
 from wushe.runtime.errors import loaded
@@ -20,7 +20,7 @@ class OrgsService:
     store = Store(OrgsStore)
     outbox = Outbox(lambda store: store.outboxes())
     log = Telemetry()
-    rules = RulesConfig()
+    rules = RulesConfig(domain.Rules)
 
     @property
     def organisations(self):

@@ -6,6 +6,8 @@ events to announce, as drafts the store stamps); the store writes it only if the
 is still the one read, so concurrent claims and withdrawals serialise on the call document and
 exactly `slots` claims hold at any time. Ids and times come in; nothing here reads a clock.
 """
+from dataclasses import dataclass, field
+
 from wushe.contract.clock import iso, later, parse
 from wushe.contract.decisions import Change, Event, Refused
 from wushe.contract.regions import level_of, truncate
@@ -16,6 +18,22 @@ LIVE = ("open", "filled")  # states in which volunteers claim, wait and withdraw
 # ago is let go whatever holds it
 BOOKING_SETTLE_MINUTES = 1
 BOOKING_KEPT_DAYS = 1
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The volunteers' rules in force (README, "Rules"): each is `WUSHE_<NAME>` in the
+    environment, an expiry `WUSHE_CALL_EXPIRY_HOURS_<URGENCY>` (wushe.runtime.config.rules_from_env)."""
+    # hours a call stays open before it expires unfilled, by urgency
+    call_expiry_hours: dict = field(default_factory=lambda: {"critical": 2.0, "high": 12.0, "normal": 48.0, "low": 168.0})
+    # a call offered to a team stays the team's for this long (at most half its time open)
+    team_first_hours: float = 2.0
+    # how many may wait for a full call's slots
+    waiting_list_max: int = 10
+    # a claimant not checked in this long after the start is recorded as a no-show
+    no_show_grace_minutes: int = 30
+    # attendance credited for one service is capped (a forgotten check-out)
+    attendance_cap_hours: float = 12.0
 
 
 # volunteers and teams ----------------------------------------------------------------------------

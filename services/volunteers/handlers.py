@@ -11,7 +11,6 @@ from services.volunteers import domain, metrics, timebank
 from services.volunteers.domain import SOURCE
 from services.volunteers.store import VolunteersStore
 from wushe.contract.clock import new_id, now_iso
-from wushe.runtime.config import Rules
 from wushe.contract.decisions import Refused
 from wushe.contract.events import stamped
 from wushe.contract.regions import truncate
@@ -22,7 +21,7 @@ class Volunteers:
     store: VolunteersStore
     outbox: Any                  # wushe.runtime.outbox.Outbox: flush(collection, document)
     log: Any
-    rules: Rules
+    rules: domain.Rules
     now: Callable[[], str] = now_iso
     new_id: Callable[[str], str] = new_id
     # the districts whose open calls were measured: one whose calls all closed reads 0

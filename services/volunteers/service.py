@@ -1,6 +1,6 @@
 """The volunteers service (志愿者): volunteers, calls and claims (抢单), the time bank (时间银行) —
 nameko's wiring of the use cases in `handlers` (volunteers, teams, the time bank) and `calls`."""
-from services.volunteers import calls, handlers, schemas
+from services.volunteers import calls, domain, handlers, schemas
 from services.volunteers.store import VolunteersStore
 from wushe.runtime.config import RulesConfig
 from wushe.runtime.errors import loaded
@@ -21,7 +21,7 @@ class VolunteersService:
     store = Store(VolunteersStore)
     outbox = Outbox(lambda store: store.outboxes())
     log = Telemetry()
-    rules = RulesConfig()
+    rules = RulesConfig(domain.Rules)
     _districts_measured = set()  # shared by the workers: a district whose calls all closed reads 0
 
     @property

@@ -6,6 +6,7 @@ Assignment: candidates are the active workers of the station serving the need's 
 room in their caseload. For a `critical` or `high` need, certified workers with room come first
 (only they are considered when any has room); then a specialty match; then the smallest caseload.
 """
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from wushe.contract.clock import iso, parse
@@ -22,6 +23,20 @@ NEXT_STAGES = {"identified": {"assessed"}, "assessed": {"planned"}, "planned": {
                "in_service": {"evaluated"}, "evaluated": {"closed", "in_service"}, "closed": {"in_service"}}
 ACTIVITY_KINDS = ("household_visit", "case", "group", "community")  # 入户走访, 个案, 小组, 社区活动
 # what the need's decision keeps of it, so that the district queue can assign it later
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The workers' rules in force (README, "Rules"): each is `WUSHE_<NAME>` in the environment,
+    a cap `WUSHE_CASELOAD_CAP_<LEVEL>` (wushe.runtime.config.rules_from_env)."""
+    # the caseload cap by certification level, unless a worker is given max_caseload
+    caseload_caps: dict = field(default_factory=lambda: {"none": 8, "assistant": 10, "intermediate": 12, "senior": 15},
+                                metadata={"env": "WUSHE_CASELOAD_CAP"})
+    # an uncertified worker must certify within this many days of joining; warned this many before
+    certification_deadline_days: int = 730
+    certification_warning_days: int = 90
+
+
 WAITING_FIELDS = ("community", "street", "district", "category", "urgency", "registered_at")
 
 

@@ -14,7 +14,6 @@ from services.workers.store import WorkersStore
 from wushe.runtime import cas
 from wushe.runtime.metrics import set_counts
 from wushe.contract.clock import new_id, now_iso, parse
-from wushe.runtime.config import Rules
 from wushe.contract.decisions import Refused
 from wushe.contract.events import stamped
 
@@ -24,7 +23,7 @@ class Workers:
     store: WorkersStore
     outbox: Any                  # wushe.runtime.outbox.Outbox: flush(collection, document)
     log: Any
-    rules: Rules                 # caseload caps, the certification deadline
+    rules: domain.Rules                 # caseload caps, the certification deadline
     now: Callable[[], str] = now_iso
     new_id: Callable[[str], str] = new_id
 

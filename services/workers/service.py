@@ -2,7 +2,7 @@
 assignment, cases (个案) through their stages, visits and activities, the district queue —
 nameko's wiring of the use cases in `handlers` and `assignment`."""
 
-from services.workers import assignment, handlers, schemas
+from services.workers import assignment, domain, handlers, schemas
 from services.workers.store import WorkersStore
 from wushe.runtime.config import RulesConfig
 from wushe.runtime.errors import loaded
@@ -22,7 +22,7 @@ class WorkersService:
     store = Store(WorkersStore)
     outbox = Outbox(lambda store: store.outboxes())
     log = Telemetry()
-    rules = RulesConfig()
+    rules = RulesConfig(domain.Rules)
 
     @property
     def workers(self):

@@ -9,7 +9,7 @@ import pytest
 from services.orgs import handlers
 from services.orgs.store import OrgsStore
 from tests.unit.helpers import COMMUNITY, STREET
-from wushe.runtime.config import Rules
+from services.orgs.domain import Rules
 from wushe.contract.decisions import Refused
 from wushe.contract.events import load, new_event
 from wushe.runtime.subscribe import DUPLICATE

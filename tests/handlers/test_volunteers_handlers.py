@@ -9,7 +9,7 @@ from services.volunteers import calls, domain, handlers
 from services.volunteers.store import VolunteersStore
 from tests.unit.helpers import COMMUNITY, DISTRICT, NEED_ID, STREET, T0
 from wushe.contract.clock import later
-from wushe.runtime.config import Rules
+from services.volunteers.domain import Rules
 from wushe.contract.decisions import Refused
 from wushe.contract.events import load, new_event
 from wushe.runtime.subscribe import DUPLICATE

@@ -9,7 +9,7 @@ import pytest
 
 from services.workers import assignment, handlers
 from services.workers.store import WorkersStore
-from wushe.runtime.config import Rules
+from services.workers.domain import Rules
 from wushe.contract.decisions import Refused
 from wushe.runtime.subscribe import DUPLICATE
 

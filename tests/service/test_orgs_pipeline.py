@@ -14,7 +14,7 @@ from services.orgs.service import OrgsService
 from tests.conftest import wait_for
 from tests.service.conftest import need_registered
 from wushe.runtime.errors import Conflict, InvalidInput, NotFound
-from wushe.runtime.config import Rules
+from services.orgs.domain import Rules
 from wushe.contract.events import load
 from wushe.runtime.store import database
 

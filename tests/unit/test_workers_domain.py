@@ -71,7 +71,7 @@ def test_case_id_for_is_deterministic_and_per_need():
 from datetime import datetime, timedelta, timezone  # noqa: E402
 
 from wushe.contract.clock import iso  # noqa: E402
-from wushe.runtime.config import Rules  # noqa: E402
+from services.workers.domain import Rules  # noqa: E402
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 RULES = Rules()

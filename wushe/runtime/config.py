@@ -5,69 +5,29 @@ settings without touching the process environment.
 """
 import functools
 import os
-from dataclasses import dataclass, field, asdict
+from dataclasses import fields, replace
 
 from nameko.extensions import DependencyProvider
 
 DEFAULT_AMQP_URI = "pyamqp://guest:guest@127.0.0.1:5672/"
 
 
-@dataclass(frozen=True)
-class Rules:
-    """The default linkage rules (README, "Rules"); each can be overridden from the environment."""
-    # orgs: the Nth unmatched need of one category in one community within the window starts an incubation
-    incubation_threshold: int = 3
-    incubation_window_days: int = 90
-    # orgs: training sessions before the training milestone; the standing micro-project's size
-    training_sessions: int = 2
-    default_project_capacity: int = 20
-    # workers: the caseload cap by certification level, unless a worker is given max_caseload
-    caseload_caps: dict = field(default_factory=lambda: {
-        "none": 8, "assistant": 10, "intermediate": 12, "senior": 15})
-    # an uncertified worker must certify within this many days of joining; warned this many before
-    certification_deadline_days: int = 730
-    certification_warning_days: int = 90
-    # volunteers: hours a call stays open before it expires unfilled, by urgency
-    call_expiry_hours: dict = field(default_factory=lambda: {
-        "critical": 2, "high": 12, "normal": 48, "low": 168})
-    # volunteers: a call offered to a team stays the team's for this long (at most half its time open)
-    team_first_hours: float = 2.0
-    # volunteers: how many may wait for a full call's slots
-    waiting_list_max: int = 10
-    # volunteers: a claimant not checked in this long after the start is recorded as a no-show
-    no_show_grace_minutes: int = 30
-    # volunteers: attendance credited for one service is capped (a forgotten check-out)
-    attendance_cap_hours: float = 12.0
-
-    @classmethod
-    def from_env(cls, env=os.environ):
-        base = cls()
-        caps = dict(base.caseload_caps)
-        for level in caps:
-            value = env.get(f"WUSHE_CASELOAD_CAP_{level.upper()}")
-            if value:
-                caps[level] = int(value)
-        expiry = dict(base.call_expiry_hours)
-        for urgency in expiry:
-            value = env.get(f"WUSHE_CALL_EXPIRY_HOURS_{urgency.upper()}")
-            if value:
-                expiry[urgency] = float(value)
-        return cls(
-            incubation_threshold=int(env.get("WUSHE_INCUBATION_THRESHOLD", base.incubation_threshold)),
-            incubation_window_days=int(env.get("WUSHE_INCUBATION_WINDOW_DAYS", base.incubation_window_days)),
-            training_sessions=int(env.get("WUSHE_TRAINING_SESSIONS", base.training_sessions)),
-            default_project_capacity=int(env.get("WUSHE_DEFAULT_PROJECT_CAPACITY", base.default_project_capacity)),
-            caseload_caps=caps,
-            certification_deadline_days=int(env.get("WUSHE_CERTIFICATION_DEADLINE_DAYS",
-                                                    base.certification_deadline_days)),
-            certification_warning_days=int(env.get("WUSHE_CERTIFICATION_WARNING_DAYS",
-                                                   base.certification_warning_days)),
-            call_expiry_hours=expiry,
-            team_first_hours=float(env.get("WUSHE_TEAM_FIRST_HOURS", base.team_first_hours)),
-            waiting_list_max=int(env.get("WUSHE_WAITING_LIST_MAX", base.waiting_list_max)),
-            no_show_grace_minutes=int(env.get("WUSHE_NO_SHOW_GRACE_MINUTES", base.no_show_grace_minutes)),
-            attendance_cap_hours=float(env.get("WUSHE_ATTENDANCE_CAP_HOURS", base.attendance_cap_hours)),
-        )
+def rules_from_env(cls, env=os.environ):
+    """A service's `Rules` (a dataclass of its domain) with what the environment sets: each field
+    is `WUSHE_<FIELD>`, a dict field's entries `WUSHE_<FIELD>_<KEY>` (or the field's
+    `metadata["env"]` in place of `WUSHE_<FIELD>`), cast to the type of its default."""
+    base, changed = cls(), {}
+    for f in fields(cls):
+        name = f.metadata.get("env", f"WUSHE_{f.name.upper()}")
+        default = getattr(base, f.name)
+        if isinstance(default, dict):
+            entries = {key: type(value)(env[f"{name}_{key.upper()}"]) for key, value in default.items()
+                       if env.get(f"{name}_{key.upper()}")}
+            if entries:
+                changed[f.name] = {**default, **entries}
+        elif env.get(name):
+            changed[f.name] = type(default)(env[name])
+    return replace(base, **changed)
 
 
 def nameko_config(env=os.environ, **overrides):
@@ -102,7 +62,9 @@ def nameko_config(env=os.environ, **overrides):
         # back-off before the 1st, 2nd, … retry (the last repeats)
         "RETRY_DELAYS_MS": [int(ms) for ms in env.get("WUSHE_RETRY_DELAYS_MS", "1000,5000,30000,120000").split(",")],
         "QUEUE_TYPE": env.get("WUSHE_QUEUE_TYPE", "classic"),
-        "RULES": asdict(Rules.from_env(env)),
+        # rules set for this container by name (`{"default_project_capacity": 3}`), over its
+        # service's defaults and what the environment sets (`rules_from_env`)
+        "RULES": {},
     }
     wushe.update(overrides.pop("WUSHE", {}))
     config = {
@@ -128,16 +90,21 @@ def settings(container):
     return {**_defaults(), **container.config.get("WUSHE", {})}
 
 
-def rules(container):
-    return Rules(**settings(container)["RULES"])
-
-
 class RulesConfig(DependencyProvider):
-    """Gives a service the linkage rules in force (`self.rules.incubation_threshold`, …), read
-    from the container's config for each worker, so that a changed config applies at once."""
+    """Gives a service the rules in force (`self.rules.incubation_threshold`, …): its domain's
+    `Rules`, as the process environment sets them, with the container's `RULES` over them — read
+    for each worker, so that a changed config applies at once."""
+
+    def __init__(self, rules_class):
+        self.rules_class = rules_class
+
+    def setup(self):
+        self.from_env = rules_from_env(self.rules_class)
+        self.names = {f.name for f in fields(self.rules_class)}
 
     def get_dependency(self, worker_ctx):
-        return rules(self.container)
+        given = settings(self.container)["RULES"]
+        return replace(self.from_env, **{k: v for k, v in given.items() if k in self.names}) if given else self.from_env
 
 
 class SettingsConfig(DependencyProvider):
