@@ -12,7 +12,7 @@ from services.charity import domain, donations, pledging
 from services.charity.pledging import count_value
 from services.charity.store import CharityStore
 from wushe.contract.clock import later, new_id, now_iso
-from wushe.contract.decisions import Refused
+from wushe.contract.decisions import Refused, existing
 from wushe.runtime.subscribe import DUPLICATE
 
 LEDGER_GRACE_SECONDS = 5  # ledger entries pending longer than this were left by a crash
@@ -37,10 +37,7 @@ def add_donor(c, body):
 
 
 def donor(c, donor_id):
-    found = c.store.donor(donor_id)
-    if not found:
-        raise Refused.missing(f"no donor {donor_id}")
-    return found
+    return existing(c.store.donor(donor_id), "donor", donor_id)
 
 
 def fund(c, fund_id):
@@ -123,17 +120,12 @@ def lots(c, item=None, region=None, limit=50, cursor=None):
 
 
 def lot(c, lot_id):
-    found = c.store.lot(lot_id)
-    if not found:
-        raise Refused.missing(f"no lot {lot_id}")
-    return found
+    return existing(c.store.lot(lot_id), "lot", lot_id)
 
 
 def _pledge(c, pledge_id):
     """(the lot a pledge is on, the pledge)."""
-    found = c.store.lot_holding(pledge_id)
-    if not found:
-        raise Refused.missing(f"no pledge {pledge_id}")
+    found = existing(c.store.lot_holding(pledge_id), "pledge", pledge_id)
     return found, domain.pledge_of(found, pledge_id)
 
 

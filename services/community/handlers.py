@@ -11,7 +11,7 @@ from services.community import domain, metrics, residents
 from services.community.domain import SOURCE
 from services.community.store import CommunityStore
 from wushe.contract.clock import new_id, now_iso, parse
-from wushe.contract.decisions import Refused
+from wushe.contract.decisions import Refused, existing
 from wushe.contract.events import stamped
 from wushe.contract.regions import parent
 from wushe.runtime.subscribe import DUPLICATE
@@ -38,10 +38,7 @@ def add_region(c, region):
 
 
 def region(c, path):
-    found = c.store.region(path)
-    if not found:
-        raise Refused.missing(f"no region {path}")
-    return found
+    return existing(c.store.region(path), "region", path)
 
 
 # needs ----------------------------------------------------------------------------------------
@@ -87,10 +84,7 @@ def report_need(c, event):
 
 
 def need(c, need_id):
-    found = c.store.need(need_id)
-    if not found:
-        raise Refused.missing(f"no need {need_id}")
-    return found
+    return existing(c.store.need(need_id), "need", need_id)
 
 
 def fold_outcome(c, event):
@@ -155,9 +149,7 @@ def resident_of(c, need_id, reveal=False):
 
 def resident(c, resident_id):
     """A resident record's facts without its personal data: its need, community, erasure."""
-    record = c.store.resident(resident_id)
-    if not record:
-        raise Refused.missing(f"no resident {resident_id}")
+    record = existing(c.store.resident(resident_id), "resident", resident_id)
     return {"id": record["_id"], **{k: record.get(k) for k in ("need_id", "community", "erased_at")}}
 
 
@@ -165,9 +157,7 @@ def erase_resident(c, resident_id):
     """Erase a resident's personal data (PIPL's right to deletion); the need, its linkage and
     every figure stay. Erasing again answers the same and announces nothing new."""
     at = c.now()
-    record = c.store.erase_resident(resident_id, at)
-    if record is None:
-        raise Refused.missing(f"no resident {resident_id}")
+    record = existing(c.store.erase_resident(resident_id, at), "resident", resident_id)
     erased = c.store.mark_resident_erased(record["need_id"], resident_id, record["erased_at"],
                                           stamped(SOURCE, domain.resident_erased(record), at))
     if erased:

@@ -10,7 +10,7 @@ from services.orgs import domain, metrics
 from services.orgs.store import OrgsStore
 from wushe.runtime import cas
 from wushe.contract.clock import new_id, now_iso
-from wushe.contract.decisions import Refused
+from wushe.contract.decisions import Refused, existing
 from wushe.contract.vocabulary import ORG_STAGES
 from wushe.runtime.metrics import set_counts
 from wushe.runtime.subscribe import DUPLICATE
@@ -39,10 +39,7 @@ def add_organisation(o, body):
 
 
 def organisation(o, org_id):
-    found = o.store.organisation(org_id)
-    if found is None:
-        raise Refused.missing(f"no organisation {org_id}")
-    return found
+    return existing(o.store.organisation(org_id), "organisation", org_id)
 
 
 def get_organisation(o, org_id):

@@ -7,18 +7,15 @@ in its outbox in the same write; a claim on a windowed call first books the wind
 volunteer, by one update that matches only while no booking of theirs overlaps it."""
 from services.volunteers import attendance, domain, metrics
 from services.volunteers.domain import SOURCE
-from services.volunteers.handlers import credit, unknown, volunteer
+from services.volunteers.handlers import credit, volunteer
 from wushe.contract.clock import iso
-from wushe.contract.decisions import Refused
+from wushe.contract.decisions import Refused, existing
 from wushe.contract.events import stamped
 from wushe.runtime.subscribe import DUPLICATE
 
 
 def call(c, call_id):
-    found = c.store.call(call_id)
-    if found is None:
-        raise unknown("call", call_id)
-    return found
+    return existing(c.store.call(call_id), "call", call_id)
 
 
 def calls(c, state=None, community=None, team=None, limit=50, cursor=None):
@@ -65,8 +62,7 @@ def _cancel(c, call_id):
 
 def offer(c, call_id, team_id, hours=None):
     """Offer an open call to a team first (e.g. 助困陪诊 for an escort to hospital)."""
-    if c.store.team(team_id) is None:
-        raise unknown("team", team_id, "team_id")
+    existing(c.store.team(team_id), "team", team_id, "team_id")
     hours = hours or c.rules.team_first_hours
     at = c.now()
     return _change_call(c, call_id, _of(call_id, lambda current: domain.offer(current, team_id, at, hours)), at)[0]
@@ -200,9 +196,7 @@ def _measure_open_calls(c, now):
 def _of(call_id, rule):
     """`rule` as a compare-and-set's decision on a call that must be there."""
     def decide(current):
-        if current is None:
-            raise unknown("call", call_id)
-        return rule(current)
+        return rule(existing(current, "call", call_id))
     return decide
 
 

@@ -11,7 +11,7 @@ from services.volunteers import domain, metrics, timebank
 from services.volunteers.domain import SOURCE
 from services.volunteers.store import VolunteersStore
 from wushe.contract.clock import new_id, now_iso
-from wushe.contract.decisions import Refused
+from wushe.contract.decisions import Refused, existing
 from wushe.contract.events import stamped
 from wushe.contract.regions import truncate
 
@@ -28,14 +28,6 @@ class Volunteers:
     districts_measured: set = field(default_factory=set)
 
 
-def unknown(what, record_id, field=None):
-    """The refusal for a record that is not there: missing ("no call call-x") or, when its id
-    came in a request body's `field`, invalid naming that field."""
-    if field:
-        return Refused.invalid(f"unknown {what}", {field: [f"no {what} {record_id}"]})
-    return Refused.missing(f"no {what} {record_id}")
-
-
 # volunteers and teams ---------------------------------------------------------------------------
 def add_volunteer(c, body):
     """Register a volunteer under the body's id or a new one; refused when the id is taken."""
@@ -47,10 +39,7 @@ def add_volunteer(c, body):
 
 
 def volunteer(c, volunteer_id, field=None):
-    found = c.store.volunteer(volunteer_id)
-    if found is None:
-        raise unknown("volunteer", volunteer_id, field)
-    return found
+    return existing(c.store.volunteer(volunteer_id), "volunteer", volunteer_id, field)
 
 
 def add_team(c, body):
@@ -62,9 +51,7 @@ def add_team(c, body):
 
 def team(c, team_id, field=None):
     """The team with its members' ids."""
-    found = c.store.team(team_id)
-    if found is None:
-        raise unknown("team", team_id, field)
+    found = existing(c.store.team(team_id), "team", team_id, field)
     return {**found, "members": c.store.team_members(team_id)}
 
 

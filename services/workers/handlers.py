@@ -14,7 +14,7 @@ from services.workers.store import WorkersStore
 from wushe.runtime import cas
 from wushe.runtime.metrics import set_counts
 from wushe.contract.clock import new_id, now_iso, parse
-from wushe.contract.decisions import Refused
+from wushe.contract.decisions import Refused, existing
 from wushe.contract.events import stamped
 
 
@@ -39,10 +39,7 @@ def add_station(c, body):
 
 def station(c, station_id):
     """A station with its staffing report."""
-    found = c.store.station(station_id)
-    if not found:
-        raise Refused.missing(f"no station {station_id}")
-    return _staffed(c, found)
+    return _staffed(c, existing(c.store.station(station_id), "station", station_id))
 
 
 def stats(c, region):
@@ -82,10 +79,7 @@ def add_worker(c, body):
 
 
 def worker(c, worker_id):
-    found = c.store.worker(worker_id)
-    if not found:
-        raise Refused.missing(f"no worker {worker_id}")
-    return _shown(c, found)
+    return _shown(c, existing(c.store.worker(worker_id), "worker", worker_id))
 
 
 def certify(c, worker_id, to, certified_at=None):
@@ -94,9 +88,7 @@ def certify(c, worker_id, to, certified_at=None):
     at = c.now()
 
     def attempt():
-        found = c.store.worker(worker_id)
-        if not found:
-            raise Refused.missing(f"no worker {worker_id}")
+        found = existing(c.store.worker(worker_id), "worker", worker_id)
         change = domain.certified(found, to, certified_at, at, c.rules.caseload_caps)
         return c.store.certify(found, change.fields) or cas.AGAIN
 

@@ -50,3 +50,13 @@ class Refused(Exception):
     @classmethod
     def invalid(cls, reason, fields):
         return cls(reason, cls.INVALID, fields)
+
+
+def existing(record, what, record_id, field=None):
+    """The record, or the refusal for one that is not there: missing ("no call call-x") or, when
+    its id came in a request body's `field`, invalid naming that field."""
+    if record:
+        return record
+    if field:
+        raise Refused.invalid(f"unknown {what}", {field: [f"no {what} {record_id}"]})
+    raise Refused.missing(f"no {what} {record_id}")
