@@ -12,6 +12,7 @@ from tests.bench import report, spy
 from tests.bench import store as local_store
 from tests.bench.load import Flow, Load, Reads
 from tests.bench.platform import Processes, Vhost, seed
+from tests.netports import free_port
 
 
 def label_of(name, local):
@@ -31,7 +32,7 @@ def run_flow(name, options, progress, local=False):
 def _run(name, label, options, progress, store, logs):
     vhost = Vhost(f"wushe-bench-{label}-{secrets.token_hex(3)}")  # its own: other runs may share the broker
     admin_key = secrets.token_urlsafe(24)
-    port = local_store.free_ports(max(options.scale.values(), default=1))
+    port = free_port(max(options.scale.values(), default=1))
     with vhost:
         procs = Processes(name, vhost.uri(), port, logs, scale=options.scale, label=label,
                           extra_env={"MONGO_URI": store.uri} if store else None,

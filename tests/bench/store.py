@@ -4,39 +4,16 @@ its data in a temporary folder removed after; and what it does for a need, from 
 counters (`serverStatus` → `opcounters`, read through pymongo as from any MongoDB) and from
 the CPU its process burns (psutil on its pid)."""
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import pymongo
 
+from tests.netports import free_port
 from wushe.ops.local import StoreServer
 
 KINDS = ("insert", "query", "update", "delete", "getmore", "command")
 SERVER = "SecantusDB (Python, WiredTiger), a process of its own"
-
-
-def free_ports(n=1, tries=50):
-    """A port p with p … p+n-1 all free on the loopback (a flow's gateways listen on p + i)."""
-    for _ in range(tries):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n > 65535:
-            continue
-        held = []
-        try:
-            for port in range(base, base + n):
-                s = socket.socket()
-                held.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise RuntimeError(f"bench: no {n} consecutive free ports found")
 
 
 class LocalStore:
@@ -48,7 +25,7 @@ class LocalStore:
 
     def __enter__(self):
         self.folder = tempfile.mkdtemp(prefix="wushe-bench-store-")
-        self.server = StoreServer(Path(self.folder) / "data", port=free_ports(), log_path=self.log_path)
+        self.server = StoreServer(Path(self.folder) / "data", port=free_port(), log_path=self.log_path)
         try:
             self.server.start()
             self.client = pymongo.MongoClient(self.server.uri, serverSelectionTimeoutMS=5000)

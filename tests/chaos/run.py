@@ -22,6 +22,7 @@ import structlog
 from eventlet.event import Event
 
 from tests.chaos import checks, drive, faults
+from tests.netports import free_port
 from wushe.ops.cli import service_classes
 from wushe.runtime.config import nameko_config
 from wushe.contract.events.catalog import SOURCES
@@ -60,13 +61,6 @@ def set_vhost(create, name):
         requests.delete(url, auth=("guest", "guest"), timeout=10)
 
 
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(options=None):
     """Returns (ok, rows, figures)."""
     o = options or Options()
@@ -76,7 +70,7 @@ def run(options=None):
     amqp_uri = f"pyamqp://{o.amqp_host}/{vhost}"
     key = secrets.token_urlsafe(16)
     prefix = f"chaos{uuid.uuid4().hex[:6]}_"
-    port = _free_port()
+    port = free_port()
     config = nameko_config(env={}, AMQP_URI=amqp_uri, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", WUSHE={
         "MONGO_URI": "mongomock://", "DB_PREFIX": prefix, "ADMIN_KEY": key, "RPC_TIMEOUT": 5.0,
         "OUTBOX_RELAY_SECONDS": 0.5, "OUTBOX_GRACE_SECONDS": 1.0, "RETRY_DELAYS_MS": [200, 1000, 3000],
