@@ -106,10 +106,13 @@ def needs_supervisor(worker):
 
 def staffing(workers, now, rules):
     """A station's staffing report: head count, certified count, uncertified workers near or past
-    their two-year deadline, workers without a supervisor; `compliant` and the reasons when not."""
+    their two-year deadline; `compliant` by the staffing rule (at least two resident social
+    workers, at least one certified, the others certified within two years) and the `reasons`
+    when not. Workers without the supervisor of a higher level their level calls for are reported
+    beside it (`unsupervised`, `supervision_reasons`): a gap to close, not the staffing rule."""
     active = [w for w in workers if w["active"]]
     certified = [w for w in active if w["certification"] != "none"]
-    reasons, deadlines, unsupervised = [], [], []
+    reasons, deadlines, unsupervised, supervision = [], [], [], []
     if len(active) < 2:
         reasons.append(f"a station needs at least two resident social workers; it has {len(active)}")
     if not certified:
@@ -125,9 +128,10 @@ def staffing(workers, now, rules):
                 reasons.append(f"{w['_id']} is uncertified past the two-year deadline ({due[:10]})")
         if needs_supervisor(w) and not w.get("supervisor_id"):
             unsupervised.append(w["_id"])
-            reasons.append(f"{w['_id']} ({w['certification']}) has no supervisor of a higher level")
+            supervision.append(f"{w['_id']} ({w['certification']}) has no supervisor of a higher level")
     return {"workers": len(active), "certified": len(certified), "certification_deadlines": deadlines,
-            "unsupervised": unsupervised, "compliant": not reasons, "reasons": reasons}
+            "compliant": not reasons, "reasons": reasons,
+            "unsupervised": unsupervised, "supervision_reasons": supervision}
 
 
 def stage_refused(current, to, by_system=False):

@@ -26,9 +26,13 @@ class StationOut(Schema):
     workers = fields.Integer()
     certified = fields.Integer()
     certification_deadlines = fields.List(fields.Nested(Deadline))
-    unsupervised = fields.List(fields.String())
-    compliant = fields.Boolean()
-    reasons = fields.List(fields.String())
+    compliant = fields.Boolean(metadata={"description": "the staffing rule: at least two resident social "
+                                                        "workers, one certified, the others certified within two years"})
+    reasons = fields.List(fields.String(), metadata={"description": "why the station is not compliant"})
+    unsupervised = fields.List(fields.String(), metadata={
+        "description": "workers whose level calls for a supervisor of a higher level and who have none: "
+                       "a gap reported beside the staffing rule; it does not make a station non-compliant"})
+    supervision_reasons = fields.List(fields.String())
 
 
 class WorkerIn(Schema):

@@ -33,8 +33,9 @@ def test_the_staffing_report_says_what_makes_a_station_non_compliant(platform):
     station = ok(platform.get("/stations/station-taida"), 200)
     deadlines = {d["worker_id"]: d for d in station["certification_deadlines"]}
     assert deadlines["w-new"]["overdue"] is False and 0 < deadlines["w-new"]["days_left"] <= 90
-    assert station["unsupervised"] == ["w-late"]
-    assert not station["compliant"]  # w-late: overdue and unsupervised
+    assert station["unsupervised"] == ["w-late"] and "no supervisor" in station["supervision_reasons"][0]
+    assert not station["compliant"]  # w-late: overdue
+    assert not any("supervisor" in r for r in station["reasons"])  # a gap beside the rule, not in it
     assert ok(platform.get("/stats", params={"region": STREET}), 200)["stations_compliant"] == 0
     assert ok(platform.get("/workers/w-new"), 200)["max_caseload"] == 8  # the uncertified level's cap
 
