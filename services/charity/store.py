@@ -5,11 +5,12 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from services.charity.domain import SOURCE
 from wushe.contract.events import stamped
+from wushe.runtime import outbox
 from wushe.runtime.outbox import entries
 from wushe.contract.regions import under_filter, within
 from wushe.runtime.store import after, insert_new, page
 
-SLIM = {"outbox": 0, "ledger": 0}  # a lot as read to be shown: without its pending events and entries
+SLIM = {**outbox.WITHOUT, "ledger": 0}  # a lot as read to be shown: without its pending events and entries
 
 
 def _entries(change, at):
@@ -205,7 +206,7 @@ class CharityStore:
             return None
         wanted = [{"shortfall": {"$elemMatch": {"item": item, "unit": unit}}} for item, unit in keys]
         found = list(self.allocations.find({"state": "shortfall", "priority": {"$gt": after}, "$or": wanted},
-                                           {"outbox": 0}).sort("priority", 1).limit(1))
+                                           outbox.WITHOUT).sort("priority", 1).limit(1))
         return found[0] if found else None
 
     @staticmethod
@@ -237,7 +238,7 @@ class CharityStore:
 
     def appeal(self, need_id):
         """A need's allocation as a top-up round reads it (without its outbox)."""
-        return self.allocations.find_one({"_id": need_id}, {"outbox": 0})
+        return self.allocations.find_one({"_id": need_id}, outbox.WITHOUT)
 
     def appeals_page(self, region, limit, cursor=None):
         """Open appeals (in `region`), most urgent first, then oldest (keyset on `priority`)."""

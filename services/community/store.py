@@ -5,7 +5,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.community.domain import SOURCE
 from services.community.residents import FIELDS
-from wushe.runtime import cas
+from wushe.runtime import cas, outbox
 from wushe.runtime.outbox import entries
 from wushe.runtime.store import after, insert_new
 
@@ -51,7 +51,7 @@ class CommunityStore:
             return False
 
     def need(self, need_id):
-        return self.needs.find_one({"_id": need_id}, {"outbox": 0, "applied": 0})
+        return self.needs.find_one({"_id": need_id}, {**outbox.WITHOUT, "applied": 0})
 
     def change_need(self, need_id, decide, at):
         """Apply `decide(need)` (a rule's Change, or None) by compare-and-set on the need's

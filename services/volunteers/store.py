@@ -4,11 +4,11 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from services.volunteers.domain import LIVE, SOURCE
-from wushe.runtime import cas
+from wushe.runtime import cas, outbox
 from wushe.contract.regions import under_filter
 from wushe.runtime.store import after, insert_new, page
 
-WITHOUT_OUTBOX = {"outbox": 0}
+WITHOUT_OUTBOX = outbox.WITHOUT
 
 
 class VolunteersStore:

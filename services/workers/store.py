@@ -4,11 +4,12 @@ cancelled). Every query and write is a method named for what it does; a write th
 invariant matches only while the state it was decided on still holds (None when it did not)."""
 from pymongo import ASCENDING
 
+from wushe.runtime import outbox
 from wushe.runtime.outbox import entries
 from wushe.contract.regions import under_filter
 from wushe.runtime.store import after, insert_new
 
-NO_OUTBOX = {"outbox": 0}
+NO_OUTBOX = outbox.WITHOUT
 
 
 class WorkersStore:

@@ -157,3 +157,25 @@ def test_no_worker_with_room_escalates_to_the_district_queue_which_drains(platfo
     assert view["linkage"]["worker"]["worker_id"] == "worker-solo"
     assert ok(platform.get("/workers/worker-solo"), 200)["caseload"] == 1
     assert platform.post(f"/needs/{second}/evaluate", {"score": 4, "outcome": "ok"}).status_code == 409
+
+
+def test_without_a_fault_every_event_is_published_exactly_once(platform):
+    """At-least-once allows repeats after a fault; a quiet flow has none — one flusher per
+    document's outbox at a time, however many handlers and the relay flush it."""
+    seed(platform, couriers=4)
+    ids = [ok(platform.post("/needs", need(volunteers=2, rice=1)), 202)["id"] for _ in range(4)]
+    for need_id in ids:
+        call_id = platform.wait_need(need_id, lambda n: n["linkage"]["volunteers"].get("call_id"))[
+            "linkage"]["volunteers"]["call_id"]
+        pool = eventlet.GreenPool(2)  # both slots at once: two handlers change the call together
+        list(pool.imap(lambda v: ok(platform.post(f"/calls/{call_id}/claims", {"volunteer_id": v}), 201),
+                       ("vol-0", "vol-1")))
+    for need_id in ids:
+        platform.wait_need(need_id, lambda n: n["status"] == "linked" and n["timeline"][-1]["type"] == "need_linked")
+    eventlet.sleep(2)  # well past the relay's grace (0.5 s here): a republish would have happened
+
+    published = {}
+    for event in platform.tap.events:
+        published[event["id"]] = published.get(event["id"], 0) + 1
+    repeated = {event_id: n for event_id, n in published.items() if n > 1}
+    assert len(published) >= 4 * 8 and not repeated, repeated

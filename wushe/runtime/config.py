@@ -47,6 +47,8 @@ def nameko_config(env=os.environ, **overrides):
         "METRICS_PORT": int(env.get("WUSHE_METRICS_PORT", "0")),
         "OUTBOX_RELAY_SECONDS": float(env.get("WUSHE_OUTBOX_RELAY_SECONDS", "1")),
         "OUTBOX_GRACE_SECONDS": float(env.get("WUSHE_OUTBOX_GRACE_SECONDS", "2")),
+        # one flusher per document's outbox: a flusher silent this long (crashed) is taken over
+        "OUTBOX_LEASE_SECONDS": float(env.get("WUSHE_OUTBOX_LEASE_SECONDS", "10")),
         # how often the timers look: calls' deadlines, bookings and pending time-bank movements
         # (volunteers); the gauges recounted from the stores (orgs, workers, volunteers); needs
         # left waiting on a graduated organisation (orgs); appeals to fill from available lots

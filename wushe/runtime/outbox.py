@@ -4,8 +4,15 @@ announce, in the same atomic write; then published with publisher confirms and p
 A crash after the write and before the publish loses nothing: the relay (a managed thread of
 every container) republishes any entry still pending after a grace period. Delivery is
 therefore at-least-once; every handler is idempotent on the event id.
+
+One flusher per document at a time: a flush first takes a short lease on the document (one
+conditional write); a flush that finds it held leaves its events to the holder, which looks at
+the outbox again as it lets go. So without a fault every event goes out exactly once; a repeat
+takes a holder that stalled past its lease, or a crash between the publish and the pull.
 """
 from datetime import timedelta
+
+from pymongo import ReturnDocument
 
 import eventlet
 import structlog
@@ -25,6 +32,12 @@ log = structlog.get_logger("wushe.runtime.outbox")
 # pending, not the size of the collection.
 PENDING_INDEX = "outbox_pending"
 PENDING = {"outbox.time": {"$exists": True}}
+
+
+# The lease: the time until which one flusher holds a document's outbox; there only while held.
+LEASE = "outbox_lease"
+# A document as read to be shown or decided on: without its pending events and lease.
+WITHOUT = {"outbox": 0, LEASE: 0}
 
 
 def pending_since_before(cutoff):
@@ -53,6 +66,7 @@ class Outbox(DependencyProvider):
                                    declare=[self.exchange], use_confirms=True)
         self.relay_seconds = cfg["OUTBOX_RELAY_SECONDS"]
         self.grace_seconds = cfg["OUTBOX_GRACE_SECONDS"]
+        self.lease_seconds = cfg["OUTBOX_LEASE_SECONDS"]
 
     def start(self):
         # after every setup, so after the Store's: its server has answered by now
@@ -70,23 +84,47 @@ class Outbox(DependencyProvider):
         metrics.EVENTS_DISPATCHED.labels(self.container.service_name, envelope["type"]).inc()
 
     def flush(self, collection, doc):
-        """Publish `doc`'s pending events, then pull them. A failure leaves them to the relay."""
-        pending = (doc or {}).get("outbox") or []
+        """Publish the events in `doc`'s outbox (as it is in the store, not as `doc` was read),
+        then pull them; the count published. A failure leaves them to the relay."""
+        if not (doc or {}).get("outbox"):
+            return 0
+        published = 0
+        held = self._lease(collection, doc["_id"])
+        while held:  # None: another flusher holds the lease, and will see these events
+            sent, failed = self._publish_all(held["outbox"])
+            published += len(sent)
+            # pull what went out and let go in one write, seeing what came in meanwhile
+            after = collection.find_one_and_update(
+                {"_id": doc["_id"]}, {"$pull": {"outbox": {"id": {"$in": sent}}}, "$unset": {LEASE: ""}},
+                projection={"outbox": 1}, return_document=ReturnDocument.AFTER)
+            if failed or not (after or {}).get("outbox"):
+                break
+            held = self._lease(collection, doc["_id"])
+        return published
+
+    def _lease(self, collection, doc_id):
+        """The document's outbox, if it has events and no flusher holds it; held by us now."""
+        at = now()
+        return collection.find_one_and_update(
+            {"_id": doc_id, "outbox.0": {"$exists": True},
+             "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": iso(at)}}]},
+            {"$set": {LEASE: iso(at + timedelta(seconds=self.lease_seconds))}},
+            projection={"outbox": 1}, return_document=ReturnDocument.AFTER)
+
+    def _publish_all(self, pending):
+        """(the ids published, whether one failed): in order, stopping at the first failure."""
         sent = []
         try:
             for envelope in pending:
                 self.publish(envelope)
                 sent.append(envelope["id"])
-            if sent:
-                metrics.BROKER_CONNECTED.labels(self.container.service_name).set(1)
+            metrics.BROKER_CONNECTED.labels(self.container.service_name).set(1)
+            return sent, False
         except Exception as exc:  # the broker is away: the relay retries
             metrics.OUTBOX_PUBLISH_FAILURES.labels(self.container.service_name).inc()
             metrics.BROKER_CONNECTED.labels(self.container.service_name).set(0)
             log.warning("outbox.publish_failed", error=str(exc), pending=len(pending) - len(sent))
-        finally:
-            if sent:
-                collection.update_one({"_id": doc["_id"]}, {"$pull": {"outbox": {"id": {"$in": sent}}}})
-        return len(sent)
+            return sent, True
 
     def relay_once(self):
         """Publish every entry older than the grace period; the count published."""
