@@ -1,17 +1,20 @@
 """The docs page (README, "The docs page"): Debian's headless `chromium`, driven by its own command
 line, opens /api/v1/docs; the page it renders lists every operation of the OpenAPI document, it
 loaded nothing from any other host (the browser's own network log says so), and a screenshot of
-it is kept in the test's folder."""
+it is kept in the test's folder. The same again behind a reverse proxy that serves the gateway
+under a path prefix."""
 import json
 import os
 import shutil
 import subprocess
+import threading
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from tests.conftest import free_port
 from tests.e2e.world import ok
 
 pytestmark = pytest.mark.e2e
@@ -68,10 +71,26 @@ class Operations(HTMLParser):
             self.method = None
 
 
-def test_docs_page_lists_every_operation_and_loads_nothing_from_elsewhere(platform, tmp_path):
-    document = ok(requests.get(platform.base + "/api/v1/openapi.json", timeout=10), 200)  # open without a key
+@pytest.fixture
+def behind_a_prefix(platform):
+    """The gateway as a reverse proxy serves it under /wushe/ (werkzeug's own proxy)."""
+    from werkzeug.exceptions import NotFound
+    from werkzeug.middleware.http_proxy import ProxyMiddleware
+    from werkzeug.serving import make_server
+    proxy = ProxyMiddleware(NotFound(), {"/wushe/": {"target": platform.base + "/", "remove_prefix": True}})
+    server = make_server("127.0.0.1", free_port(), proxy, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.port}/wushe"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("where", ["gateway", "behind_a_prefix"])
+def test_docs_page_lists_every_operation_and_loads_nothing_from_elsewhere(platform, where, request, tmp_path):
+    base = platform.base if where == "gateway" else request.getfixturevalue(where)
+    document = ok(requests.get(base + "/api/v1/openapi.json", timeout=10), 200)  # open without a key
     operations = sorted((method, path) for path, ops in document["paths"].items() for method in ops)
-    page = platform.base + "/api/v1/docs"
+    page = base + "/api/v1/docs"
 
     dom, asked = chromium(page, tmp_path, "--dump-dom")
     (tmp_path / "docs.html").write_text(dom)
@@ -79,11 +98,12 @@ def test_docs_page_lists_every_operation_and_loads_nothing_from_elsewhere(platfo
     rendered.feed(dom)
     assert sorted(rendered.found) == operations, f"rendered DOM: {tmp_path / 'docs.html'}"
 
-    gateway = urlsplit(platform.base).netloc
-    elsewhere = [u for u in asked if urlsplit(u).netloc != gateway]
+    prefix = urlsplit(base).path
+    elsewhere = [u for u in asked if urlsplit(u).netloc != urlsplit(base).netloc
+                 or not urlsplit(u).path.startswith(prefix + "/api/v1/")]
     assert elsewhere == [], elsewhere
-    assert {urlsplit(u).path for u in asked} >= {"/api/v1/docs", "/api/v1/openapi.json",
-                                                  "/api/v1/docs/swagger-ui-bundle.js"}
+    assert {urlsplit(u).path.removeprefix(prefix) for u in asked} >= {
+        "/api/v1/docs", "/api/v1/openapi.json", "/api/v1/docs/swagger-ui-bundle.js"}
 
     shot = tmp_path / "docs.png"
     chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
