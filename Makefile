@@ -12,21 +12,21 @@ STORE_VENV  := .venv-store
 STORE_STAMP := $(STORE_VENV)/.installed
 STORE_PIN   := SecantusDB==0.7.0b3
 
-.PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker clean
+.PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker browser clean
 
 run: $(STAMP) $(STORE_STAMP) broker ## the five services and the gateway, a process each, on the local store under var/, with the demo data (SCALE="volunteers=2 charity=2")
 	$(PY) -m wushe.ops.cli run $(if $(SCALE),--scale "$(subst $(space),$(comma),$(strip $(SCALE)))")
 
 # the e2e tier a second time, on the process topology (README, "Tests"); the gateway's HTTP
-# surface alone (input, keys, contract, fuzz) and the broker-restart tests run once, on containers
-SURFACE := test_hostile_input test_keys_and_scopes test_api_contract test_inventory test_fuzz test_failures
+# surface alone (input, keys, contract, fuzz, the docs page) and the broker-restart tests run once, on containers
+SURFACE := test_hostile_input test_keys_and_scopes test_api_contract test_inventory test_fuzz test_docs_page test_failures
 
-test: $(STAMP) $(STORE_STAMP) ## the whole suite, against the real broker and the local store server
+test: $(STAMP) $(STORE_STAMP) browser ## the whole suite, against the real broker and the local store server
 	./deploy/ensure-broker.sh --management
 	$(PY) -m pytest $(PYTEST_ARGS)
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(foreach m,$(SURFACE),--ignore=tests/e2e/$(m).py) $(PYTEST_ARGS)
 
-e2e-processes: $(STAMP) $(STORE_STAMP) ## every e2e test on the process topology (a process per service, a store server)
+e2e-processes: $(STAMP) $(STORE_STAMP) browser ## every e2e test on the process topology (a process per service, a store server)
 	./deploy/ensure-broker.sh --management
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
@@ -70,6 +70,9 @@ $(STAMP): pyproject.toml
 
 broker: $(STAMP)
 	./deploy/ensure-broker.sh
+
+browser: ## Debian's chromium and a CJK font, where missing: the docs page test drives it headless
+	./deploy/ensure-browser.sh
 
 clean: ## the virtualenvs and caches; the local data in var/ stays (rm -rf var to wipe it)
 	rm -rf $(VENV) $(STORE_VENV) *.egg-info .pytest_cache

@@ -42,6 +42,8 @@ def document(routes):
                      "responses": {str(r.status): {"description": "OK"}}}
         if r.response:
             operation["responses"][str(r.status)]["content"] = {"application/json": {"schema": r.response}}
+        if r.content:
+            operation["responses"][str(r.status)]["content"] = r.content
         if r.request:
             # a body whose fields are all optional may be left out (web.parse_body reads it as {})
             required = any(f.required for f in r.request._declared_fields.values())

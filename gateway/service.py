@@ -8,9 +8,10 @@ import structlog
 from nameko.extensions import DependencyProvider
 from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from gateway import keys, openapi, schemas as gs
+from gateway import docs, keys, openapi, schemas as gs
 from gateway.access import ADMIN, BOOTSTRAP, CALLER, EVERYONE, OFFICIALS, Caller, Scope, caller_of, narrowed
 from gateway.idempotency import Idempotency
 from gateway.limits import RateLimiter
@@ -131,9 +132,25 @@ class GatewayService:
     def metrics(self, request):
         return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
-    @route("GET", "/api/v1/openapi.json", "This document", "meta", roles=EVERYONE)
+    # open without a key, as the docs page that reads it: the contract is no secret
+    @route("GET", "/api/v1/openapi.json", "This document", "meta", public=True)
     def openapi(self, request, body):
         return 200, openapi.document(ROUTES)
+
+    @route("GET", "/api/v1/docs", "This document as a page to read and try out (Swagger UI)", "meta", public=True,
+           content={"text/html": {"schema": {"type": "string"}}})
+    def docs_page(self, request, body):
+        return docs.page(request)
+
+    @route("GET", "/api/v1/docs/<name>", "A file of the docs page (Swagger UI's, from its installed package)",
+           "meta", public=True, errors=(404,), content=docs.CONTENT)
+    def docs_file(self, request, body, name):
+        return docs.asset(request, name)
+
+    @http("GET", "/")
+    def home(self, request):
+        # relative, so that it keeps a proxy's prefix
+        return redirect("api/v1/docs")
 
     @route("GET", "/api/v1/asyncapi.json", "The AsyncAPI 3 document of the events (the contract for station software)",
            "meta", roles=EVERYONE)

@@ -124,6 +124,7 @@ class Route:
     name: str = ""
     roles: frozenset = frozenset()
     platform_wide: bool = False
+    content: dict | None = None  # the answer's media types and schemas when it is not JSON
 
     @property
     def openapi_path(self):
@@ -135,7 +136,7 @@ ROUTES: list[Route] = []
 
 
 def route(method, path, summary, tag, *, roles=frozenset(), request=None, response=None, status=200, public=False,
-          query=None, errors=(), id_prefix=None, scope=None, idempotent=True, platform_wide=False):
+          query=None, errors=(), id_prefix=None, scope=None, idempotent=True, platform_wide=False, content=None):
     """Declare a gateway route. The handler gets (self, request, body, **path_params) and
     returns (status, json body), (204, None), or a werkzeug Response. A POST replays its answer
     for a repeated Idempotency-Key unless `idempotent` is False (an answer holding a secret is
@@ -145,7 +146,7 @@ def route(method, path, summary, tag, *, roles=frozenset(), request=None, respon
     if not public and not roles:
         raise RuntimeError(f"route {method} {path}: name the roles that may call it")
     spec = Route(method, path, summary, tag, request, response, status, public, query, errors, scope, idempotent,
-                 roles=frozenset(roles), platform_wide=platform_wide)
+                 roles=frozenset(roles), platform_wide=platform_wide, content=content)
     ROUTES.append(spec)
     takes_body = method in ("POST", "PUT", "PATCH")
 
