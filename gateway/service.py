@@ -138,7 +138,7 @@ class GatewayService:
     @route("GET", "/api/v1/asyncapi.json", "The AsyncAPI 3 document of the events (the contract for station software)",
            "meta", roles=EVERYONE)
     def asyncapi(self, request, body):
-        return 200, asyncapi.document()
+        return 200, asyncapi.document(self.settings["AMQP_URI"])
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:anything>")
     def not_found(self, request, anything):
