@@ -32,6 +32,7 @@ from wushe.runtime.telemetry import Telemetry
 
 log = structlog.get_logger("wushe.gateway")
 PARTIES = [s for s in SOURCES if s != "station"]
+NOT_ABOUT_A_NEED = {"need_report_refused"}
 
 
 class Settings(DependencyProvider):
@@ -111,7 +112,10 @@ class GatewayService:
     # read model -------------------------------------------------------------------------------
     @on_event(PARTIES, ["#"], queue_name="evt-all--gateway.project")
     def project(self, event):
-        # events about an organisation (milestones, graduation) name no need: no view for them
+        # events about an organisation (milestones, graduation) name no need: no view for them;
+        # nor does an answer to a station about its refused report (its need_id is the report's)
+        if event.type in NOT_ABOUT_A_NEED:
+            return None
         need_ids = event.data["need_ids"] if event.type == "org_incubation_started" else [event.data.get("need_id")]
         applied = [self.store.apply(need_id, event) for need_id in filter(None, need_ids)]
         return DUPLICATE if applied and not any(applied) else None

@@ -81,6 +81,14 @@ def test_a_refused_report_is_answered_on_the_reporting_stations_durable_queue(pl
     assert list(refusal.data["errors"]) == ["community"]
     assert "王大爷" not in str(refusal) and "13800005678" not in str(refusal)
     assert platform.get("/needs/need-nowhere").status_code == 404
+    # the report is parked as before: replayed once its community exists, it links; the answer
+    # it had was about the report, never a step of the need
+    assert platform.post("/regions", {"path": "tianjin/binhai/taida/yinhe", "name": "银河社区",
+                                      "level": "community"}).status_code == 201
+    assert platform.post("/dead-letters/community/replay", {"message_ids": [sent["id"]]}).json() == {"replayed": 1}
+    view = platform.wait_need("need-nowhere", lambda n: n.get("status") == "linked")
+    assert "need_report_refused" not in [e["type"] for e in view["timeline"]]
+    assert view["reported_by"] == "station/hotline-236"
 
 
 def test_the_served_asyncapi_document_names_the_platforms_broker_and_vhost(platform, config):
