@@ -19,7 +19,6 @@ station software is down; each is validated on arrival (an invalid one is logged
 the handler never sees it), and acknowledged only after the handler returns.
 """
 import logging
-import re
 import socket
 import time
 import uuid
@@ -27,7 +26,7 @@ import uuid
 import kombu
 
 from wushe.contract.events import InvalidEvent, load, new_event
-from wushe.contract.events.catalog import CATALOG, STATION, STATION_SOURCE
+from wushe.contract.events.catalog import CATALOG, STATION, STATION_SOURCE, whole
 
 log = logging.getLogger("wushe.contract.station")
 SOURCE_OF = {event_type: source for source, event_type in CATALOG}
@@ -38,7 +37,7 @@ class StationClient:
     def __init__(self, amqp_uri, station_id, *, heartbeat=30):
         self.station_id = station_id
         self.source = f"{STATION}/{station_id}"  # what its reports' envelopes say, and answers name
-        if not re.match(STATION_SOURCE, self.source):
+        if not whole(STATION_SOURCE).match(self.source):
             raise ValueError("a station id is 1-64 letters, digits, _ . : or -")
         # one connection to publish, one to consume: each may then be used from its own thread
         self.publishing = kombu.Connection(amqp_uri, heartbeat=heartbeat, transport_options={"confirm_publish": True})

@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict
 from marshmallow import Schema, ValidationError, fields, validate
 
 from wushe.contract.clock import now_iso
-from wushe.contract.events.catalog import CATALOG, SOURCES, STATION, STATION_SOURCE, producer
+from wushe.contract.events.catalog import CATALOG, SOURCES, STATION, STATION_SOURCE, producer, whole
 from wushe.contract.fields import instance
 
 VERSION = 1
@@ -28,8 +28,8 @@ class Envelope(Schema):
     type = fields.String(required=True)
     version = fields.Integer(required=True, validate=validate.Equal(VERSION))
     # a service's name, or a station's (`station`, `station/<station id>`: catalog.STATION_SOURCE)
-    source = fields.String(required=True, validate=validate.Regexp(
-        "^(" + "|".join(s for s in SOURCES if s != STATION) + ")$|" + STATION_SOURCE,
+    source = fields.String(required=True, validate=validate.Regexp(whole(
+        "^(" + "|".join(s for s in SOURCES if s != STATION) + ")$|" + STATION_SOURCE),
         error="a service's name, or station software's: station or station/<station id> "
               "(1-64 letters, digits, _ . : or -)"))
     time = fields.String(required=True)

@@ -5,6 +5,8 @@ writers are strict (dispatch validates the data it is about to publish).
 No schema here has a field for a resident's name, phone or address, except `need_reported`,
 the one inbound event, which the community service keeps to its own store.
 """
+import re
+
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema, ValidationError
 
 from wushe.contract.fields import Timestamp, region, record_id, strict
@@ -426,7 +428,13 @@ SOURCES = ("community", "orgs", "workers", "volunteers", "charity", "station")
 # `station`, or `station/<station id>` so that a district with forty hotlines knows which one
 # reported (`station/hotline-236`); the catalog knows it as the source `station`
 STATION = "station"
-STATION_SOURCE = r"^station(/[A-Za-z0-9_.:-]{1,64})?$"
+STATION_SOURCE = r"^station(/[A-Za-z0-9_.:-]{1,64})?$"  # as JSON Schema (ECMA-262) reads it
+
+
+def whole(pattern):
+    """A JSON Schema pattern as Python must read it to mean the same: Python's `$` also matches
+    before a final newline, ECMA-262's does not."""
+    return re.compile(pattern.replace("$", r"\Z"))
 
 
 def producer(source):
