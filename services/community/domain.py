@@ -77,8 +77,8 @@ MAX_FIELD_ERRORS = 50  # a report can be wrong in many places; the answer stays 
 
 def report_refused(report_id, reported_by, need_id, errors):
     """The answer to a station whose `need_reported` was not registered: its report's id and the
-    reasons by field path (`requirements.volunteers.count`). The messages are the rules' (they
-    state the rule, never the value sent), so nothing of the resident's is echoed."""
+    reasons by field path (`requirements.volunteers.count`). The messages are the rules' (a
+    resident's rules never state the value sent), so nothing of the resident's is echoed."""
     flat = field_errors(errors)
     return Event("need_report_refused", {
         "report_id": report_id, "reported_by": reported_by,

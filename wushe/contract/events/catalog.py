@@ -120,8 +120,9 @@ class NeedEvaluated(NeedEvent):
 class NeedReportRefused(Tolerant):
     """A station's `need_reported` was not registered: the answer to the station that sent it
     (`reported_by`, its envelope's source), naming the report by its envelope id. `errors` is by
-    field path (`requirements.volunteers.count`); the messages state rules, never the values
-    sent, so the resident's details in the report are never echoed."""
+    field path (`requirements.volunteers.count`); the messages are the rules' (a region path
+    or an id may appear in one), and `Resident`'s never state the value, so nothing of the
+    resident's in the report is echoed."""
     report_id = fields.String(required=True, validate=validate.Length(1, 100))
     reported_by = fields.String(allow_none=True, load_default=None)  # None: the envelope's source was unreadable
     need_id = fields.String(allow_none=True, load_default=None)      # the report's own need id, if it gave one
