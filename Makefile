@@ -11,6 +11,9 @@ STAMP  := $(VENV)/.installed
 STORE_VENV  := .venv-store
 STORE_STAMP := $(STORE_VENV)/.installed
 STORE_PIN   := SecantusDB==0.7.0b3
+# the AsyncAPI project's parser and its JSON Schemas (npm, pinned in deploy/asyncapi-check/):
+# tests/unit/test_asyncapi.py checks the served document with them
+ASYNCAPI_CHECK := deploy/asyncapi-check/node_modules/.package-lock.json
 
 .PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker browser clean
 
@@ -21,7 +24,7 @@ run: $(STAMP) $(STORE_STAMP) broker ## the five services and the gateway, a proc
 # surface alone (input, keys, contract, fuzz, the docs page) and the broker-restart tests run once, on containers
 SURFACE := test_hostile_input test_keys_and_scopes test_api_contract test_inventory test_fuzz test_docs_page test_failures
 
-test: $(STAMP) $(STORE_STAMP) browser ## the whole suite, against the real broker and the local store server
+test: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK) browser ## the whole suite, against the real broker and the local store server
 	./deploy/ensure-broker.sh --management
 	$(PY) -m pytest $(PYTEST_ARGS)
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(foreach m,$(SURFACE),--ignore=tests/e2e/$(m).py) $(PYTEST_ARGS)
@@ -30,7 +33,7 @@ e2e-processes: $(STAMP) $(STORE_STAMP) browser ## every e2e test on the process 
 	./deploy/ensure-broker.sh --management
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
-unit: $(STAMP) ## the pure-domain tests only; no broker needed
+unit: $(STAMP) $(ASYNCAPI_CHECK) ## the pure-domain tests only; no broker needed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 chaos: $(STAMP) $(STORE_STAMP) ## the full chaos run (CHAOS_ARGS="--needs 2000 --broker-down 12 …")
@@ -53,7 +56,7 @@ seed: $(STAMP) ## load the demo data into the running platform (WUSHE_ADMIN_KEY=
 asyncapi: $(STAMP) ## write the AsyncAPI 3 document of the events to deploy/asyncapi.json
 	$(PY) -m wushe.contract.asyncapi > deploy/asyncapi.json
 
-install: $(STAMP) $(STORE_STAMP)
+install: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK)
 
 store: $(STORE_STAMP) ## install the local store server into .venv-store/
 
@@ -61,6 +64,10 @@ $(STORE_STAMP):
 	test -x $(STORE_VENV)/bin/python || $(PYTHON) -m venv $(STORE_VENV) || python3 -m venv $(STORE_VENV)
 	$(STORE_VENV)/bin/python -m pip install -q '$(STORE_PIN)'
 	touch $(STORE_STAMP)
+
+$(ASYNCAPI_CHECK): deploy/asyncapi-check/package.json deploy/asyncapi-check/package-lock.json
+	command -v npm >/dev/null || { echo "wushe: the AsyncAPI check needs Node.js and npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+	cd deploy/asyncapi-check && npm ci --no-audit --no-fund --loglevel=error
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -75,4 +82,4 @@ browser: ## Debian's chromium and a CJK font, where missing: the docs page test 
 	./deploy/ensure-browser.sh
 
 clean: ## the virtualenvs and caches; the local data in var/ stays (rm -rf var to wipe it)
-	rm -rf $(VENV) $(STORE_VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(STORE_VENV) *.egg-info .pytest_cache deploy/asyncapi-check/node_modules

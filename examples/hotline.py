@@ -1,5 +1,6 @@
 """A hotline (e.g. Guangzhou's 236 "红棉守护" line) on the station client: report a caller's
-need, then print what the five parties do about it until it is linked or escalated.
+need as `station/hotline-236`, then print what the five parties do about it until it is linked
+or escalated, or the report is refused (an unknown community, say) with the reasons by field.
 
     AMQP_URI=amqp://guest:guest@127.0.0.1:5672/ .venv/bin/python examples/hotline.py \\
         tianjin/binhai/taida/xinghua errands high "独居老人需要代购药品"
@@ -11,7 +12,7 @@ import uuid
 from wushe.contract.station import StationClient
 
 FOLLOWED = ["need_registered", "worker_assigned", "worker_unavailable", "call_opened", "call_filled",
-            "resource_pledged", "resource_shortfall", "need_linked", "need_escalated"]
+            "resource_pledged", "resource_shortfall", "need_linked", "need_escalated", "need_report_refused"]
 
 
 def main(community, category, urgency, description):
@@ -21,7 +22,10 @@ def main(community, category, urgency, description):
             if event.need_id != need_id:
                 return
             print(f"{event.time}  {event.source:<10} {event.type}")
-            if event.type in ("need_linked", "need_escalated"):
+            if event.type == "need_report_refused":
+                for field, reasons in event.data["errors"].items():
+                    print(f"    {field}: {'; '.join(reasons)}")
+            if event.type in ("need_linked", "need_escalated", "need_report_refused"):
                 station.stop()
         station.follow(FOLLOWED, show)
         station.report_need({"id": need_id, "community": community, "category": category, "urgency": urgency,

@@ -33,7 +33,8 @@ def project(view, event):
         parts = {name: required[name] if required[name]["state"] == "not_required"
                  else {**required[name], **view["linkage"][name]} for name in linkage.PARTS}
         view.update({k: data[k] for k in ("community", "street", "district", "category", "urgency",
-                                           "requirements", "registered_at", "has_resident")}, linkage=parts)
+                                           "requirements", "registered_at", "has_resident")}, linkage=parts,
+                    reported_by=data.get("reported_by"))
     elif event.type == "resident_erased":
         view["resident_erased_at"] = event.time
     elif event.type in LIFECYCLE:
@@ -49,6 +50,8 @@ def project(view, event):
     if view["status"] == "linked" and not view.get("linked_at"):
         view["linked_at"] = event.time
     entry = {"type": event.type, "source": event.source, "at": event.time}
+    if event.type == "need_registered" and data.get("reported_by"):
+        entry["reported_by"] = data["reported_by"]  # which station software reported it
     view["timeline"] = sorted(view["timeline"] + [entry], key=lambda e: e["at"])
     return view
 
@@ -56,7 +59,7 @@ def project(view, event):
 def public(view, resident=None):
     """A view as API.md shows it."""
     shown = {"id": view["_id"], **{k: view.get(k) for k in (
-        "status", "community", "category", "urgency", "registered_at", "linked_at")},
+        "status", "community", "category", "urgency", "registered_at", "linked_at", "reported_by")},
         "linkage": linkage.public(view["linkage"]), "timeline": view["timeline"]}
     for terminal in ("cancelled_at", "resolved_at", "evaluated_at", "resident_erased_at"):
         if view.get(terminal):

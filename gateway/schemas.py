@@ -93,6 +93,7 @@ class TimelineEntry(Schema):
     type = fields.String()
     source = fields.String()
     at = fields.String()
+    reported_by = fields.String()  # on need_registered, for a need station software reported
 
 
 class ResidentView(Schema):
@@ -113,6 +114,8 @@ class NeedView(Schema):
     urgency = fields.String()
     registered_at = fields.String()
     linked_at = fields.String(allow_none=True)
+    # the station software that reported it (`station`, `station/<station id>`); null through the API
+    reported_by = fields.String(allow_none=True)
     linkage = fields.Nested(Linkage)
     timeline = fields.List(fields.Nested(TimelineEntry))
     cancelled_at = fields.String()

@@ -33,6 +33,7 @@ from wushe.runtime.telemetry import Telemetry
 
 log = structlog.get_logger("wushe.gateway")
 PARTIES = [s for s in SOURCES if s != "station"]
+NOT_ABOUT_A_NEED = {"need_report_refused"}
 
 
 class Settings(DependencyProvider):
@@ -112,7 +113,10 @@ class GatewayService:
     # read model -------------------------------------------------------------------------------
     @on_event(PARTIES, ["#"], queue_name="evt-all--gateway.project")
     def project(self, event):
-        # events about an organisation (milestones, graduation) name no need: no view for them
+        # events about an organisation (milestones, graduation) name no need: no view for them;
+        # nor does an answer to a station about its refused report (its need_id is the report's)
+        if event.type in NOT_ABOUT_A_NEED:
+            return None
         need_ids = event.data["need_ids"] if event.type == "org_incubation_started" else [event.data.get("need_id")]
         applied = [self.store.apply(need_id, event) for need_id in filter(None, need_ids)]
         return DUPLICATE if applied and not any(applied) else None
@@ -155,7 +159,7 @@ class GatewayService:
     @route("GET", "/api/v1/asyncapi.json", "The AsyncAPI 3 document of the events (the contract for station software)",
            "meta", roles=EVERYONE)
     def asyncapi(self, request, body):
-        return 200, asyncapi.document()
+        return 200, asyncapi.document(self.settings["AMQP_URI"])
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:anything>")
     def not_found(self, request, anything):

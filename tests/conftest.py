@@ -105,8 +105,10 @@ def tap(config):
 @pytest.fixture
 def platform(request, config, tap, tmp_path):
     """All five services and the gateway, running against the test's vhost: containers in this
-    process, or (WUSHE_TEST_TOPOLOGY=processes) a process each."""
+    process, or (WUSHE_TEST_TOPOLOGY=processes) a process each. Every event the test saw must
+    validate against its channel's payload in the AsyncAPI document (checked last)."""
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    request.addfinalizer(lambda: _on_contract(tap, config))
     if TOPOLOGY == "processes":
         from tests.processes import Topology
         # the call check and the gauges' recount every second, not 30: a test cannot call the
@@ -123,6 +125,13 @@ def platform(request, config, tap, tmp_path):
     runner.start()
     wait_for(lambda: requests.get(f"{base}/healthz", timeout=1).ok, timeout=10)
     return Api(base, tap)
+
+
+def _on_contract(tap, config):
+    from tests.asyncapi_check import Payloads
+    from wushe.contract.asyncapi import document
+    problems = tap.off_contract(Payloads(document(config["AMQP_URI"])))
+    assert not problems, f"{len(problems)} events off their AsyncAPI channel's payload:\n" + "\n".join(problems[:20])
 
 
 class Api:

@@ -4,7 +4,8 @@ import threading
 import eventlet
 import kombu
 
-from wushe.contract.events.catalog import SOURCES
+from wushe.contract.events import InvalidEvent, load
+from wushe.contract.events.catalog import SOURCES, STATION
 
 
 class EventTap:
@@ -12,6 +13,7 @@ class EventTap:
         self.amqp_uri = amqp_uri
         self.events = []
         self.raw = []
+        self.channels = []  # each event's channel in the AsyncAPI document: `<source>.<routing key>`
         self._stop = False
 
     def __enter__(self):
@@ -30,6 +32,8 @@ class EventTap:
     def _on_message(self, body, message):
         self.raw.append(message.body if isinstance(message.body, str) else message.body.decode())
         self.events.append(body)
+        info = message.delivery_info or {}
+        self.channels.append(f"{info.get('exchange', '?').removesuffix('.events')}.{info.get('routing_key', '?')}")
         message.ack()
 
     def _drain(self):
@@ -51,3 +55,18 @@ class EventTap:
     def dump(self):
         return "\n".join(self.raw)
 
+
+    def off_contract(self, payloads):
+        """Every captured event that does not validate against its channel's payload
+        (`tests.asyncapi_check.Payloads`), as "channel id: error" lines. Station reports the
+        catalog refuses are left out: tests send those on purpose, and the platform parks them."""
+        problems = []
+        for channel, body in zip(self.channels, self.events):
+            if channel.startswith(STATION + "."):
+                try:
+                    load(body)
+                except InvalidEvent:
+                    continue
+            problems += [f"{channel} {body.get('id') if isinstance(body, dict) else '?'}: {error}"
+                         for error in payloads.errors(channel, body)]
+        return problems

@@ -33,7 +33,7 @@ def community_of(region, path):
 # needs ----------------------------------------------------------------------------------------
 
 
-def new_need(need_id, payload, registered_at, channel, resident_id=None):
+def new_need(need_id, payload, registered_at, channel, resident_id=None, reported_by=None):
     """The need document (the change's fields) and its `need_registered` event. The resident's
     details are in neither: the need names its resident record (`resident_id`), the event only
     says there is one."""
@@ -49,6 +49,7 @@ def new_need(need_id, payload, registered_at, channel, resident_id=None):
         "description": payload["description"],
         "requirements": requirements,
         "channel": channel,
+        "reported_by": reported_by,  # the station software's source (`station/<id>`); None through the gateway
         "resident_id": resident_id,
         "status": "registered",
         "linkage": linkage.initial(requirements),
@@ -62,13 +63,44 @@ def new_need(need_id, payload, registered_at, channel, resident_id=None):
         "need_id": need_id, "community": community, "street": need["street"],
         "district": need["district"], "category": need["category"], "urgency": need["urgency"],
         "requirements": requirements, "registered_at": registered_at, "channel": channel,
-        "has_resident": resident_id is not None,
+        "reported_by": reported_by, "has_resident": resident_id is not None,
     })
     need["status"] = linkage.status("registered", need["linkage"])
     if need["status"] == "linked":  # nothing was asked of the parties but an organisation
         need["linked_at"] = registered_at
     events = [event] + _arrivals(need, "registered", registered_at)
     return Change(need, tuple(events), answer={"id": need_id, "status": "registered"})
+
+
+MAX_FIELD_ERRORS = 50  # a report can be wrong in many places; the answer stays bounded
+
+
+def report_refused(report_id, reported_by, need_id, errors):
+    """The answer to a station whose `need_reported` was not registered: its report's id and the
+    reasons by field path (`requirements.volunteers.count`). The messages are the rules' (a
+    resident's rules never state the value sent), so nothing of the resident's is echoed."""
+    flat = field_errors(errors)
+    return Event("need_report_refused", {
+        "report_id": report_id, "reported_by": reported_by,
+        "need_id": need_id, "errors": dict(sorted(flat.items())[:MAX_FIELD_ERRORS])},
+        subject=need_id, correlation_id=need_id or report_id)
+
+
+def field_errors(errors, path=""):
+    """marshmallow's nested errors ({"requirements": {"volunteers": {"count": [..]}}}, list
+    items by index) as {field path: [messages]}; names and messages bounded in length."""
+    if isinstance(errors, dict):
+        flat = {}
+        for key, value in errors.items():
+            flat.update(field_errors(value, f"{path}.{key}" if path else str(key)))
+        return flat
+    messages = errors if isinstance(errors, list) else [errors]
+    if messages and all(isinstance(m, (dict, list)) for m in messages):
+        flat = {}
+        for m in messages:
+            flat.update(field_errors(m, path))
+        return flat
+    return {(path or "_schema")[:120]: [str(m)[:300] for m in messages][:10]}
 
 
 def same_request(existing, payload):

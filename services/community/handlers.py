@@ -12,7 +12,8 @@ from services.community.domain import SOURCE
 from services.community.store import CommunityStore
 from wushe.contract.clock import new_id, now_iso, parse
 from wushe.contract.decisions import Refused, existing
-from wushe.contract.events import stamped
+from wushe.contract.events import Unread, stamped
+from wushe.contract.fields import ID_PATTERN
 from wushe.contract.regions import parent
 from wushe.runtime.subscribe import DUPLICATE
 
@@ -42,15 +43,16 @@ def region(c, path):
 
 
 # needs ----------------------------------------------------------------------------------------
-def register_need(c, payload, channel, need_id=None):
+def register_need(c, payload, channel, need_id=None, reported_by=None):
     """Register a need (and seal its resident's details apart); (answer, created). The same id
-    with the same content answers what it made the first time."""
+    with the same content answers what it made the first time. `reported_by`: the station
+    software's source, for a need it reported."""
     domain.community_of(c.store.region(payload["community"]), payload["community"])
     need_id = need_id or payload.get("id") or c.new_id("need")
     at = c.now()
     resident = payload.get("resident") or None
     resident_id = residents.resident_id_for(need_id) if resident else None
-    made = domain.new_need(need_id, payload, at, channel, resident_id)
+    made = domain.new_need(need_id, payload, at, channel, resident_id, reported_by)
     events = [stamped(SOURCE, e, at) for e in made.events]
     # the need first: a resident record is never stored for a request that is refused
     if not c.store.add_need(made.fields, events):
@@ -72,15 +74,38 @@ def register_need(c, payload, channel, need_id=None):
 
 
 def report_need(c, event):
-    """A station's `need_reported`: registered like a gateway request. Without an id of its own,
-    the need's id derives from the event's, so that a redelivered report registers nothing new."""
+    """A station's `need_reported`: registered like a gateway request, who reported it recorded
+    (the envelope's source). Without an id of its own, the need's id derives from the event's,
+    so that a redelivered report registers nothing new. A report that is not registered (an
+    invalid body, `events.Unread`, or a refusal) is answered with `need_report_refused`, then
+    refused as before (parked: an operator may replay it once, say, its community exists)."""
+    if isinstance(event, Unread):
+        _answer_refusal(c, event, event.errors)
+        raise Refused.invalid("the report is not a valid need_reported", event.errors)
     need_id = event.data.get("id") or "need-" + hashlib.sha1(event.id.encode()).hexdigest()[:16]
     try:
-        created = register_need(c, event.data, "station", need_id=need_id)[1]
+        created = register_need(c, event.data, "station", need_id=need_id, reported_by=event.source)[1]
     except Refused as refused:
         c.log.error("need_reported.rejected", detail=refused.reason, errors=refused.fields)
+        _answer_refusal(c, event, refused.fields or {"_schema": [refused.reason]})
         raise
     return None if created else DUPLICATE
+
+
+def _answer_refusal(c, event, errors):
+    # the report's own need id only when it is a well-formed one (an invalid body's is unread)
+    given = event.data.get("id")
+    need_id = given if isinstance(given, str) and not domain.field_errors(errors).get("id") \
+        and ID_PATTERN.regex.match(given) else None
+    draft = domain.report_refused(event.id, event.source, need_id, errors)
+    at = c.now()
+    answer = stamped(SOURCE, draft, at)
+    digest = hashlib.sha1(repr(sorted(answer["data"]["errors"].items())).encode()).hexdigest()[:12]
+    kept = c.store.add_refusal(f"{event.id}:{digest}", at, answer)
+    if kept:
+        c.outbox.flush(c.store.refused_reports, kept)
+        c.log.info("need_reported.answered", report_id=event.id, reported_by=event.source,
+                   fields=sorted(answer["data"]["errors"])[:10])
 
 
 def need(c, need_id):

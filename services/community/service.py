@@ -73,9 +73,10 @@ class CommunityService:
     def register_need(self, payload, channel="gateway"):
         return handlers.register_need(self.community, loaded(schemas.NeedIn, payload), channel)[0]
 
-    @on_event("station", "need_reported")
+    @on_event("station", "need_reported", answers_invalid=True)
     def on_need_reported(self, event):
-        # the body was validated against the catalog on arrival; the region is checked here
+        # the body was validated against the catalog on arrival (one that was not comes as
+        # events.Unread, to be answered); the region is checked here
         return handlers.report_need(self.community, event)
 
     @rpc

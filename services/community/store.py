@@ -16,6 +16,7 @@ class CommunityStore:
         self.regions = db.regions
         self.needs = db.needs
         self.residents = db.residents
+        self.refused_reports = db.refused_reports  # answers to stations' refused reports (outbox only)
 
     def ensure_indexes(self):
         self.regions.create_index([("parent", ASCENDING)])
@@ -24,7 +25,7 @@ class CommunityStore:
         self.needs.create_index([("resident_id", ASCENDING)])
 
     def outboxes(self):
-        return [self.needs]
+        return [self.needs, self.refused_reports]
 
     # regions --------------------------------------------------------------------------------
     def add_region(self, region):
@@ -57,6 +58,13 @@ class CommunityStore:
         """Apply `decide(need)` (a rule's Change, or None) by compare-and-set on the need's
         version, its events in its outbox in the same write: (need after, change)."""
         return cas.change(self.needs, need_id, decide, source=SOURCE, at=at, what=f"need {need_id}")
+
+    def add_refusal(self, answer_id, at, event):
+        """Keep a refused report's answer with its event in the outbox, once per `answer_id`
+        (a redelivered report refused for the same reasons answers nothing new): the document,
+        or None when it was kept already."""
+        doc = {"_id": answer_id, "report_id": event["data"]["report_id"], "at": at, "outbox": [event]}
+        return doc if insert_new(self.refused_reports, doc) else None
 
     # residents --------------------------------------------------------------------------------
     def add_resident(self, record):

@@ -29,7 +29,10 @@ def test_a_hotline_reports_needs_and_follows_them_to_linked(platform, config):
         wait_for(lambda: {e.type for e in received if e.need_id == "need-hotline-1"} >= {"need_registered", "need_linked"})
         station.stop()
         follower.wait()
-    assert sent["type"] == "need_reported" and sent["id"] == "call-0001"
+    assert (sent["type"], sent["id"], sent["source"]) == ("need_reported", "call-0001", "station/hotline-236")
+    view = platform.need("need-hotline-1")
+    assert view["reported_by"] == "station/hotline-236"
+    assert [e.get("reported_by") for e in view["timeline"] if e["type"] == "need_registered"] == ["station/hotline-236"]
     mine = [e for e in received if e.need_id == "need-hotline-1"]
     assert [e.type for e in mine].count("need_registered") == 1
     assert all("王大爷" not in str(e.data) for e in mine)  # events carry no resident data
@@ -54,3 +57,44 @@ def test_events_wait_in_the_stations_queue_while_it_is_away(platform, config):
     with StationClient(config["AMQP_URI"], "station-taida-app") as station:
         station.follow(["need_registered"], received.append)
         wait_for(lambda: station.run(timeout=0.5) or [e for e in received if e.need_id == "need-while-away"])
+
+
+def test_a_refused_report_is_answered_on_the_reporting_stations_durable_queue(platform, config):
+    seed(platform)
+    for station_id in ("hotline-236", "hotline-12345"):
+        with StationClient(config["AMQP_URI"], station_id) as station:
+            station.follow(["need_report_refused"], lambda e: None)
+            # following declares the durable queue; then the station software goes away
+    with StationClient(config["AMQP_URI"], "hotline-236") as hotline:
+        sent = hotline.report_need({**report("need-nowhere"), "community": "tianjin/binhai/taida/yinhe"},
+                                   report_id="call-0404")
+    wait_for(lambda: platform.tap.of_type("need_report_refused"))
+    answers = {}
+    for station_id in ("hotline-236", "hotline-12345"):
+        with StationClient(config["AMQP_URI"], station_id) as station:
+            answers[station_id] = []
+            station.follow(["need_report_refused"], answers[station_id].append)
+            station.run(timeout=1)
+    (refusal,) = answers["hotline-236"]
+    assert answers["hotline-12345"] == []  # another station's answer is not handed to it
+    assert refusal.data["report_id"] == sent["id"] and refusal.data["need_id"] == "need-nowhere"
+    assert list(refusal.data["errors"]) == ["community"]
+    assert "王大爷" not in str(refusal) and "13800005678" not in str(refusal)
+    assert platform.get("/needs/need-nowhere").status_code == 404
+    # the report is parked as before: replayed once its community exists, it links; the answer
+    # it had was about the report, never a step of the need
+    assert platform.post("/regions", {"path": "tianjin/binhai/taida/yinhe", "name": "银河社区",
+                                      "level": "community"}).status_code == 201
+    assert platform.post("/dead-letters/community/replay", {"message_ids": [sent["id"]]}).json() == {"replayed": 1}
+    view = platform.wait_need("need-nowhere", lambda n: n.get("status") == "linked")
+    assert "need_report_refused" not in [e["type"] for e in view["timeline"]]
+    assert view["reported_by"] == "station/hotline-236"
+
+
+def test_the_served_asyncapi_document_names_the_platforms_broker_and_vhost(platform, config):
+    from wushe.contract import asyncapi
+    served = platform.get("/asyncapi.json").json()
+    assert served == asyncapi.document(config["AMQP_URI"])
+    vhost = asyncapi.broker(config["AMQP_URI"])[2]
+    assert vhost != "/" and served["servers"]["rabbitmq"]["description"].endswith(vhost)
+    assert {c["bindings"]["amqp"]["exchange"]["vhost"] for c in served["channels"].values()} == {vhost}

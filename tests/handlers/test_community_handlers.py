@@ -96,3 +96,45 @@ def test_erasing_a_resident_announces_it_once(community, outbox):
     assert handlers.erase_resident(community, resident_id) == first
     assert outbox.types() == ["need_registered", "resident_erased"]
     assert handlers.resident_of(community, NEED["id"]) is None
+
+
+def station_report(data, source="station/hotline-236", report_id="call-0042"):
+    from wushe.contract.events import load, new_event
+    return load(new_event(source, "need_reported", data, event_id=report_id))
+
+
+def test_a_station_report_records_who_reported_it(community, outbox):
+    assert handlers.report_need(community, station_report(dict(NEED))) is None
+    assert community.store.need(NEED["id"])["reported_by"] == "station/hotline-236"
+    (registered,) = [e for e in outbox.published if e["type"] == "need_registered"]
+    assert registered["data"]["reported_by"] == "station/hotline-236" and registered["data"]["channel"] == "station"
+    handlers.register_need(community, {**NEED, "id": "need-by-api"}, "gateway")
+    assert community.store.need("need-by-api")["reported_by"] is None
+
+
+def test_a_refused_report_is_answered_once_by_field_without_the_residents_details(community, outbox):
+    report = station_report({**NEED, "community": "tianjin/binhai/taida/nowhere"})
+    for _ in range(2):  # redelivered: refused again, answered once
+        with pytest.raises(Refused) as refused:
+            handlers.report_need(community, report)
+        assert list(refused.value.fields) == ["community"]
+    (answer,) = outbox.published
+    assert (answer["type"], answer["source"]) == ("need_report_refused", "community")
+    assert answer["data"] == {"report_id": "call-0042", "reported_by": "station/hotline-236", "need_id": NEED["id"],
+                              "errors": {"community": ["tianjin/binhai/taida/nowhere is not a registered community"]}}
+    assert community.store.needs.count_documents({}) == 0
+
+
+def test_an_invalid_report_is_answered_with_its_errors_by_field_path(community, outbox):
+    from wushe.contract.events import InvalidEvent, load, unread
+    body = {"id": "call-0043", "type": "need_reported", "version": 1, "source": "station/hotline-236",
+            "time": "2026-11-23T08:00:00Z", "data": {**NEED, "resident": {**RESIDENT, "phone": "call me"},
+                                                     "requirements": {"volunteers": {"count": 0}}}}
+    with pytest.raises(InvalidEvent) as invalid:
+        load(body)
+    with pytest.raises(Refused):
+        handlers.report_need(community, unread(body, invalid.value.errors))
+    (answer,) = outbox.published
+    assert answer["data"]["report_id"] == "call-0043" and answer["data"]["need_id"] == NEED["id"]
+    assert sorted(answer["data"]["errors"]) == ["requirements.volunteers.count", "resident.phone"]
+    assert not any(value in str(answer) for value in (*RESIDENT.values(), "call me"))

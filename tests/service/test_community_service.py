@@ -144,16 +144,22 @@ def test_nameko_context_headers_from_station_software_are_not_trusted(container_
     assert "nameko.user_id" in logs  # operators see that headers were ignored, not what they said
 
 
-@pytest.mark.parametrize("data", [
-    {"community": XINGHUA, "category": "errands", "urgency": "high", "description": "x",
-     "requirements": {"volunteers": {"count": 1, "skils": ["errands"]}}},   # an unknown nested field
-    {"community": XINGHUA, "category": "errands", "urgency": "whenever", "description": "x"},
-    {"community": XINGHUA, "category": "errands", "urgency": "high", "description": "x", "user_id": "admin"},
-    {"community": XINGHUA, "category": "errands", "urgency": "high"},
+@pytest.mark.parametrize("data,field", [
+    ({"community": XINGHUA, "category": "errands", "urgency": "high", "description": "x",
+      "requirements": {"volunteers": {"count": 1, "skils": ["errands"]}}},   # an unknown nested field
+     "requirements.volunteers.skils"),
+    ({"community": XINGHUA, "category": "errands", "urgency": "whenever", "description": "x"}, "urgency"),
+    ({"community": XINGHUA, "category": "errands", "urgency": "high", "description": "x", "user_id": "admin"},
+     "user_id"),
+    ({"community": XINGHUA, "category": "errands", "urgency": "high"}, "description"),
 ])
-def test_an_invalid_report_from_station_software_is_parked_and_registers_nothing(container_factory, config, data):
+def test_an_invalid_report_from_station_software_is_answered_parked_and_registers_nothing(
+        container_factory, config, tap, data, field):
     start(container_factory, config)
     envelope = report(config, data)
     parked = wait_for(lambda: dlq.browse(config["AMQP_URI"], "community"))
     assert [(p.id, p.reason) for p in parked] == [(envelope["id"], "invalid")]
     assert database(config["WUSHE"], "community").needs.count_documents({}) == 0
+    (answer,) = wait_for(lambda: tap.of_type("need_report_refused"))
+    assert answer["data"]["report_id"] == envelope["id"] and answer["data"]["reported_by"] == "station"
+    assert list(answer["data"]["errors"]) == [field]

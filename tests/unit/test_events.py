@@ -117,3 +117,42 @@ def test_tolerant_reader_drops_unknown_fields():
     loaded = load(envelope)
     assert "lane" not in loaded.data
     assert loaded.data["slots"] == 2
+
+
+REPORT = {"community": COMMUNITY, "category": "errands", "urgency": "high", "description": "代购"}
+
+
+@pytest.mark.parametrize("source,valid", [
+    ("station", True), ("station/hotline-236", True), ("station/" + "a" * 64, True),
+    ("hotline-236", False), ("station/", False), ("station/" + "a" * 65, False), ("station/热线", False),
+    ("station/a/b", False), ("community/x", False), ("station/hotline-236\n", False), ("orgs\n", False)])
+def test_station_software_names_itself_station_or_station_slash_its_id(source, valid):
+    envelope = new_event("station", "need_reported", REPORT) | {"source": source}
+    if valid:
+        assert load(envelope).source == source
+    else:
+        with pytest.raises(InvalidEvent) as invalid:
+            load(envelope)
+        assert list(invalid.value.errors) == ["source"]
+
+
+def test_a_station_name_reads_as_the_station_source_of_the_catalog_and_nothing_else():
+    with pytest.raises(InvalidEvent, match="publishes no event"):
+        load(new_event("station", "need_reported", REPORT) | {"source": "station/hotline-236", "type": "need_linked"})
+
+
+def test_what_can_be_read_of_an_invalid_body_is_its_id_source_and_errors_only_with_a_usable_id():
+    from wushe.contract.events import Unread, unread
+    body = new_event("station", "need_reported", REPORT) | {"source": "station/hotline-236"}
+    read = unread(body, {"urgency": ["Must be one of: …"]})
+    assert isinstance(read, Unread) and (read.id, read.source, read.errors) == (
+        body["id"], "station/hotline-236", {"urgency": ["Must be one of: …"]})
+    assert unread(body | {"source": "hotline-236"}, {}).source is None  # nobody to name
+    assert unread(body | {"id": ""}, {}) is None and unread(body | {"id": 7}, {}) is None and unread([], {}) is None
+
+
+def test_the_station_client_refuses_a_station_id_it_could_not_send():
+    from wushe.contract.station import StationClient
+    assert StationClient("amqp://guest:guest@127.0.0.1:5672/", "hotline-236").source == "station/hotline-236"
+    with pytest.raises(ValueError, match="station id"):
+        StationClient("amqp://guest:guest@127.0.0.1:5672/", "hotline 236")

@@ -4,11 +4,16 @@ AMQP without nameko — report needs, and follow the events it cares about.
     from wushe.contract.station import StationClient
     with StationClient("amqp://guest:guest@mq:5672/", "hotline-236") as station:
         station.report_need({"community": "guangzhou/…", "category": "elderly_care", …})
-        station.follow(["need_linked", "need_escalated"], on_event)
+        station.follow(["need_linked", "need_escalated", "need_report_refused"], on_event)
         station.run()          # until stopped; reconnects when the broker goes away
 
+The station names itself in every report's envelope: `source` is `station/<station id>`
+(`station/hotline-236`), and the need records it (`reported_by`, in its view and timeline).
 Reports are validated against the catalog before they leave (a bad one raises, nothing is
 sent) and published persistent with publisher confirms, retrying while the broker is away.
+A report the platform does not register (an unknown community, say) is answered with
+`need_report_refused` (the report's id, the reasons by field); following it, a station
+receives only the answers to its own reports.
 Events come through one durable queue named after the station, so nothing is missed while the
 station software is down; each is validated on arrival (an invalid one is logged and dropped,
 the handler never sees it), and acknowledged only after the handler returns.
@@ -21,7 +26,7 @@ import uuid
 import kombu
 
 from wushe.contract.events import InvalidEvent, load, new_event
-from wushe.contract.events.catalog import CATALOG
+from wushe.contract.events.catalog import CATALOG, STATION, STATION_SOURCE, whole
 
 log = logging.getLogger("wushe.contract.station")
 SOURCE_OF = {event_type: source for source, event_type in CATALOG}
@@ -31,6 +36,9 @@ RETRY = {"max_retries": None, "interval_start": 0.5, "interval_step": 1, "interv
 class StationClient:
     def __init__(self, amqp_uri, station_id, *, heartbeat=30):
         self.station_id = station_id
+        self.source = f"{STATION}/{station_id}"  # what its reports' envelopes say, and answers name
+        if not whole(STATION_SOURCE).match(self.source):
+            raise ValueError("a station id is 1-64 letters, digits, _ . : or -")
         # one connection to publish, one to consume: each may then be used from its own thread
         self.publishing = kombu.Connection(amqp_uri, heartbeat=heartbeat, transport_options={"confirm_publish": True})
         self.connection = kombu.Connection(amqp_uri, heartbeat=heartbeat)
@@ -42,7 +50,7 @@ class StationClient:
     def report_need(self, need, report_id=None):
         """Publish `need_reported` (the fields of POST /needs); the envelope sent. Its id is
         `report_id` when given, so that a report sent again is registered once."""
-        envelope = new_event("station", "need_reported", need, event_id=report_id or str(uuid.uuid4()),
+        envelope = new_event(self.source, "need_reported", need, event_id=report_id or str(uuid.uuid4()),
                              subject=need.get("id"))
         exchange = kombu.Exchange("station.events", "topic", durable=True)
         producer = self.publishing.Producer(serializer="json")
@@ -95,6 +103,9 @@ class StationClient:
         except InvalidEvent as exc:
             log.error("station.invalid_event: %s", exc)  # the body is never logged (it may hold ids only, but be safe)
             message.ack()
+            return
+        if event.type == "need_report_refused" and event.data["reported_by"] != self.source:
+            message.ack()  # an answer to another station's report
             return
         self.handler(event)
         message.ack()

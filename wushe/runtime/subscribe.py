@@ -7,7 +7,9 @@ body itself (against the event catalog) and hands the handler an `Event`. Nothin
   `wushe-attempt` header), then acked; after `WUSHE_MAX_ATTEMPTS` it is parked in
   `<service>.dead` with the error; a handler that refuses the event (raises a WusheError, e.g.
   an unknown community) is parked at once, since the same event would be refused again;
-- the body cannot be decoded or is not a catalog event → parked at once (retrying cannot help).
+- the body cannot be decoded or is not a catalog event → parked at once (retrying cannot help);
+  a handler declared with `answers_invalid=True` is first given what can be read of it
+  (`events.Unread`, with the errors) to answer its sender, then it is parked as invalid.
 Message headers never become the worker's context (see `handle_raw`).
 A republish that cannot be confirmed leaves the message unacked, so the broker redelivers it.
 Handlers return `DUPLICATE` when an event had already been applied (counted, for operators).
@@ -57,10 +59,11 @@ class RawQueueConsumer(ResilientQueueConsumer):
 class EventConsumer(Consumer):
     queue_consumer = RawQueueConsumer()
 
-    def __init__(self, source, event_types, queue_name=None, **kwargs):
+    def __init__(self, source, event_types, queue_name=None, answers_invalid=False, **kwargs):
         self.sources = [source] if isinstance(source, str) else list(source)
         self.event_types = [event_types] if isinstance(event_types, str) else list(event_types)
         self.queue_name = queue_name
+        self.answers_invalid = answers_invalid
         super().__init__(queue=None, **kwargs)
 
     def setup(self):
@@ -96,7 +99,9 @@ class EventConsumer(Consumer):
         try:
             event = events.load(body)
         except events.InvalidEvent as exc:
-            return self._park(message, "invalid", str(exc.errors)[:2000], event_type)
+            event = events.unread(body, exc.errors) if self.answers_invalid else None
+            if event is None:
+                return self._park(message, "invalid", str(exc.errors)[:2000], event_type)
         # An event's correlation id is its envelope's. nameko's context headers (nameko.user_id,
         # nameko.auth, nameko.call_id_stack…) are whatever the publisher, station software
         # included, chose to send, and nameko would hand them to the worker and on to every call
@@ -112,23 +117,31 @@ class EventConsumer(Consumer):
             self.queue_consumer.requeue_message(message)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        event = worker_ctx.args[0]
+        unread = isinstance(event, events.Unread)
+        # an unread body's type is whatever was sent: metrics name it by the routing key it came by
+        event_type = (message.delivery_info or {}).get("routing_key", "?") if unread else event.type
+        if unread and (exc_info is None or isinstance(exc_info[1], (WusheError, Refused))):
+            # answered (or refused) by its handler; still not an event anyone can apply: parked
+            # with its errors, as any invalid body
+            self._park(message, "invalid", str(event.errors)[:2000], event_type)
+            return result, exc_info
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             return result, exc_info
-        event = worker_ctx.args[0]
         attempt = int((message.headers or {}).get(topology.ATTEMPT, 0)) + 1
         error = f"{type(exc_info[1]).__name__}: {exc_info[1]}"[:2000]
         if isinstance(exc_info[1], (WusheError, Refused)):
             # the handler refused the event (unknown community, conflicting content): the same
             # event will be refused again, so an operator must look — park it now
-            self._park(message, "rejected", error, event.type, attempt)
+            self._park(message, "rejected", error, event_type, attempt)
         elif attempt >= self.max_attempts:
-            self._park(message, "failed", error, event.type, attempt)
+            self._park(message, "failed", error, event_type, attempt)
         else:
             delay = self.delays[min(attempt - 1, len(self.delays) - 1)]
             self._republish(message, topology.RETRY, str(delay), [self.retries[delay]], {
                 topology.ATTEMPT: attempt, topology.ERROR: error})
-            metrics.EVENTS_RETRIED.labels(self.service, event.type).inc()
+            metrics.EVENTS_RETRIED.labels(self.service, event_type).inc()
             log.warning("event.retry_scheduled", attempt=attempt, delay_ms=delay, error=error)
         return result, exc_info
 
@@ -158,5 +171,6 @@ class EventConsumer(Consumer):
 
 
 def on_event(source, event_types, **kwargs):
-    """Decorate a service method as the handler of `source`'s `event_types` events."""
+    """Decorate a service method as the handler of `source`'s `event_types` events (with
+    `answers_invalid=True`, also of what can be read of an invalid one: see the module's doc)."""
     return EventConsumer.decorator(source, event_types, **kwargs)

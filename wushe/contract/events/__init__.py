@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict
 from marshmallow import Schema, ValidationError, fields, validate
 
 from wushe.contract.clock import now_iso
-from wushe.contract.events.catalog import CATALOG, SOURCES
+from wushe.contract.events.catalog import CATALOG, SOURCES, STATION, STATION_SOURCE, producer, whole
 from wushe.contract.fields import instance
 
 VERSION = 1
@@ -27,7 +27,11 @@ class Envelope(Schema):
     id = fields.String(required=True, validate=validate.Length(1, 100))
     type = fields.String(required=True)
     version = fields.Integer(required=True, validate=validate.Equal(VERSION))
-    source = fields.String(required=True, validate=validate.OneOf(SOURCES))
+    # a service's name, or a station's (`station`, `station/<station id>`: catalog.STATION_SOURCE)
+    source = fields.String(required=True, validate=validate.Regexp(whole(
+        "^(" + "|".join(s for s in SOURCES if s != STATION) + ")$|" + STATION_SOURCE),
+        error="a service's name, or station software's: station or station/<station id> "
+              "(1-64 letters, digits, _ . : or -)"))
     time = fields.String(required=True)
     subject = fields.String(allow_none=True, load_default=None)
     correlation_id = fields.String(allow_none=True, load_default=None)
@@ -53,9 +57,17 @@ class Event:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Unread(Event):
+    """A body that did not load, as far as it can be read, for a handler that answers its sender
+    (`on_event(..., answers_invalid=True)`): `errors` says why, by field; `data` is the body's as
+    sent (unvalidated: read nothing from it but what `errors` does not name)."""
+    errors: dict | None = None
+
+
 def _schema(source, event_type):
     """The catalog schema's one instance (wushe.contract.fields.instance)."""
-    key = (source, event_type)
+    key = (producer(source), event_type)
     if key not in CATALOG:
         raise InvalidEvent({"type": [f"{source} publishes no event {event_type!r} in v1"]})
     return instance(CATALOG[key])
@@ -99,3 +111,20 @@ def load(body):
     except ValidationError as exc:
         raise InvalidEvent(exc.messages) from None
     return Event(**{**envelope, "data": data})
+
+
+def unread(body, errors):
+    """What can be read of a body `load` refused, when its envelope has a usable id to answer
+    by: an `Unread` with the errors; None otherwise."""
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not 0 < len(body["id"]) <= 100:
+        return None
+    source = body.get("source")
+    try:
+        source = instance(Envelope).load({"source": source}, partial=True)["source"]
+    except ValidationError:
+        source = None  # not a source anyone can be answered by
+    text = {k: body.get(k) if isinstance(body.get(k), str) else None
+            for k in ("type", "time", "subject", "correlation_id")}
+    return Unread(id=body["id"], type=text["type"], version=VERSION, source=source, time=text["time"],
+                  subject=text["subject"], correlation_id=text["correlation_id"],
+                  data=body.get("data") if isinstance(body.get("data"), dict) else {}, errors=errors)

@@ -5,6 +5,8 @@ writers are strict (dispatch validates the data it is about to publish).
 No schema here has a field for a resident's name, phone or address, except `need_reported`,
 the one inbound event, which the community service keeps to its own store.
 """
+import re
+
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema, ValidationError
 
 from wushe.contract.fields import Timestamp, region, record_id, strict
@@ -86,6 +88,9 @@ class NeedRegistered(NeedEvent):
     requirements = fields.Nested(Requirements, required=True)
     registered_at = fields.String(required=True)
     channel = fields.String(load_default="gateway")  # gateway | station (need_reported)
+    # the station software that reported it (its envelope's `source`: `station` or
+    # `station/<station id>`); None for a need registered through the gateway
+    reported_by = fields.String(allow_none=True, load_default=None)
     # the community keeps a resident record for the need (asked for by id; never in an event)
     has_resident = fields.Boolean(load_default=False)
 
@@ -110,6 +115,18 @@ class NeedResolved(NeedEvent):
 class NeedEvaluated(NeedEvent):
     score = fields.Integer(required=True, validate=validate.Range(1, 5))
     outcome = fields.String(required=True, validate=validate.Length(max=64))
+
+
+class NeedReportRefused(Tolerant):
+    """A station's `need_reported` was not registered: the answer to the station that sent it
+    (`reported_by`, its envelope's source), naming the report by its envelope id. `errors` is by
+    field path (`requirements.volunteers.count`); the messages are the rules' (a region path
+    or an id may appear in one), and `Resident`'s never state the value, so nothing of the
+    resident's in the report is echoed."""
+    report_id = fields.String(required=True, validate=validate.Length(1, 100))
+    reported_by = fields.String(allow_none=True, load_default=None)  # None: the envelope's source was unreadable
+    need_id = fields.String(allow_none=True, load_default=None)      # the report's own need id, if it gave one
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True)
 
 
 class ResidentErased(NeedEvent):
@@ -372,6 +389,7 @@ CATALOG = {
     ("community", "need_resolved"): NeedResolved,
     ("community", "need_evaluated"): NeedEvaluated,
     ("community", "resident_erased"): ResidentErased,
+    ("community", "need_report_refused"): NeedReportRefused,
     ("orgs", "org_matched"): OrgMatched,
     ("orgs", "org_unmatched"): OrgUnmatched,
     ("orgs", "org_incubation_started"): OrgIncubationStarted,
@@ -407,3 +425,19 @@ CATALOG = {
     ("charity", "donation_received"): DonationReceived,
 }
 SOURCES = ("community", "orgs", "workers", "volunteers", "charity", "station")
+# what station software puts in an envelope's `source` (CloudEvents: it names the producer):
+# `station`, or `station/<station id>` so that a district with forty hotlines knows which one
+# reported (`station/hotline-236`); the catalog knows it as the source `station`
+STATION = "station"
+STATION_SOURCE = r"^station(/[A-Za-z0-9_.:-]{1,64})?$"  # as JSON Schema (ECMA-262) reads it
+
+
+def whole(pattern):
+    """A JSON Schema pattern as Python must read it to mean the same: Python's `$` also matches
+    before a final newline, ECMA-262's does not."""
+    return re.compile(pattern.replace("$", r"\Z"))
+
+
+def producer(source):
+    """The catalog's source for an envelope's: `station/<id>` is `station`."""
+    return STATION if source.startswith(STATION + "/") else source
