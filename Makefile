@@ -14,22 +14,25 @@ STORE_PIN   := SecantusDB==0.7.0b3
 # the AsyncAPI project's parser and its JSON Schemas (npm, pinned in deploy/asyncapi-check/):
 # tests/unit/test_asyncapi.py checks the served document with them
 ASYNCAPI_CHECK := deploy/asyncapi-check/node_modules/.package-lock.json
+# the events page's renderer, the AsyncAPI project's React component (npm, pinned in
+# deploy/events-page/): the gateway serves its standalone bundle at /api/v1/event-docs
+EVENTS_PAGE := deploy/events-page/node_modules/.package-lock.json
 
-.PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker browser clean
+.PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker browser events-page clean
 
-run: $(STAMP) $(STORE_STAMP) broker ## the five services and the gateway, a process each, on the local store under var/, with the demo data (SCALE="volunteers=2 charity=2")
+run: $(STAMP) $(STORE_STAMP) events-page broker ## the five services and the gateway, a process each, on the local store under var/, with the demo data (SCALE="volunteers=2 charity=2")
 	$(PY) -m wushe.ops.cli run $(if $(SCALE),--scale "$(subst $(space),$(comma),$(strip $(SCALE)))")
 
 # the e2e tier a second time, on the process topology (README, "Tests"); the gateway's HTTP
 # surface alone (input, keys, contract, fuzz, the docs page) and the broker-restart tests run once, on containers
 SURFACE := test_hostile_input test_keys_and_scopes test_api_contract test_inventory test_fuzz test_docs_page test_failures
 
-test: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK) browser ## the whole suite, against the real broker and the local store server
+test: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK) $(EVENTS_PAGE) browser ## the whole suite, against the real broker and the local store server
 	./deploy/ensure-broker.sh --management
 	$(PY) -m pytest $(PYTEST_ARGS)
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(foreach m,$(SURFACE),--ignore=tests/e2e/$(m).py) $(PYTEST_ARGS)
 
-e2e-processes: $(STAMP) $(STORE_STAMP) browser ## every e2e test on the process topology (a process per service, a store server)
+e2e-processes: $(STAMP) $(STORE_STAMP) $(EVENTS_PAGE) browser ## every e2e test on the process topology (a process per service, a store server)
 	./deploy/ensure-broker.sh --management
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
@@ -56,7 +59,7 @@ seed: $(STAMP) ## load the demo data into the running platform (WUSHE_ADMIN_KEY=
 asyncapi: $(STAMP) ## write the AsyncAPI 3 document of the events to deploy/asyncapi.json
 	$(PY) -m wushe.contract.asyncapi > deploy/asyncapi.json
 
-install: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK)
+install: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK) $(EVENTS_PAGE)
 
 store: $(STORE_STAMP) ## install the local store server into .venv-store/
 
@@ -68,6 +71,15 @@ $(STORE_STAMP):
 $(ASYNCAPI_CHECK): deploy/asyncapi-check/package.json deploy/asyncapi-check/package-lock.json
 	command -v npm >/dev/null || { echo "wushe: the AsyncAPI check needs Node.js and npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
 	cd deploy/asyncapi-check && npm ci --no-audit --no-fund --loglevel=error
+
+$(EVENTS_PAGE): deploy/events-page/package.json deploy/events-page/package-lock.json
+	command -v npm >/dev/null || { echo "wushe: the events page needs Node.js and npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+	cd deploy/events-page && npm ci --no-audit --no-fund --loglevel=error
+
+# `make run` without npm still runs: the events page answers 503 saying what is missing
+events-page:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(EVENTS_PAGE); \
+	 else echo "wushe: no npm, so no events page (/api/v1/event-docs answers 503)"; fi
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -82,4 +94,4 @@ browser: ## Debian's chromium and a CJK font, where missing: the docs page test 
 	./deploy/ensure-browser.sh
 
 clean: ## the virtualenvs and caches; the local data in var/ stays (rm -rf var to wipe it)
-	rm -rf $(VENV) $(STORE_VENV) *.egg-info .pytest_cache deploy/asyncapi-check/node_modules
+	rm -rf $(VENV) $(STORE_VENV) *.egg-info .pytest_cache deploy/asyncapi-check/node_modules deploy/events-page/node_modules

@@ -31,7 +31,9 @@ def document(routes):
         title="Wushe gateway (五社联动)", version="1.0.0", openapi_version="3.0.3",
         plugins=[MarshmallowPlugin(schema_name_resolver=schema_name)],
         info={"description": "One resident's need sets five parties moving: community, social "
-                             "organisations, social workers, volunteers and charitable resources."},
+                             "organisations, social workers, volunteers and charitable resources. "
+                             "The events they exchange, which station software publishes and "
+                             "subscribes to: [the events page](event-docs) ([AsyncAPI document](asyncapi.json))."},
         servers=[{"url": "/"}],
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})

@@ -136,7 +136,7 @@ class GatewayService:
     def metrics(self, request):
         return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
-    # open without a key, as the docs page that reads it: the contract is no secret
+    # the contracts are no secret: open without a key, as the pages that read them
     @route("GET", "/api/v1/openapi.json", "This document", "meta", public=True)
     def openapi(self, request, body):
         return 200, openapi.document(ROUTES)
@@ -144,22 +144,33 @@ class GatewayService:
     @route("GET", "/api/v1/docs", "This document as a page to read and try out (Swagger UI)", "meta", public=True,
            content={"text/html": {"schema": {"type": "string"}}})
     def docs_page(self, request, body):
-        return docs.page(request)
+        return docs.page(request, docs.API, docs.SWAGGER_UI)
 
     @route("GET", "/api/v1/docs/<name>", "A file of the docs page (Swagger UI's, from its installed package)",
            "meta", public=True, errors=(404,), content=docs.CONTENT)
     def docs_file(self, request, body, name):
-        return docs.asset(request, name)
+        return docs.asset(request, docs.API, docs.SWAGGER_UI, name)
 
     @http("GET", "/")
     def home(self, request):
         # relative, so that it keeps a proxy's prefix
         return redirect("api/v1/docs")
 
+    # the broker's host and virtual host, never its credentials: what every station is configured with
     @route("GET", "/api/v1/asyncapi.json", "The AsyncAPI 3 document of the events (the contract for station software)",
-           "meta", roles=EVERYONE)
+           "meta", public=True)
     def asyncapi(self, request, body):
         return 200, asyncapi.document(self.settings["AMQP_URI"])
+
+    @route("GET", "/api/v1/event-docs", "The AsyncAPI document as a page to read (the AsyncAPI React component)",
+           "meta", public=True, errors=(503,), content={"text/html": {"schema": {"type": "string"}}})
+    def event_docs_page(self, request, body):
+        return docs.page(request, docs.EVENTS, docs.events_renderer(self.settings))
+
+    @route("GET", "/api/v1/event-docs/<name>", "A file of the events page (the AsyncAPI React component's)",
+           "meta", public=True, errors=(404,), content=docs.CONTENT)
+    def event_docs_file(self, request, body, name):
+        return docs.asset(request, docs.EVENTS, docs.events_renderer(self.settings), name)
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:anything>")
     def not_found(self, request, anything):

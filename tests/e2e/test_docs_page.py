@@ -1,8 +1,8 @@
-"""The docs page (README, "The docs page"): Debian's headless `chromium`, driven by its own command
-line, opens /api/v1/docs; the page it renders lists every operation of the OpenAPI document, it
-loaded nothing from any other host (the browser's own network log says so), and a screenshot of
-it is kept in the test's folder. The same again behind a reverse proxy that serves the gateway
-under a path prefix."""
+"""The docs pages (README, "The docs pages"): Debian's headless `chromium`, driven by its own
+command line, opens /api/v1/docs and /api/v1/event-docs; the page renders every operation of its
+document (OpenAPI, AsyncAPI), it loaded nothing from any other host (the browser's own network
+log says so), and a screenshot of it is kept in the test's folder. The same again behind a
+reverse proxy that serves the gateway under a path prefix."""
 import json
 import os
 import shutil
@@ -55,6 +55,12 @@ def requests_of_page(netlog, url):
 
 class Operations(HTMLParser):
     """The operations Swagger UI rendered: each block's method and its path (`data-path`)."""
+    document = "openapi.json"
+    files = ("docs/swagger-ui-bundle.js",)
+
+    @staticmethod
+    def expected(document):
+        return sorted((method, path) for path, ops in document["paths"].items() for method in ops)
 
     def __init__(self):
         super().__init__()
@@ -69,6 +75,33 @@ class Operations(HTMLParser):
         elif "opblock-summary-path" in classes and self.method:
             self.found.append((self.method, attrs["data-path"]))
             self.method = None
+
+
+class Events(HTMLParser):
+    """The operations the AsyncAPI component rendered: each block's id, `operation-<action>-<id>`."""
+    document = "asyncapi.json"
+    files = ("event-docs/asyncapi.js",)
+
+    def __init__(self):
+        super().__init__()
+        self.ids = set()
+
+    @staticmethod
+    def expected(document):
+        return sorted((op["action"], name) for name, op in document["operations"].items())
+
+    def handle_starttag(self, tag, attrs):
+        self.ids.add(dict(attrs).get("id"))
+
+    @property
+    def found(self):
+        return sorted((action, name) for action, name in
+                      (i.removeprefix("operation-").split("-", 1) for i in self.ids
+                       if i and i.startswith(("operation-send-", "operation-receive-")))
+                      if "-" not in name)
+
+
+PAGES = {"docs": Operations, "event-docs": Events}
 
 
 @pytest.fixture
@@ -86,47 +119,56 @@ def behind_a_prefix(platform):
 
 
 @pytest.mark.parametrize("where", ["gateway", "behind_a_prefix"])
-def test_docs_page_lists_every_operation_and_loads_nothing_from_elsewhere(platform, where, request, tmp_path):
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_a_docs_page_renders_every_operation_and_loads_nothing_from_elsewhere(platform, name, where, request,
+                                                                              tmp_path):
     base = platform.base if where == "gateway" else request.getfixturevalue(where)
-    document = ok(requests.get(base + "/api/v1/openapi.json", timeout=10), 200)  # open without a key
-    operations = sorted((method, path) for path, ops in document["paths"].items() for method in ops)
-    page = base + "/api/v1/docs"
+    kind = PAGES[name]
+    document = ok(requests.get(f"{base}/api/v1/{kind.document}", timeout=10), 200)  # open without a key
+    page = f"{base}/api/v1/{name}"
 
     dom, asked = chromium(page, tmp_path, "--dump-dom")
-    (tmp_path / "docs.html").write_text(dom)
-    rendered = Operations()
+    (tmp_path / f"{name}.html").write_text(dom)
+    rendered = kind()
     rendered.feed(dom)
-    assert sorted(rendered.found) == operations, f"rendered DOM: {tmp_path / 'docs.html'}"
+    assert sorted(rendered.found) == kind.expected(document), f"rendered DOM: {tmp_path / name}.html"
 
     prefix = urlsplit(base).path
     elsewhere = [u for u in asked if urlsplit(u).netloc != urlsplit(base).netloc
                  or not urlsplit(u).path.startswith(prefix + "/api/v1/")]
     assert elsewhere == [], elsewhere
     assert {urlsplit(u).path.removeprefix(prefix) for u in asked} >= {
-        "/api/v1/docs", "/api/v1/openapi.json", "/api/v1/docs/swagger-ui-bundle.js"}
+        f"/api/v1/{name}", f"/api/v1/{kind.document}", *(f"/api/v1/{f}" for f in kind.files)}
 
-    shot = tmp_path / "docs.png"
+    shot = tmp_path / f"{name}.png"
     chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
     assert shot.read_bytes().startswith(b"\x89PNG")
-    print(f"docs page screenshot: {shot}")
+    print(f"{name} page screenshot: {shot}")
 
 
-def test_docs_files_are_served_with_their_types_and_caching(platform):
-    page = requests.get(platform.base + "/api/v1/docs", timeout=10)
+@pytest.mark.parametrize("name, files, others", [
+    ("docs", [("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
+              ("favicon-32x32.png", "image/png"), ("wushe-docs.js", "text/javascript")],
+     ["index.template.html", "..%2Fflask_swagger_ui.py", "LICENSE", "nope.js"]),
+    ("event-docs", [("asyncapi.js", "text/javascript"), ("asyncapi.css", "text/css"),
+                    ("wushe-event-docs.js", "text/javascript")],
+     ["package.json", "index.js", "..%2Fpackage.json", "default.min.css", "wushe-docs.js", "swagger-ui.css"]),
+])
+def test_docs_files_are_served_with_their_types_and_caching(platform, name, files, others):
+    page = requests.get(f"{platform.base}/api/v1/{name}", timeout=10)
     assert page.headers["Content-Type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     assert "//" not in page.text  # every URL in it is relative: it works behind a proxy's prefix
     again = requests.get(page.url, headers={"If-None-Match": page.headers["ETag"]}, timeout=10)
     assert again.status_code == 304
-    for name, media in [("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
-                        ("favicon-32x32.png", "image/png"), ("wushe-docs.js", "text/javascript")]:
-        answer = requests.get(f"{platform.base}/api/v1/docs/{name}", timeout=10)
-        assert answer.status_code == 200 and answer.headers["Content-Type"].split(";")[0] == media, name
-        assert answer.headers["ETag"] and answer.headers["Cache-Control"], name
-    for name in ["index.template.html", "..%2Fflask_swagger_ui.py", "LICENSE", "nope.js"]:
-        answer = requests.get(f"{platform.base}/api/v1/docs/{name}", timeout=10)
-        assert answer.status_code == 404, name
-        assert answer.headers["Content-Type"].startswith("application/problem+json"), name
+    for file, media in files:
+        answer = requests.get(f"{platform.base}/api/v1/{name}/{file}", timeout=10)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].split(";")[0] == media, file
+        assert answer.headers["ETag"] and answer.headers["Cache-Control"], file
+    for file in others:
+        answer = requests.get(f"{platform.base}/api/v1/{name}/{file}", timeout=10)
+        assert answer.status_code == 404, file
+        assert answer.headers["Content-Type"].startswith("application/problem+json"), file
 
 
 def test_the_root_leads_to_the_docs_page(platform):

@@ -173,6 +173,7 @@ def _banner(base_url, env, loaded, mode, processes, deployment=None):
         "  五社联动 Wushe is running",
         f"  gateway    {base_url}/api/v1   (OpenAPI: {base_url}/api/v1/openapi.json)",
         f"  docs       {base_url}/api/v1/docs   (open in a browser; no key needed)",
+        f"  events     {base_url}/api/v1/event-docs   (AsyncAPI: {base_url}/api/v1/asyncapi.json)",
         f"  admin key  {env['WUSHE_ADMIN_KEY']}",
         f"  processes  {processes}",
         f"  store      {store}",

@@ -45,6 +45,8 @@ def nameko_config(env=os.environ, **overrides):
         # requests a minute one API key may make to one gateway process (a key may set its own)
         "RATE_LIMIT_PER_MINUTE": int(env.get("WUSHE_RATE_LIMIT_PER_MINUTE", "6000")),
         "METRICS_PORT": int(env.get("WUSHE_METRICS_PORT", "0")),
+        # the events page's renderer (npm's @asyncapi/react-component); empty: deploy/events-page/'s
+        "EVENTS_PAGE_DIR": env.get("WUSHE_EVENTS_PAGE_DIR", ""),
         "OUTBOX_RELAY_SECONDS": float(env.get("WUSHE_OUTBOX_RELAY_SECONDS", "1")),
         "OUTBOX_GRACE_SECONDS": float(env.get("WUSHE_OUTBOX_GRACE_SECONDS", "2")),
         # one flusher per document's outbox: a flusher silent this long (crashed) is taken over
