@@ -146,7 +146,6 @@ LATER = "2099-01-01T00:00:00Z"
 # "404" (a record in the path), "422" (a region or record in the body), "empty" (a list),
 # "any" (nothing regional: the same as in its own region)
 CASES = {
-    "asyncapi": (lambda w: ({}, None, ""), "any"),
     "dead_letter_counts": (lambda w: ({}, None, ""), "any"),
     "dead_letters": (lambda w: ({"service": "community"}, None, ""), "any"),
     "replay_dead_letters": (lambda w: ({"service": "community"}, {"message_ids": ["none"]}, ""), "any"),
