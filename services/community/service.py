@@ -3,10 +3,11 @@ wiring of the use cases in `handlers`."""
 import structlog
 from nameko.extensions import DependencyProvider
 
-from services.community import handlers, residents, schemas
+from services.community import handlers, metrics, residents, schemas
 from services.community.store import CommunityStore
 from wushe.runtime.config import settings
 from wushe.runtime.errors import loaded
+from wushe.runtime.metrics import KnownSeries
 from wushe.contract.fields import instance
 from wushe.contract.linkage import folded_by_source
 from wushe.runtime.outbox import Outbox
@@ -50,6 +51,7 @@ class CommunityService:
     outbox = Outbox(lambda store: store.outboxes())
     keyring = PersonalDataKeys()
     log = Telemetry()
+    figures = KnownSeries(metrics.zero_known)  # wushe_needs_total at zero for the districts registered
 
     @property
     def community(self):
