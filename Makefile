@@ -15,7 +15,7 @@ STORE_PIN   := SecantusDB==0.7.0b3
 # tests/unit/test_asyncapi.py checks the served document with them
 ASYNCAPI_CHECK := deploy/asyncapi-check/node_modules/.package-lock.json
 
-.PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker browser clean
+.PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker browser prometheus clean
 
 run: $(STAMP) $(STORE_STAMP) broker ## the five services and the gateway, a process each, on the local store under var/, with the demo data (SCALE="volunteers=2 charity=2")
 	$(PY) -m wushe.ops.cli run $(if $(SCALE),--scale "$(subst $(space),$(comma),$(strip $(SCALE)))")
@@ -24,12 +24,12 @@ run: $(STAMP) $(STORE_STAMP) broker ## the five services and the gateway, a proc
 # surface alone (input, keys, contract, fuzz, the docs page) and the broker-restart tests run once, on containers
 SURFACE := test_hostile_input test_keys_and_scopes test_api_contract test_inventory test_fuzz test_docs_page test_failures
 
-test: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK) browser ## the whole suite, against the real broker and the local store server
+test: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK) browser prometheus ## the whole suite, against the real broker and the local store server
 	./deploy/ensure-broker.sh --management
 	$(PY) -m pytest $(PYTEST_ARGS)
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(foreach m,$(SURFACE),--ignore=tests/e2e/$(m).py) $(PYTEST_ARGS)
 
-e2e-processes: $(STAMP) $(STORE_STAMP) browser ## every e2e test on the process topology (a process per service, a store server)
+e2e-processes: $(STAMP) $(STORE_STAMP) browser prometheus ## every e2e test on the process topology (a process per service, a store server)
 	./deploy/ensure-broker.sh --management
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
@@ -80,6 +80,9 @@ broker: $(STAMP)
 
 browser: ## Debian's chromium and a CJK font, where missing: the docs page test drives it headless
 	./deploy/ensure-browser.sh
+
+prometheus: ## Debian's prometheus (and promtool), where missing: the deploy tests check the rules, an e2e test scrapes the platform
+	./deploy/ensure-prometheus.sh
 
 clean: ## the virtualenvs and caches; the local data in var/ stays (rm -rf var to wipe it)
 	rm -rf $(VENV) $(STORE_VENV) *.egg-info .pytest_cache deploy/asyncapi-check/node_modules
