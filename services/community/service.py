@@ -14,6 +14,7 @@ from wushe.runtime.outbox import Outbox
 from wushe.runtime.rpc import rpc
 from wushe.runtime.store import Store, is_embedded
 from wushe.runtime.subscribe import on_event
+from wushe.runtime.broker_watch import BrokerWatch
 from wushe.runtime.telemetry import Telemetry
 
 FOLDED = folded_by_source()  # the parties' events that move a linkage
@@ -51,6 +52,7 @@ class CommunityService:
     outbox = Outbox(lambda store: store.outboxes())
     keyring = PersonalDataKeys()
     log = Telemetry()
+    broker = BrokerWatch()  # wushe_broker_connected: the connection itself, every second
     figures = KnownSeries(metrics.zero_known)  # wushe_needs_total at zero for the districts registered
 
     @property
