@@ -31,40 +31,51 @@ class BrokerWatch(DependencyProvider):
         self.gauge = metrics.BROKER_CONNECTED.labels(self.container.service_name)
         self.connection = None
         self.up = None
+        self.stopping = False
 
     def start(self):
         self.container.spawn_managed_thread(self._watch_forever, identifier="broker-watch")
 
     def stop(self):
+        self.stopping = True
         self._close(graceful=True)
 
     def kill(self):
+        self.stopping = True
         self._close(graceful=False)
 
     def look(self, wait=LOOK_SECONDS):
-        """One look at the connection (connecting it first when it is not): True when open."""
+        """One look at the connection (connecting it first when it is not), the gauge set as
+        soon as it is known, then `wait` seconds spent reading the connection: True when open."""
+        connection = self.connection
         try:
-            if self.connection is None:
-                self.connection = Connection(self.uri, heartbeat=HEARTBEAT_SECONDS,
-                                             connect_timeout=CONNECT_TIMEOUT)
-                self.connection.connect()
-            self.connection.heartbeat_check()
+            if connection is None:
+                connection = self.connection = Connection(
+                    self.uri, heartbeat=HEARTBEAT_SECONDS, connect_timeout=CONNECT_TIMEOUT)
+                connection.connect()
+            connection.heartbeat_check()  # raises when the broker's heartbeats stopped coming
+            up = bool(connection.connected)
+            self._set(up)
             try:
-                self.connection.drain_events(timeout=wait)
+                connection.drain_events(timeout=wait)  # heartbeats; a closed socket fails at once
             except socket.timeout:
                 pass  # nothing but time passed: the usual case
-            up = bool(self.connection.connected)
+            return up
         except Exception as exc:  # noqa: BLE001 — refused, reset, closed, heartbeats missed: not connected
             self._close(graceful=False)
-            up = False
+            if self.stopping:
+                return False  # the container's own stop closed it: nothing to report
             if self.up is not False:
                 log.warning("broker.disconnected", service=self.container.service_name,
                             error=f"{type(exc).__name__}: {exc}"[:300])
+            self._set(False)
+            return False
+
+    def _set(self, up):
         if up and self.up is False:
             log.info("broker.reconnected", service=self.container.service_name)
         self.up = up
         self.gauge.set(1 if up else 0)
-        return up
 
     def _watch_forever(self):
         while True:
