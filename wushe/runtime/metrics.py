@@ -13,9 +13,13 @@ import threading
 
 import structlog
 from nameko.extensions import DependencyProvider
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics, start_http_server
 
 log = structlog.get_logger("wushe.runtime.metrics")
+
+# no `<counter>_created` series beside each counter: nothing reads them, and with the series
+# created at zero (below) they would double what Prometheus stores
+disable_created_metrics()
 
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
 
