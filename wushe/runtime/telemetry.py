@@ -33,11 +33,11 @@ class Telemetry(DependencyProvider):
 
     def setup(self):
         configure(self.container.config.get("LOG_LEVEL", "INFO"))
+        self._zero_event_counters()  # before the endpoint opens: its first scrape sees them at 0
         if self.serves_metrics:
             metrics.served_by_gateway()
         else:
             metrics.serve(settings(self.container)["METRICS_PORT"])
-        self._zero_event_counters()
         self.started = {}
 
     def _zero_event_counters(self):
