@@ -18,7 +18,7 @@ ASYNCAPI_CHECK := deploy/asyncapi-check/node_modules/.package-lock.json
 # deploy/events-page/): the gateway serves its standalone bundle at /api/v1/event-docs
 EVENTS_PAGE := deploy/events-page/node_modules/.package-lock.json
 
-.PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker browser events-page clean
+.PHONY: run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker browser prometheus events-page clean
 
 run: $(STAMP) $(STORE_STAMP) events-page broker ## the five services and the gateway, a process each, on the local store under var/, with the demo data (SCALE="volunteers=2 charity=2")
 	$(PY) -m wushe.ops.cli run $(if $(SCALE),--scale "$(subst $(space),$(comma),$(strip $(SCALE)))")
@@ -27,12 +27,12 @@ run: $(STAMP) $(STORE_STAMP) events-page broker ## the five services and the gat
 # surface alone (input, keys, contract, fuzz, the docs page) and the broker-restart tests run once, on containers
 SURFACE := test_hostile_input test_keys_and_scopes test_api_contract test_inventory test_fuzz test_docs_page test_failures
 
-test: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK) $(EVENTS_PAGE) browser ## the whole suite, against the real broker and the local store server
+test: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK) $(EVENTS_PAGE) browser prometheus ## the whole suite, against the real broker and the local store server
 	./deploy/ensure-broker.sh --management
 	$(PY) -m pytest $(PYTEST_ARGS)
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(foreach m,$(SURFACE),--ignore=tests/e2e/$(m).py) $(PYTEST_ARGS)
 
-e2e-processes: $(STAMP) $(STORE_STAMP) $(EVENTS_PAGE) browser ## every e2e test on the process topology (a process per service, a store server)
+e2e-processes: $(STAMP) $(STORE_STAMP) $(EVENTS_PAGE) browser prometheus ## every e2e test on the process topology (a process per service, a store server)
 	./deploy/ensure-broker.sh --management
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
@@ -92,6 +92,9 @@ broker: $(STAMP)
 
 browser: ## Debian's chromium and a CJK font, where missing: the docs page test drives it headless
 	./deploy/ensure-browser.sh
+
+prometheus: ## Debian's prometheus (and promtool), where missing: the deploy tests check the rules, an e2e test scrapes the platform
+	./deploy/ensure-prometheus.sh
 
 clean: ## the virtualenvs and caches; the local data in var/ stays (rm -rf var to wipe it)
 	rm -rf $(VENV) $(STORE_VENV) *.egg-info .pytest_cache deploy/asyncapi-check/node_modules deploy/events-page/node_modules

@@ -69,7 +69,7 @@ class GatewayService:
     settings = Settings()
     limits = RateLimits()
     store = Store(GatewayStore)
-    log = Telemetry()
+    log = Telemetry(serves_metrics=True)  # its /metrics is the process's one endpoint
     community = RpcProxy("community")
     orgs = RpcProxy("orgs")
     workers = RpcProxy("workers")

@@ -8,7 +8,7 @@ store (`tests/handlers/`)."""
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from services.charity import domain, donations, pledging
+from services.charity import domain, donations, metrics, pledging
 from services.charity.pledging import count_value
 from services.charity.store import CharityStore
 from wushe.contract.clock import later, new_id, now_iso
@@ -164,6 +164,7 @@ def need_registered(c, event):
     if not lines:
         return None
     need_id = need["need_id"]
+    metrics.zero_community(need["community"])
     c.store.open_allocation(domain.new_allocation(need, c.now()).fields)
     allocation = c.store.allocation(need_id)
     if allocation["state"] != "pledging":  # a redelivery, or cancelled before it got here

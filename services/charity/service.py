@@ -10,6 +10,7 @@ from wushe.runtime.outbox import Outbox
 from wushe.runtime.rpc import rpc
 from wushe.runtime.store import Store
 from wushe.runtime.subscribe import on_event
+from wushe.runtime.broker_watch import BrokerWatch
 from wushe.runtime.telemetry import Telemetry
 from wushe.runtime.timer import every
 
@@ -21,6 +22,7 @@ class CharityService:
     store = Store(CharityStore)
     outbox = Outbox(lambda store: store.outboxes())
     log = Telemetry()
+    broker = BrokerWatch()  # wushe_broker_connected: the connection itself, every second
     settings = SettingsConfig()
 
     @property

@@ -35,6 +35,7 @@ def add_region(c, region):
     doc = domain.new_region(region, parent_registered=not up or c.store.region(up) is not None)
     if not c.store.add_region(doc):
         domain.same_region(c.store.region(doc["_id"]), doc)
+    metrics.zero_region(doc["_id"])  # its district's needs counted from zero, before its first need
     return c.store.region(doc["_id"])
 
 

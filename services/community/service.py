@@ -3,16 +3,18 @@ wiring of the use cases in `handlers`."""
 import structlog
 from nameko.extensions import DependencyProvider
 
-from services.community import handlers, residents, schemas
+from services.community import handlers, metrics, residents, schemas
 from services.community.store import CommunityStore
 from wushe.runtime.config import settings
 from wushe.runtime.errors import loaded
+from wushe.runtime.metrics import KnownSeries
 from wushe.contract.fields import instance
 from wushe.contract.linkage import folded_by_source
 from wushe.runtime.outbox import Outbox
 from wushe.runtime.rpc import rpc
 from wushe.runtime.store import Store, is_embedded
 from wushe.runtime.subscribe import on_event
+from wushe.runtime.broker_watch import BrokerWatch
 from wushe.runtime.telemetry import Telemetry
 
 FOLDED = folded_by_source()  # the parties' events that move a linkage
@@ -50,6 +52,8 @@ class CommunityService:
     outbox = Outbox(lambda store: store.outboxes())
     keyring = PersonalDataKeys()
     log = Telemetry()
+    broker = BrokerWatch()  # wushe_broker_connected: the connection itself, every second
+    figures = KnownSeries(metrics.zero_known)  # wushe_needs_total at zero for the districts registered
 
     @property
     def community(self):

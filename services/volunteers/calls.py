@@ -6,6 +6,7 @@ Every change to a call is one compare-and-set on its version (`store.change_call
 in its outbox in the same write; a claim on a windowed call first books the window on the
 volunteer, by one update that matches only while no booking of theirs overlaps it."""
 from services.volunteers import attendance, domain, metrics
+from wushe.contract.regions import truncate
 from services.volunteers.domain import SOURCE
 from services.volunteers.handlers import credit, volunteer
 from wushe.contract.clock import iso
@@ -39,6 +40,7 @@ def open_call(c, event):
         c.outbox.flush(c.store.calls, c.store.call_for_need(need["need_id"]))
         return DUPLICATE
     c.outbox.flush(c.store.calls, {"_id": made.fields["_id"], "outbox": events})
+    metrics.zero_district(truncate(need["community"], "district"))
     if c.store.need_cancelled(need["need_id"]):  # cancelled meanwhile
         _cancel(c, made.fields["_id"])
     return None
@@ -189,6 +191,7 @@ def _measure_open_calls(c, now):
         count, oldest_seconds = figures.get(district, (0, 0))
         metrics.CALLS_OPEN.labels(district).set(count)
         metrics.OLDEST_OPEN_CALL_SECONDS.labels(district).set(oldest_seconds)
+        metrics.zero_district(district)
     c.districts_measured.update(figures)
 
 

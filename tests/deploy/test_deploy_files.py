@@ -245,13 +245,47 @@ def test_prometheus_scrapes_every_process_and_loads_the_rules():
     assert {"gateway", "services", "rabbitmq"} <= jobs
 
 
+def test_every_process_is_scraped_at_one_endpoint():
+    """One registry per process, served once: the gateway's processes on their HTTP port (and
+    WUSHE_METRICS_PORT off), every other process on its metrics port; no process in both jobs."""
+    config = load("prometheus/prometheus.yml")
+    by_job = {job["job_name"]: {name for group in job.get("dns_sd_configs", []) for name in group["names"]}
+              for job in config["scrape_configs"]}
+    assert by_job["gateway"] == {"gateway"} and "gateway" not in by_job["services"]
+    for name, service in compose().items():
+        if "--services" in service.get("command", []) and "gateway" in service["command"][-1].split(","):
+            assert service["environment"]["WUSHE_METRICS_PORT"] == "0", name
+            assert name not in by_job["services"], name
+
+
+PROMTOOL = shutil.which("promtool")
+# `make test` installs it (deploy/ensure-prometheus.sh); run alone, these two skip without it and say so
+NO_PROMTOOL = "promtool is not installed: ./deploy/ensure-prometheus.sh installs Debian's prometheus package"
+
+
+@pytest.mark.skipif(not PROMTOOL, reason=NO_PROMTOOL)
+def test_promtool_accepts_the_alert_rules():
+    out = subprocess.run([PROMTOOL, "check", "rules", str(DEPLOY / "prometheus/alerts.yml")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SUCCESS: {len(alert_rules())} rules found" in out.stdout
+
+
+@pytest.mark.skipif(not PROMTOOL, reason=NO_PROMTOOL)
+def test_promtool_accepts_the_scrape_config_and_the_rules_it_loads():
+    out = subprocess.run([PROMTOOL, "check", "config", str(DEPLOY / "prometheus/prometheus.yml")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "is valid prometheus config file syntax" in out.stdout
+
+
 def alert_rules(path="prometheus/alerts.yml"):
     return [rule for group in load(path)["groups"] for rule in group["rules"]]
 
 
 def test_the_alerts_the_issue_asks_for_are_there():
     assert {r["alert"] for r in alert_rules()} >= {
-        "WusheBrokerDown", "WusheDeadLettersGrowing", "WusheLinkageSlow", "WusheNeedsEscalating",
+        "WusheBrokerDown", "WusheServiceBrokerDisconnected", "WusheDeadLettersGrowing", "WusheLinkageSlow", "WusheNeedsEscalating",
         "WusheOutboxBacklog", "WusheStationNonCompliant"}
 
 

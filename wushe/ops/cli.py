@@ -72,6 +72,12 @@ def run_in_process(chosen, env, mode):
     """These services in this one process (what each of the topology's processes runs, what a
     container runs, and the whole platform on the embedded store)."""
     env.setdefault("WUSHE_ADMIN_KEY", secrets.token_urlsafe(24))
+    if "gateway" in chosen and env.get("WUSHE_METRICS_PORT", "0") not in ("", "0"):
+        # one endpoint per process: the gateway's /metrics serves the registry every container
+        # of this process writes to; a second port would double every sum (README, "Metrics")
+        print(f"wushe: WUSHE_METRICS_PORT={env['WUSHE_METRICS_PORT']} unused: the gateway's /metrics "
+              "serves this process's metrics", file=sys.stderr, flush=True)
+        env["WUSHE_METRICS_PORT"] = "0"
     config = nameko_config(env)
     logs.configure(config["LOG_LEVEL"])
     runner = ServiceRunner(config)

@@ -2,12 +2,24 @@
 RPCs, HTTP, the outbox and the broker. Each service's own figures (needs, calls, cases…) are in
 its own `metrics.py`.
 
-One registry per process. The gateway serves it at /metrics; a service running as its own
-process serves it on WUSHE_METRICS_PORT. Labels are bounded: never a need id or personal data.
+One registry per process, served at one endpoint: the gateway's /metrics when the gateway runs in
+the process (WUSHE_METRICS_PORT is then not opened: two endpoints on one registry would double
+every sum), else WUSHE_METRICS_PORT. Labels are bounded: never a need id or personal data.
+
+Counters of known label sets exist at zero from the start (`zero_events`, each service's own
+`zero_*`), so that Prometheus's increase() sees a series' first step.
 """
 import threading
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import structlog
+from nameko.extensions import DependencyProvider
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics, start_http_server
+
+log = structlog.get_logger("wushe.runtime.metrics")
+
+# no `<counter>_created` series beside each counter: nothing reads them, and with the series
+# created at zero (below) they would double what Prometheus stores
+disable_created_metrics()
 
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
 
@@ -39,7 +51,28 @@ OUTBOX_PUBLISH_FAILURES = Counter(
 OUTBOX_BACKLOG = Gauge(
     "wushe_outbox_backlog", "Events saved with their state and not yet confirmed by the broker", ["service"])
 BROKER_CONNECTED = Gauge(
-    "wushe_broker_connected", "1 when the service's last publish reached the broker, 0 when it failed", ["service"])
+    "wushe_broker_connected",
+    "1 while the service's own watch connection to the broker is open and heartbeating, 0 when it is not",
+    ["service"])
+
+HANDLED_OUTCOMES = ("ok", "duplicate", "error")
+DEAD_LETTER_REASONS = ("failed", "rejected", "invalid", "undecodable")
+
+
+def zero_events(service, published=(), subscribed=(), outbox=False):
+    """The service's event counters at zero for the event types it publishes and subscribes to
+    (`.labels()` creates a missing child at 0 and leaves an existing one as it is)."""
+    for event_type in published:
+        EVENTS_DISPATCHED.labels(service, event_type)
+    for event_type in subscribed:
+        for outcome in HANDLED_OUTCOMES:
+            EVENTS_HANDLED.labels(service, event_type, outcome)
+        EVENTS_REDELIVERED.labels(service, event_type)
+        EVENTS_RETRIED.labels(service, event_type)
+        for reason in DEAD_LETTER_REASONS:
+            EVENTS_DEAD_LETTERED.labels(service, event_type[:40], reason)
+    if outbox:
+        OUTBOX_PUBLISH_FAILURES.labels(service)
 
 def set_counts(gauge, counts, labels):
     """Set a gauge per label from `counts`, and 0 for labels counted before but absent now."""
@@ -47,14 +80,44 @@ def set_counts(gauge, counts, labels):
         gauge.labels(label).set(counts.get(label, 0))
 
 
+class KnownSeries(DependencyProvider):
+    """`KnownSeries(zero)`: at the container's start (after every setup, so with its store
+    ready) `zero(store)` creates the service's own counters of known label sets at zero."""
+
+    def __init__(self, zero):
+        self.zero = zero
+
+    def start(self):
+        from wushe.runtime.store import Store
+        store = next(d.store for d in self.container.dependencies if isinstance(d, Store))
+        try:
+            self.zero(store)
+        except Exception as exc:  # noqa: BLE001 — a figure is never worth a service that does not start
+            log.warning("metrics.zero_failed", service=self.container.service_name, error=str(exc))
+
+
 _server_lock = threading.Lock()
-_server_port = None
+_server = None          # the WUSHE_METRICS_PORT endpoint, once started
+_gateway_serves = False
 
 
 def serve(port):
-    """Start the process's metrics endpoint once (0 = don't)."""
-    global _server_port
+    """Start the process's metrics endpoint once (0 = don't); not when the gateway serves it."""
+    global _server
     with _server_lock:
-        if port and _server_port is None:
-            start_http_server(port)
-            _server_port = port
+        if port and _server is None and not _gateway_serves:
+            _server = start_http_server(port)[0]
+
+
+def served_by_gateway():
+    """The gateway runs in this process: its /metrics is the one endpoint. A WUSHE_METRICS_PORT
+    endpoint a service container of the same process opened first is closed."""
+    global _server, _gateway_serves
+    with _server_lock:
+        _gateway_serves = True
+        if _server is not None:
+            port = _server.server_address[1]
+            _server.shutdown()
+            _server.server_close()
+            _server = None
+            log.info("metrics.port_closed", port=port, detail="the gateway's /metrics serves this process's registry")

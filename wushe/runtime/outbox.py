@@ -118,11 +118,9 @@ class Outbox(DependencyProvider):
             for envelope in pending:
                 self.publish(envelope)
                 sent.append(envelope["id"])
-            metrics.BROKER_CONNECTED.labels(self.container.service_name).set(1)
             return sent, False
         except Exception as exc:  # the broker is away: the relay retries
             metrics.OUTBOX_PUBLISH_FAILURES.labels(self.container.service_name).inc()
-            metrics.BROKER_CONNECTED.labels(self.container.service_name).set(0)
             log.warning("outbox.publish_failed", error=str(exc), pending=len(pending) - len(sent))
             return sent, True
 

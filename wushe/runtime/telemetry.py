@@ -15,7 +15,9 @@ from wushe.runtime import metrics
 from wushe.runtime.config import settings
 from wushe.runtime.errors import WusheError, from_refusal
 from wushe.contract.events import Event
-from wushe.runtime.subscribe import DUPLICATE
+from wushe.runtime.outbox import Outbox
+from wushe.runtime.subscribe import DUPLICATE, EventConsumer
+from wushe.contract.events.catalog import CATALOG
 from wushe.runtime.logs import configure
 
 log = structlog.get_logger("wushe")
@@ -23,11 +25,30 @@ CORRELATION = re.compile(r"[\x21-\x7e]{1,100}")
 
 
 class Telemetry(DependencyProvider):
+    """`Telemetry(serves_metrics=True)`: the gateway's, whose /metrics is then the process's one
+    metrics endpoint (WUSHE_METRICS_PORT is not opened beside it)."""
+
+    def __init__(self, serves_metrics=False):
+        self.serves_metrics = serves_metrics
 
     def setup(self):
         configure(self.container.config.get("LOG_LEVEL", "INFO"))
-        metrics.serve(settings(self.container)["METRICS_PORT"])
+        self._zero_event_counters()  # before the endpoint opens: its first scrape sees them at 0
+        if self.serves_metrics:
+            metrics.served_by_gateway()
+        else:
+            metrics.serve(settings(self.container)["METRICS_PORT"])
         self.started = {}
+
+    def _zero_event_counters(self):
+        """The event counters at zero for what this service publishes (the catalog's events of
+        its source, when it has an outbox) and subscribes to (its `on_event` entrypoints)."""
+        service = self.container.service_name
+        outbox = any(isinstance(d, Outbox) for d in self.container.dependencies)
+        published = sorted(t for s, t in CATALOG if s == service) if outbox else []
+        subscribed = sorted({t for e in self.container.entrypoints if isinstance(e, EventConsumer)
+                             for t in e.event_types})
+        metrics.zero_events(service, published, subscribed, outbox=outbox)
 
     def worker_setup(self, worker_ctx):
         structlog.contextvars.clear_contextvars()
