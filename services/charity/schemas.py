@@ -3,7 +3,7 @@ from marshmallow import Schema, fields, validate, validates_schema, ValidationEr
 
 from wushe.contract.events.catalog import CONTRIBUTOR_KINDS, MissingLine, ResourceLine
 from wushe.contract.fields import Open, page_of, record_id, region
-from wushe.contract.regions import is_valid, level_of
+from wushe.contract.regions import is_valid, level_of, pattern
 from wushe.contract.vocabulary import DONOR_KINDS
 
 
@@ -12,6 +12,10 @@ class DonorIn(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
     kind = fields.String(required=True, validate=validate.OneOf(DONOR_KINDS))
     region = region(required=True)
+    # fund_region, for the OpenAPI document
+    json_schema_rules = [{"anyOf": [{"properties": {"kind": {"not": {"enum": ["community_fund"]}}}},
+                                    {"properties": {"region": {"anyOf": [{"pattern": pattern("street")},
+                                                                         {"pattern": pattern("community")}]}}}]}]
 
     @validates_schema
     def fund_region(self, data, **_):
