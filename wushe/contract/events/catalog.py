@@ -18,12 +18,18 @@ class Tolerant(Schema):
         unknown = EXCLUDE
 
 
+# the largest amount and quantity one line may hold: sums of them stay exact and within the
+# store's 8-byte integers (a larger number was a 500: the store cannot hold it)
+MAX_CENTS = 10 ** 12          # ten thousand million yuan
+MAX_QUANTITY = 10 ** 9
+
+
 class ResourceLine(Tolerant):
     """A requested line: goods `{item, quantity, unit}` or money `{funds_cents}`."""
     item = fields.String(validate=validate.Length(1, 64))
-    quantity = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
+    quantity = fields.Float(validate=validate.Range(min=0, max=MAX_QUANTITY, min_inclusive=False))
     unit = fields.String(validate=validate.Length(1, 16))
-    funds_cents = fields.Integer(validate=validate.Range(min=1))
+    funds_cents = fields.Integer(validate=validate.Range(min=1, max=MAX_CENTS))
     # goods_or_funds, for the OpenAPI document
     json_schema_rules = [{"oneOf": [
         {"required": ["item", "quantity", "unit"], "not": {"required": ["funds_cents"]}},
