@@ -109,6 +109,9 @@ def document(routes):
             {"in": "path", "name": p, "required": True, "schema": path_parameter(p)} for p in params)
         if not r.public:
             operation["security"] = [{"bearer": []}]
+        # any request: the web server (eventlet) refuses a request line over 8 KB itself, no body
+        operation["responses"]["414"] = {"description": "URI too long: a request line over 8,192 bytes, refused "
+                                                        "by the web server before the gateway reads it (no body)"}
         for code in sorted(errors_of(r, params)):
             operation["responses"][str(code)] = {
                 "description": STANDARD_ERRORS.get(code, "Error"),

@@ -34,8 +34,12 @@ MINIMUM_CASES = 1000
 load_all_checks()
 CHECKS = REGISTERED.get_all()  # every check there is (schemathesis 4.32.5: 14)
 # positive_data_acceptance: its default statuses, and 422 (see above)
-CONFIG = {"checks": {"positive_data_acceptance": {
-    "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]}}}
+# negative_data_rejection: its defaults, and 414 (a query too long for the web server is refused
+# before the gateway reads it: a refusal as much as a 422)
+CONFIG = {"checks": {
+    "positive_data_acceptance": {"expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]},
+    "negative_data_rejection": {"expected-statuses": ["400", "401", "403", "404", "405", "406", "409", "414", "415",
+                                                      "422", "428", "429", "5xx"]}}}
 # Nothing is excluded: the run has its own vhost and database, a replay of dead letters sends
 # back only what this run parked, and a worker who leaves or a need cancelled by the fuzzer is
 # a state the other operations must answer for anyway.
