@@ -228,7 +228,7 @@ class GatewayService:
             raise NotFound(f"no key {key_id}")
         self.store.keys.revoke(key_id, now_iso())
         log.info("key.revoked", key_id=key_id, by=caller_of(request).key_id)
-        return Response(status=204)
+        return 204, None
 
     # registries -------------------------------------------------------------------------------
     @route("GET", "/api/v1/regions", "Child regions of a region (cities without `parent`)", "registries",
