@@ -12,6 +12,11 @@ key's region), or a rule across records JSON Schema cannot state (a service wind
 its start, a claim on a call already full); 404 and 409 are in its defaults for the same reason
 (a made-up path id, a record's state).
 
+Two passes: hypothesis's generated cases per operation (with path ids made up or naming the
+seeded records), then schemathesis's own coverage phase as `st run` runs it (boundary values,
+each required header or parameter left out, every method an operation's path does not document
+— where `unsupported_method` and `missing_required_header` look; they see no other cases).
+
 More examples: `WUSHE_FUZZ_EXAMPLES=200 .venv/bin/python -m pytest tests/e2e/test_fuzz.py`
 (examples per operation and per way of choosing path ids).
 """
@@ -24,6 +29,7 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS as REGISTERED, load_all_checks
 from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import Status, events, from_schema
 
 from tests.conftest import ADMIN_KEY
 from tests.e2e.world import XINGHUA, need, ok, seed
@@ -94,6 +100,29 @@ def fuzz(operation, known, base, executed):
     run()
 
 
+def coverage(base):
+    """schemathesis's coverage phase over the served document, every check on (`--checks all`):
+    the cases it ran, and its failures by operation."""
+    config = SchemathesisConfig.from_dict({
+        **CONFIG, "headers": {"Authorization": f"Bearer {ADMIN_KEY}"},
+        "phases": {"examples": {"enabled": False}, "fuzzing": {"enabled": False}, "stateful": {"enabled": False}}})
+    config.projects.override.checks.update(included_check_names=["all"])
+    schema = schemathesis.openapi.from_url(base + "/api/v1/openapi.json", config=config)
+    cases, failures = 0, {}
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            cases += len(event.recorder.cases)
+            for checks in event.recorder.checks.values():
+                for check in checks:
+                    if check.status == Status.FAILURE:
+                        failure = check.failure_info.failure
+                        failures.setdefault(event.recorder.label, set()).add(f"{check.name}: {failure.title}: "
+                                                                             f"{failure.message}")
+        elif isinstance(event, (events.NonFatalError, events.FatalError)):
+            failures.setdefault(getattr(event, "label", "engine"), set()).add(repr(getattr(event, "value", event)))
+    return cases, failures
+
+
 def test_generated_requests_get_documented_answers_and_never_a_server_error(platform):
     known = world(platform)
     schema = schemathesis.openapi.from_url(platform.base + "/api/v1/openapi.json",
@@ -116,6 +145,10 @@ def test_generated_requests_get_documented_answers_and_never_a_server_error(plat
     cases = sum(map(len, executed.values()))
     accepted = sorted(label for label, statuses in executed.items() if any(200 <= s < 300 for s in statuses))
     print(f"fuzz: {cases} cases over {len(executed)} operations in {elapsed:.0f} s; {len(accepted)} with a 2xx")
+    started = time.monotonic()
+    covered, found = coverage(platform.base)
+    print(f"fuzz, coverage phase: {covered} cases in {time.monotonic() - started:.0f} s")
+    failures.update({f"{label} (coverage)": "\n".join(sorted(texts)) for label, texts in found.items()})
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
     assert set(executed) == {op.label for op in operations} - EXCLUDED  # every operation ran
     assert cases >= MINIMUM_CASES
