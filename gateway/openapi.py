@@ -26,8 +26,8 @@ def errors_of(route, path_params):
     """The problems a route may answer: the route's own (`errors=`), and those every route of
     its kind may meet on the way (web.route): no key, a role that may not (403: a route not
     every role may call, or one for an admin key of no region), the rate limit, a bad, too
-    large, too deep or not-JSON body, unknown or invalid fields, an id that names nothing, a
-    service down or slow."""
+    large, too deep or not-JSON body, unknown or invalid fields, an id that names nothing, an
+    Idempotency-Key still in progress, a service down or slow."""
     codes = set(route.errors) | {422}
     if not route.public:
         codes |= {401, 429, 503, 504}
@@ -35,6 +35,8 @@ def errors_of(route, path_params):
             codes.add(403)
     if route.method in ("POST", "PUT", "PATCH"):
         codes |= {400, 413, 415}
+    if route.method == "POST" and not route.public and route.idempotent:
+        codes.add(409)  # a repeat of an Idempotency-Key whose first request is still running
     if path_params:
         codes.add(404)
     return codes
@@ -116,7 +118,7 @@ def document(routes):
             operation["responses"][str(code)] = {
                 "description": STANDARD_ERRORS.get(code, "Error"),
                 "content": {"application/problem+json": {"schema": "Problem"}}}
-            if code in (429, 503):
+            if code in (409, 429, 503):  # 409: an Idempotency-Key still in progress says when to retry
                 operation["responses"][str(code)]["headers"] = RETRY_AFTER
         operation["parameters"].append({"in": "header", "name": "X-Correlation-Id", "required": False,
                                         "description": "quoted in every log line of the request; one is made "

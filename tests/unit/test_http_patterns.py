@@ -85,6 +85,9 @@ def test_the_statuses_a_route_may_answer_are_documented():
     assert "403" in doc["paths"]["/api/v1/dead-letters"]["get"]["responses"]  # an admin key of no region
     assert "Retry-After" in needs["429"]["headers"]
     assert "401" not in doc["paths"]["/api/v1/openapi.json"]["get"]["responses"]
+    # an Idempotency-Key whose first request still runs: 409 on every POST that takes one
+    assert "409" in doc["paths"]["/api/v1/cases/{case_id}/visits"]["post"]["responses"]
+    assert "409" not in doc["paths"]["/api/v1/keys"]["post"]["responses"]  # answers holding a secret: no replay
 
 
 def request(body=b"{}", content_type=None):
