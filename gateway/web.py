@@ -5,6 +5,7 @@ import functools
 import hashlib
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import kombu.exceptions
@@ -20,6 +21,7 @@ from gateway import access
 from wushe.runtime import metrics
 from wushe.runtime.config import settings
 from wushe.runtime.errors import WusheError
+from wushe.runtime.telemetry import CORRELATION
 from wushe.contract.fields import ID_PATTERN, instance
 
 log = structlog.get_logger("wushe.gateway")
@@ -244,6 +246,9 @@ class GatewayWsgiApp(WsgiApp):
             response = problem_response(HttpProblem(404, "Not found", f"no route {request.method} {request.path}"))
         except HTTPException as exc:  # werkzeug's redirect of a path with a trailing slash
             return exc(environ, start_response)
+        if "X-Correlation-Id" not in response.headers:  # answered here, by no entrypoint: as one would
+            given = request.headers.get("X-Correlation-Id", "")[:100]
+            response.headers["X-Correlation-Id"] = given if CORRELATION.fullmatch(given) else str(uuid.uuid4())
         if self.origins:
             response.vary.add("Origin")  # the answer depends on the Origin sent
         if allowed_origin:

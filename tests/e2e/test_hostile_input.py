@@ -216,6 +216,10 @@ def test_a_method_a_path_does_not_take_is_a_405_problem_with_that_paths_allow(pl
     assert problem(response, 405)["status"] == 405
     assert response.headers["Allow"] == allow
     assert "Access-Control-Allow-Origin" not in response.headers and "Vary" not in response.headers
+    assert response.headers["X-Correlation-Id"]  # as every other answer
+    quoted = platform.session.request(method, platform.base + "/api/v1" + path, timeout=10,
+                                      headers={"X-Correlation-Id": "hotline-236-0001"})
+    assert quoted.headers["X-Correlation-Id"] == "hotline-236-0001"
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "OPTIONS", "BREW"])
