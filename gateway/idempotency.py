@@ -69,7 +69,10 @@ class Idempotency:
     def _keep(self, record_id, status, body, problem=None):
         saved = {"status": status, "body": json.dumps(body, ensure_ascii=False), "state": "done"}
         if problem is not None:
-            saved["problem"] = {"title": problem.title, "detail": problem.detail, "errors": problem.errors}
+            # the errors as JSON text, as the answer shows them: their keys may be a list's indexes
+            # (numbers) or the names of unknown fields a caller sent ("$x", "a.b"), no store keys
+            saved["problem"] = {"title": problem.title, "detail": problem.detail,
+                                "errors": json.dumps(problem.errors, ensure_ascii=False)}
         self.records.update_one({"_id": record_id}, {"$set": saved})
 
     def _replay(self, record_id, body_hash):
@@ -84,5 +87,6 @@ class Idempotency:
                               headers={"Retry-After": "1"})
         if "problem" in record:
             p = record["problem"]
-            raise HttpProblem(record["status"], p["title"], p["detail"], p["errors"])
+            errors = json.loads(p["errors"]) if isinstance(p["errors"], str) else p["errors"]  # or kept before as is
+            raise HttpProblem(record["status"], p["title"], p["detail"], errors)
         return record["status"], json.loads(record["body"])

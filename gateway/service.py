@@ -6,7 +6,6 @@ import eventlet
 import kombu
 import structlog
 from nameko.extensions import DependencyProvider
-from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
@@ -17,8 +16,8 @@ from gateway.idempotency import Idempotency
 from gateway.limits import RateLimiter
 from gateway.readmodel import GatewayStore, public
 from gateway.routes import NOTHING, forwards
-from gateway.web import (ROUTES, UNAUTHORISED, HttpProblem, ServiceTimeout, bearer, json_response,
-                         problem_response, query_args, route)
+from gateway.web import (ROUTES, UNAUTHORISED, HttpProblem, ProblemHttpHandler, ServiceTimeout, bearer,
+                         json_response, query_args, route)
 from wushe.contract import asyncapi
 from wushe.ops import dlq
 from wushe.runtime.config import settings
@@ -32,6 +31,9 @@ from wushe.runtime.rpc import RpcProxy
 from wushe.runtime.telemetry import Telemetry
 
 log = structlog.get_logger("wushe.gateway")
+# the http entrypoints outside the API (no key, not in the document); on the gateway's one web
+# server, whose app answers unknown paths (404) and methods (405) as problems
+http_entry = ProblemHttpHandler.decorator
 PARTIES = [s for s in SOURCES if s != "station"]
 NOT_ABOUT_A_NEED = {"need_report_refused"}
 
@@ -122,17 +124,17 @@ class GatewayService:
         return DUPLICATE if applied and not any(applied) else None
 
     # operations -------------------------------------------------------------------------------
-    @http("GET", "/healthz")
+    @http_entry("GET", "/healthz")
     def healthz(self, request):
         return json_response({"status": "ok"})
 
-    @http("GET", "/readyz")
+    @http_entry("GET", "/readyz")
     def readyz(self, request):
         checks = {"broker": _broker_ok(self.settings["AMQP_URI"]), "store": _store_ok(self.store.needs.database)}
         status = 200 if all(checks.values()) else 503
         return json_response({"status": "ready" if status == 200 else "not_ready", "checks": checks}, status)
 
-    @http("GET", "/metrics")
+    @http_entry("GET", "/metrics")
     def metrics(self, request):
         return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
@@ -151,7 +153,7 @@ class GatewayService:
     def docs_file(self, request, body, name):
         return docs.asset(request, docs.API, docs.SWAGGER_UI, name)
 
-    @http("GET", "/")
+    @http_entry("GET", "/")
     def home(self, request):
         # relative, so that it keeps a proxy's prefix
         return redirect("api/v1/docs")
@@ -171,10 +173,6 @@ class GatewayService:
            "meta", public=True, errors=(404,), content=docs.CONTENT)
     def event_docs_file(self, request, body, name):
         return docs.asset(request, docs.EVENTS, docs.events_renderer(self.settings), name)
-
-    @http("GET,POST,PUT,PATCH,DELETE", "/<path:anything>")
-    def not_found(self, request, anything):
-        return problem_response(HttpProblem(404, "Not found", f"no route {request.method} /{anything}"))
 
     # dead letters (operators) -------------------------------------------------------------------
     @route("GET", "/api/v1/dead-letters", "Parked message counts by service", "operations", roles=ADMIN,
@@ -241,7 +239,7 @@ class GatewayService:
             raise NotFound(f"no key {key_id}")
         self.store.keys.revoke(key_id, now_iso())
         log.info("key.revoked", key_id=key_id, by=caller_of(request).key_id)
-        return Response(status=204)
+        return 204, None
 
     # registries -------------------------------------------------------------------------------
     @route("GET", "/api/v1/regions", "Child regions of a region (cities without `parent`)", "registries",

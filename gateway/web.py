@@ -5,6 +5,7 @@ import functools
 import hashlib
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import kombu.exceptions
@@ -12,17 +13,25 @@ import pymongo.errors
 import structlog
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import HttpRequestHandler
-from werkzeug.exceptions import BadRequest
-from werkzeug.wrappers import Response
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound as NoRoute
+from werkzeug.wrappers import Request, Response
 
 from gateway import access
 from wushe.runtime import metrics
+from wushe.runtime.config import settings
 from wushe.runtime.errors import WusheError
-from wushe.contract.fields import instance
+from wushe.runtime.telemetry import CORRELATION
+from wushe.contract.fields import ID_PATTERN, instance
 
 log = structlog.get_logger("wushe.gateway")
 MAX_BODY_BYTES = 1 << 20
+MAX_JSON_DEPTH = 32  # arrays and objects within each other in a body; deeper is a 400
 PROBLEM = "application/problem+json"
+# CORS (WUSHE_CORS_ORIGINS): what a browser page of an allowed origin may send and read
+CORS_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Correlation-Id"
+CORS_EXPOSED_HEADERS = "X-Correlation-Id, Retry-After, Location"
+CORS_MAX_AGE = "600"
 
 
 class HttpProblem(Exception):
@@ -89,11 +98,16 @@ def to_problem(exc):
     return None
 
 
+def no_content(headers=None):
+    """A 204: no body, so no Content-Type either (werkzeug would add text/plain)."""
+    response = Response(status=204, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
 def json_response(body, status=200, headers=None):
-    if status == 204:  # No Content: no body, so no type either
-        response = Response(status=204, headers=headers)
-        del response.headers["Content-Type"]
-        return response
+    if status == 204:
+        return no_content(headers)
     return Response(json.dumps(body, ensure_ascii=False), status=status, headers=headers,
                     content_type="application/json; charset=utf-8")
 
@@ -161,7 +175,10 @@ def route(method, path, summary, tag, *, roles=frozenset(), request=None, respon
                 if not spec.public:
                     caller = self.authorise(request)
                     access.permit(caller, spec)
+                unknown_ids(params)
                 raw = read_body(request) if takes_body else b""
+                if raw.strip():
+                    require_json(request)
                 body = parse_body(raw) if takes_body else None
                 refuse_undeclared(spec, request, body)
                 if spec.query:
@@ -194,10 +211,67 @@ def route(method, path, summary, tag, *, roles=frozenset(), request=None, respon
     return decorate
 
 
+class GatewayWsgiApp(WsgiApp):
+    """nameko's WSGI app (one werkzeug Map of every http entrypoint), answering what the Map
+    itself cannot match as problems: a path no route has is a 404, a method the path's routes do
+    not take a 405 with their `Allow` (werkzeug's own answers are text/html pages). A CORS
+    preflight from an allowed origin is answered here (204, the path's methods); an answer to an
+    allowed origin carries Access-Control-Allow-Origin."""
+
+    def __init__(self, server):
+        super().__init__(server)
+        self.origins = frozenset(settings(server.container)["CORS_ORIGINS"])
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        origin = environ.get("HTTP_ORIGIN", "")
+        allowed_origin = origin if origin in self.origins else None
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except MethodNotAllowed as exc:
+            allow = ", ".join(sorted(set(exc.valid_methods or ())))
+            if request.method == "OPTIONS" and allowed_origin and \
+                    "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
+                response = no_content({"Allow": allow, "Access-Control-Allow-Methods": allow,
+                                       "Access-Control-Allow-Headers": CORS_REQUEST_HEADERS,
+                                       "Access-Control-Max-Age": CORS_MAX_AGE})
+            else:
+                response = problem_response(HttpProblem(
+                    405, "Method not allowed", f"{request.method} is not a method of {request.path}; "
+                                               f"it takes {allow}", headers={"Allow": allow}))
+        except NoRoute:
+            response = problem_response(HttpProblem(404, "Not found", f"no route {request.method} {request.path}"))
+        except HTTPException as exc:  # werkzeug's redirect of a path with a trailing slash
+            return exc(environ, start_response)
+        if "X-Correlation-Id" not in response.headers:  # answered here, by no entrypoint: as one would
+            given = request.headers.get("X-Correlation-Id", "")[:100]
+            response.headers["X-Correlation-Id"] = given if CORRELATION.fullmatch(given) else str(uuid.uuid4())
+        if self.origins:
+            response.vary.add("Origin")  # the answer depends on the Origin sent
+        if allowed_origin:
+            response.headers["Access-Control-Allow-Origin"] = allowed_origin
+            response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED_HEADERS
+        return response(environ, start_response)
+
+
+class GatewayWebServer(WebServer):
+    """nameko's web server with the gateway's WSGI app (the one server of every entrypoint of
+    ProblemHttpHandler: a shared extension, one per class)."""
+
+    def get_wsgi_app(self):
+        return GatewayWsgiApp(self)
+
+
 class ProblemHttpHandler(HttpRequestHandler):
     """nameko's http entrypoint, except that a failure outside the route's own handling (a
     dependency that failed to set up the worker, a container being killed) is a problem answer
-    too: nameko's own answer is `Error: <type>: <message>` in plain text."""
+    too: nameko's own answer is `Error: <type>: <message>` in plain text. Its server answers
+    unknown paths and methods as problems too (GatewayWsgiApp)."""
+
+    server = GatewayWebServer()
 
     def response_from_exception(self, exc):
         if isinstance(exc, BadRequest):
@@ -207,6 +281,14 @@ class ProblemHttpHandler(HttpRequestHandler):
             log.error("http.failed", route=self.url, error=type(exc).__name__)
             problem = HttpProblem(500, *INTERNAL)
         return problem_response(problem)
+
+
+def unknown_ids(params):
+    """A record id in the path that no id can be (the document's pattern, matched whole) names
+    nothing: 404 before anything is looked up."""
+    for name, value in params.items():
+        if name.endswith("_id") and ID_PATTERN.regex.fullmatch(value) is None:
+            raise HttpProblem(404, "Not found", f"no {name.removesuffix('_id')} {value}")
 
 
 def _with_id(body, prefix, key):
@@ -237,13 +319,29 @@ def too_large():
     return HttpProblem(413, "Payload too large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
 
 
+JSON_TYPES = ("application/json",)
+
+
+def require_json(request):
+    """A body is JSON and says so: `Content-Type: application/json` or a `+json` type (any
+    charset parameter), or 415. An empty body needs no type (a body that may be left out)."""
+    mimetype = request.mimetype  # lower case, parameters dropped
+    if mimetype not in JSON_TYPES and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
+        raise HttpProblem(415, "Unsupported media type",
+                          f"a body must be sent as Content-Type: application/json, not {mimetype or 'none'}")
+
+
 def parse_body(raw):
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
+    except RecursionError:
+        raise too_deep() from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise HttpProblem(400, "Malformed JSON", f"the body is not valid UTF-8 JSON: {exc}") from None
+    if depth_of(body) > MAX_JSON_DEPTH:
+        raise too_deep()
     if not isinstance(body, dict):
         raise HttpProblem(400, "Malformed JSON", "the body must be a JSON object")
     try:
@@ -253,6 +351,25 @@ def parse_body(raw):
     except UnicodeEncodeError:
         raise HttpProblem(400, "Malformed JSON", "the body holds a lone UTF-16 surrogate, which is not text") from None
     return body
+
+
+def too_deep():
+    return HttpProblem(400, "Malformed JSON", f"the body nests arrays and objects more than {MAX_JSON_DEPTH} deep")
+
+
+def depth_of(value):
+    """How deep arrays and objects nest in a parsed JSON value (a scalar: 0), without recursion."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        level.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _not_json(constant):

@@ -1,9 +1,9 @@
 """RPC input and output of the charity service."""
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.contract.events.catalog import CONTRIBUTOR_KINDS, MissingLine, ResourceLine
+from wushe.contract.events.catalog import CONTRIBUTOR_KINDS, MAX_CENTS, MAX_QUANTITY, MissingLine, ResourceLine
 from wushe.contract.fields import Open, page_of, record_id, region
-from wushe.contract.regions import is_valid, level_of
+from wushe.contract.regions import is_valid, level_of, pattern
 from wushe.contract.vocabulary import DONOR_KINDS
 
 
@@ -12,6 +12,10 @@ class DonorIn(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
     kind = fields.String(required=True, validate=validate.OneOf(DONOR_KINDS))
     region = region(required=True)
+    # fund_region, for the OpenAPI document
+    json_schema_rules = [{"anyOf": [{"properties": {"kind": {"not": {"enum": ["community_fund"]}}}},
+                                    {"properties": {"region": {"anyOf": [{"pattern": pattern("street")},
+                                                                         {"pattern": pattern("community")}]}}}]}]
 
     @validates_schema
     def fund_region(self, data, **_):
@@ -28,7 +32,7 @@ class DonorOut(Schema):
 
 
 class DonationLine(ResourceLine):
-    value_cents = fields.Integer(validate=validate.Range(min=0))  # declared value of the whole line
+    value_cents = fields.Integer(validate=validate.Range(min=0, max=MAX_CENTS))  # declared value of the whole line
     best_before = fields.Date()  # goods past it are never pledged
 
     class Meta:
@@ -48,7 +52,7 @@ class DonationIn(Schema):
 
 
 class DeliveryIn(Schema):
-    quantity = fields.Float(validate=validate.Range(min=0, min_inclusive=False))  # absent: all that is left
+    quantity = fields.Float(validate=validate.Range(min=0, max=MAX_QUANTITY, min_inclusive=False))  # absent: all that is left
 
 
 class LotOut(Schema):
@@ -73,7 +77,7 @@ class ContributionIn(Schema):
     id = record_id()
     contributor_kind = fields.String(required=True, validate=validate.OneOf(CONTRIBUTOR_KINDS))
     donor_id = record_id(load_default=None, allow_none=True)
-    funds_cents = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    funds_cents = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_CENTS))
 
 
 class ContributionOut(Schema):

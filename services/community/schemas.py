@@ -3,7 +3,7 @@ from marshmallow import Schema, fields, validate, validates_schema, ValidationEr
 
 from wushe.contract.events.catalog import NeedReported
 from wushe.contract.fields import region
-from wushe.contract.regions import LEVELS, depth
+from wushe.contract.regions import LEVELS, depth, pattern
 
 
 class NeedIn(NeedReported):
@@ -14,6 +14,9 @@ class RegionIn(Schema):
     path = region(required=True)
     name = fields.String(required=True, validate=validate.Length(1, 100))
     level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    # level_matches_path, for the OpenAPI document
+    json_schema_rules = [{"oneOf": [{"properties": {"level": {"enum": [level]}, "path": {"pattern": pattern(level)}}}
+                                    for level in LEVELS]}]
 
     @validates_schema
     def level_matches_path(self, data, **_):

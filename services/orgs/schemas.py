@@ -20,6 +20,10 @@ class OrganisationIn(Schema):
                               metadata={"description": f"default {DEFAULT_PROJECT_CAPACITY}; "
                                                        "active organisations only"})
 
+    # capacity_only_when_active, for the OpenAPI document
+    json_schema_rules = [{"anyOf": [{"properties": {"stage": {"not": {"enum": ["incubating"]}}}},
+                                    {"not": {"required": ["capacity"]}}]}]
+
     @validates_schema
     def capacity_only_when_active(self, data, **_):
         if data.get("stage") == "incubating" and "capacity" in data:
@@ -45,6 +49,11 @@ class MilestoneIn(Schema):
     title = fields.String(validate=validate.Length(1, 100))
     topic = fields.String(validate=validate.Length(1, 200))
     hours = fields.Float(validate=validate.Range(min=0, max=24, min_inclusive=False))
+    # fields_of_the_milestone, as the OpenAPI document says it: each milestone its own fields
+    json_schema_rules = [{"oneOf": [
+        {"properties": {"milestone": {"enum": [milestone]}, **{name: {} for name in wanted}},
+         "required": ["milestone", *wanted], "additionalProperties": False}
+        for milestone, wanted in FIELDS_OF.items()]}]
 
     @validates_schema
     def fields_of_the_milestone(self, data, **_):

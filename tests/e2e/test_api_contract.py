@@ -8,6 +8,14 @@ from tests.e2e.world import STREET, XINGHUA, need, ok, seed
 
 pytestmark = pytest.mark.e2e
 PROBLEM = "application/problem+json"
+APP = "https://app.example.org"  # a browser page's origin, allowed below (WUSHE_CORS_ORIGINS)
+
+
+@pytest.fixture
+def config(config):
+    """The platform of these tests answers CORS for two origins."""
+    config["WUSHE"]["CORS_ORIGINS"] = [APP, "http://localhost:3000"]
+    return config
 
 
 def test_errors_are_problem_json_with_the_fields(platform):
@@ -139,3 +147,48 @@ def test_every_served_route_is_documented_and_every_documented_route_served(plat
                 served.add((entrypoint.method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", entrypoint.url)))
     assert documented == served == {(r.method, r.openapi_path) for r in ROUTES}
     assert document["paths"]["/api/v1/needs"]["post"]["requestBody"]
+
+
+def preflight(platform, path, origin, method="POST", headers="authorization, content-type"):
+    return requests.options(platform.base + "/api/v1" + path, timeout=10,
+                            headers={"Origin": origin, "Access-Control-Request-Method": method,
+                                     "Access-Control-Request-Headers": headers})
+
+
+def test_a_preflight_from_an_allowed_origin_is_answered_with_the_paths_methods(platform):
+    answer = preflight(platform, "/needs", APP)
+    assert answer.status_code == 204 and answer.content == b"" and "Content-Type" not in answer.headers
+    assert answer.headers["Access-Control-Allow-Origin"] == APP
+    assert answer.headers["Access-Control-Allow-Methods"] == answer.headers["Allow"] == "GET, HEAD, POST"
+    assert {h.strip() for h in answer.headers["Access-Control-Allow-Headers"].split(",")} == {
+        "Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id"}
+    assert "Origin" in answer.headers["Vary"]
+    assert preflight(platform, "/keys/key-1", APP, "DELETE").headers["Access-Control-Allow-Methods"] == "DELETE"
+    # a path no route has: no methods to allow
+    missing = preflight(platform, "/nothing/here", APP)
+    assert missing.status_code == 404 and missing.headers["Content-Type"].startswith(PROBLEM)
+
+
+def test_answers_to_an_allowed_origin_say_so_and_expose_what_a_page_reads(platform):
+    seed(platform)
+    answer = platform.get("/needs", headers={"Origin": APP})
+    assert answer.status_code == 200 and answer.headers["Access-Control-Allow-Origin"] == APP
+    exposed = {h.strip() for h in answer.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"X-Correlation-Id", "Retry-After", "Location"} <= exposed and "Origin" in answer.headers["Vary"]
+    assert "Access-Control-Allow-Credentials" not in answer.headers  # keys are bearer tokens, not cookies
+    # problems too: a page must read why it was refused
+    refused = requests.get(platform.base + "/api/v1/needs", headers={"Origin": "http://localhost:3000"}, timeout=5)
+    assert refused.status_code == 401 and refused.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+
+
+def test_an_origin_not_allowed_gets_no_cors_headers_and_its_preflight_a_405(platform):
+    for origin in ("https://evil.example", APP + ".evil.example", APP.replace("https", "http"), "null"):
+        answer = preflight(platform, "/needs", origin)
+        assert answer.status_code == 405 and answer.headers["Content-Type"].startswith(PROBLEM)
+        assert answer.headers["Allow"] == "GET, HEAD, POST"
+        assert not any(h.lower().startswith("access-control-") for h in answer.headers)
+        plain = platform.get("/needs", headers={"Origin": origin})
+        assert plain.status_code == 200 and "Access-Control-Allow-Origin" not in plain.headers
+        assert "Origin" in plain.headers["Vary"]  # the answer still depends on the Origin sent
+    # an OPTIONS that is no preflight (no Access-Control-Request-Method), even from an allowed origin
+    assert requests.options(platform.base + "/api/v1/needs", headers={"Origin": APP}, timeout=5).status_code == 405

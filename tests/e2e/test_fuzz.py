@@ -1,25 +1,38 @@
 """Schemathesis over the OpenAPI document the gateway serves: generated requests, valid and
 invalid, against every operation of a running platform with a little world in it.
 
-Every answer must be no server error, have a documented status and content type, match the
-documented schema, and refuse invalid data with a 4xx (invalid cases include requests without
-the key, which must answer 401). `positive_data_acceptance` is left out:
-valid-looking data may still name a region or a volunteer that does not exist (422, 404) or
-meet a record's state (409), which the document cannot express.
+Every check schemathesis has runs on every answer (`CHECKS`: all registered, as `st run --checks
+all`): no server error, a documented status, content type, headers and schema, invalid data
+refused with a 4xx (invalid cases include requests without the key, which must answer 401),
+valid data accepted, an auth that is not ignored, a method not documented answered 405 with
+`Allow`, and the rest. `positive_data_acceptance` takes 422 besides its defaults (2xx, 401, 403,
+404, 409, 429): data of the documented shape may still name a region, a volunteer, a donor or a
+team that does not exist (422 on that field, as gateway.access answers for a record out of the
+key's region), or a rule across records JSON Schema cannot state (a service window's end after
+its start, a claim on a call already full); 404 and 409 are in its defaults for the same reason
+(a made-up path id, a record's state). `negative_data_rejection` takes 414 too: a request line
+over 8 KiB is refused by the web server itself (schemathesis.toml, which `st run` reads too).
+
+Two passes: hypothesis's generated cases per operation (with path ids made up or naming the
+seeded records), then schemathesis's own coverage phase as `st run` runs it (boundary values,
+each required header or parameter left out, every method an operation's path does not document
+— where `unsupported_method` and `missing_required_header` look; they see no other cases).
 
 More examples: `WUSHE_FUZZ_EXAMPLES=200 .venv/bin/python -m pytest tests/e2e/test_fuzz.py`
 (examples per operation and per way of choosing path ids).
 """
 import os
 import time
+import tomllib
+from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.checks import CHECKS as REGISTERED, load_all_checks
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import Status, events, from_schema
 
 from tests.conftest import ADMIN_KEY
 from tests.e2e.world import XINGHUA, need, ok, seed
@@ -27,8 +40,11 @@ from tests.e2e.world import XINGHUA, need, ok, seed
 pytestmark = pytest.mark.e2e
 EXAMPLES = int(os.environ.get("WUSHE_FUZZ_EXAMPLES", "12"))
 MINIMUM_CASES = 1000
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          negative_data_rejection]
+load_all_checks()
+CHECKS = REGISTERED.get_all()  # every check there is (schemathesis 4.32.5: 14)
+# positive_data_acceptance takes 422 and negative_data_rejection 414 besides their defaults: the
+# checkout's schemathesis.toml says why (`st run` reads it too)
+CONFIG = tomllib.loads((Path(__file__).parents[2] / "schemathesis.toml").read_text())
 # Nothing is excluded: the run has its own vhost and database, a replay of dead letters sends
 # back only what this run parked, and a worker who leaves or a need cancelled by the fuzzer is
 # a state the other operations must answer for anyway.
@@ -83,9 +99,33 @@ def fuzz(operation, known, base, executed):
     run()
 
 
+def coverage(base):
+    """schemathesis's coverage phase over the served document, every check on (`--checks all`):
+    the cases it ran, and its failures by operation."""
+    config = SchemathesisConfig.from_dict({
+        **CONFIG, "headers": {"Authorization": f"Bearer {ADMIN_KEY}"},
+        "phases": {"examples": {"enabled": False}, "fuzzing": {"enabled": False}, "stateful": {"enabled": False}}})
+    config.projects.override.checks.update(included_check_names=["all"])
+    schema = schemathesis.openapi.from_url(base + "/api/v1/openapi.json", config=config)
+    cases, failures = 0, {}
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            cases += len(event.recorder.cases)
+            for checks in event.recorder.checks.values():
+                for check in checks:
+                    if check.status == Status.FAILURE:
+                        failure = check.failure_info.failure
+                        failures.setdefault(event.recorder.label, set()).add(f"{check.name}: {failure.title}: "
+                                                                             f"{failure.message}")
+        elif isinstance(event, (events.NonFatalError, events.FatalError)):
+            failures.setdefault(getattr(event, "label", "engine"), set()).add(repr(getattr(event, "value", event)))
+    return cases, failures
+
+
 def test_generated_requests_get_documented_answers_and_never_a_server_error(platform):
     known = world(platform)
     schema = schemathesis.openapi.from_url(platform.base + "/api/v1/openapi.json",
+                                           config=SchemathesisConfig.from_dict(CONFIG),
                                            headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     operations = [result.ok() for result in schema.get_all_operations()]
     executed, failures = {}, {}
@@ -104,6 +144,10 @@ def test_generated_requests_get_documented_answers_and_never_a_server_error(plat
     cases = sum(map(len, executed.values()))
     accepted = sorted(label for label, statuses in executed.items() if any(200 <= s < 300 for s in statuses))
     print(f"fuzz: {cases} cases over {len(executed)} operations in {elapsed:.0f} s; {len(accepted)} with a 2xx")
+    started = time.monotonic()
+    covered, found = coverage(platform.base)
+    print(f"fuzz, coverage phase: {covered} cases in {time.monotonic() - started:.0f} s")
+    failures.update({f"{label} (coverage)": "\n".join(sorted(texts)) for label, texts in found.items()})
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
     assert set(executed) == {op.label for op in operations} - EXCLUDED  # every operation ran
     assert cases >= MINIMUM_CASES

@@ -4,6 +4,7 @@ import json
 import socket
 
 import pytest
+import requests
 
 from gateway.web import MAX_BODY_BYTES
 from tests.conftest import ADMIN_KEY
@@ -200,3 +201,79 @@ def test_a_failure_in_the_gateway_is_a_generic_500_without_its_type_or_message(p
     response = platform.get(f"/needs/{need_id}")
     assert problem(response, 500)["detail"] == "the request failed; it has been logged with its correlation id"
     assert "ZeroDivisionError" not in response.text and "王秀英" not in response.text
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("PUT", "/openapi.json", "GET, HEAD"),
+    ("DELETE", "/needs", "GET, HEAD, POST"),
+    ("PATCH", "/needs/need-nope", "GET, HEAD"),
+    ("BREW", "/needs", "GET, HEAD, POST"),
+    ("OPTIONS", "/needs", "GET, HEAD, POST"),  # no CORS configured: OPTIONS is a method like any other
+    ("POST", "/keys/key-nope", "DELETE"),
+])
+def test_a_method_a_path_does_not_take_is_a_405_problem_with_that_paths_allow(platform, method, path, allow):
+    response = platform.session.request(method, platform.base + "/api/v1" + path, timeout=10)
+    assert problem(response, 405)["status"] == 405
+    assert response.headers["Allow"] == allow
+    assert "Access-Control-Allow-Origin" not in response.headers and "Vary" not in response.headers
+    assert response.headers["X-Correlation-Id"]  # as every other answer
+    quoted = platform.session.request(method, platform.base + "/api/v1" + path, timeout=10,
+                                      headers={"X-Correlation-Id": "hotline-236-0001"})
+    assert quoted.headers["X-Correlation-Id"] == "hotline-236-0001"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "OPTIONS", "BREW"])
+def test_a_path_no_route_has_is_a_404_problem_whatever_the_method(platform, method):
+    response = platform.session.request(method, platform.base + "/api/v2/needs", timeout=10)
+    assert problem(response, 404)["detail"] == f"no route {method} /api/v2/needs"
+    assert "<html" not in response.text.lower()
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "text/json"])
+def test_a_body_not_sent_as_json_is_a_415_problem(platform, content_type):
+    seed(platform)
+    headers = {"Content-Type": content_type} if content_type else {}
+    session = requests.Session()  # requests adds no Content-Type for bytes of its own
+    response = session.post(platform.base + "/api/v1/needs", data=json.dumps(need()).encode(),
+                            headers={"Authorization": f"Bearer {ADMIN_KEY}", **headers}, timeout=10)
+    assert "Content-Type" in response.request.headers or content_type is None
+    assert problem(response, 415)["title"] == "Unsupported media type"
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/JSON",
+                                          "application/vnd.wushe+json"])
+def test_json_and_plus_json_bodies_are_taken_with_any_charset(platform, content_type):
+    seed(platform)
+    response = platform.session.post(platform.base + "/api/v1/needs", data=json.dumps(need()).encode(),
+                                     headers={"Content-Type": content_type}, timeout=10)
+    assert response.status_code == 202, response.text
+
+
+def test_an_empty_body_needs_no_content_type(platform):
+    # a route whose body may be left out (all of ReplayIn is optional): nothing sent, no type needed
+    response = requests.post(platform.base + "/api/v1/dead-letters/community/replay",
+                             headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+    assert "Content-Type" not in response.request.headers
+    assert ok(response, 200) == {"replayed": 0}
+
+
+@pytest.mark.parametrize("body", [b"[" * 1000 + b"]" * 1000,  # 2 KB: was a RecursionError, a 500
+                                  b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                                  b'{"a": ' + b"[" * 32 + b"{}" + b"]" * 32 + b"}"])  # 34 deep, 46 bytes
+def test_json_nested_deeper_than_32_is_a_400_problem_never_a_500(platform, body):
+    response = platform.session.post(platform.base + "/api/v1/needs", data=body,
+                                     headers={"Content-Type": "application/json"}, timeout=10)
+    assert "nests arrays and objects more than 32 deep" in problem(response, 400)["detail"]
+
+
+def test_a_204_has_no_content_type(platform):
+    seed(platform)
+    key_id = ok(platform.post("/keys", {"role": "integrator", "region": XINGHUA}), 201)["id"]
+    response = platform.session.delete(f"{platform.base}/api/v1/keys/{key_id}", timeout=10)
+    assert response.status_code == 204 and response.content == b""
+    assert "Content-Type" not in response.headers
+
+
+def test_a_path_id_no_id_can_be_is_404_before_anything_is_looked_up(platform):
+    assert problem(platform.get("/needs/need-1%0A"), 404)["detail"] == "no need need-1\n"
+    assert problem(platform.get("/calls/" + "c" * 65), 404)["status"] == 404

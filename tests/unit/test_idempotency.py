@@ -44,3 +44,20 @@ def test_a_record_from_before_leases_is_taken_over(records):
     records.replace_one({"_id": record_id}, {"_id": record_id, "body_hash": records.find_one()["body_hash"],
                                               "state": "running"})  # no started_at: written before
     assert keys.run("k-2", "r", b"{}", lambda: (201, {"id": "x"})) == (201, {"id": "x"})
+
+
+@pytest.mark.parametrize("errors", [{"message_ids": {0: ["Not a valid string."]}},  # a list's items: numbers
+                                    {"$where": ["Unknown field."], "a.b": ["Unknown field."]}])  # a caller's names
+def test_a_refusal_is_kept_and_replayed_whatever_its_errors_are_keyed_by(records, errors):
+    keys = Idempotency(records, lease_seconds=30)
+
+    def refused():
+        raise HttpProblem(422, "Invalid input", "the request has invalid fields", errors)
+
+    for _ in range(2):  # the first runs and keeps its answer (once a 500: no store key may be a number)
+        with pytest.raises(HttpProblem) as answer:
+            keys.run("k-1", "key-a POST /api/v1/x", b"{}", refused)
+        assert answer.value.status == 422
+    # replayed as the first answer read (JSON: a number key becomes text)
+    assert answer.value.errors == {k: {str(i): m for i, m in v.items()} if isinstance(v, dict) else v
+                                   for k, v in errors.items()}

@@ -27,7 +27,18 @@ def region(level=None, **kw):
     return fields.String(validate=RegionPath(level), **kw)
 
 
-ID_PATTERN = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$", error="ids are 1–64 letters, digits, _ . : or -")
+class FullMatch(validate.Regexp):
+    """A Regexp matched against the whole value (`re.fullmatch`): the same strings as the
+    pattern in the OpenAPI document accepts, where `$` (ECMA-262) is the end of the text, not
+    also the place before a trailing newline as Python's `re.match` reads it."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+ID_PATTERN = FullMatch(r"^[A-Za-z0-9_.:-]{1,64}$", error="ids are 1–64 letters, digits, _ . : or -")
 
 
 def record_id(**kw):

@@ -2,7 +2,16 @@
 import re
 
 LEVELS = ("city", "district", "street", "community")
-_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+SEGMENT = r"[a-z0-9][a-z0-9_-]{0,63}"
+_SEGMENT = re.compile(SEGMENT)
+
+
+def pattern(level=None):
+    """The region paths (at `level`, or any) as a regular expression that reads the same in Python
+    and ECMA-262 (JSON Schema's `pattern`) — when it is matched whole: `re.fullmatch` here, since
+    Python's `$` also matches before a trailing newline."""
+    more = f"{{{LEVELS.index(level)}}}" if level else f"{{0,{len(LEVELS) - 1}}}"
+    return f"^{SEGMENT}(?:/{SEGMENT}){more}$"
 
 
 def depth(path):
@@ -15,7 +24,7 @@ def level_of(path):
 
 def is_valid(path, level=None):
     parts = path.split("/") if isinstance(path, str) else []
-    if not 1 <= len(parts) <= len(LEVELS) or not all(_SEGMENT.match(p) for p in parts):
+    if not 1 <= len(parts) <= len(LEVELS) or not all(_SEGMENT.fullmatch(p) for p in parts):
         return False
     return level is None or LEVELS[len(parts) - 1] == level
 

@@ -66,6 +66,10 @@ def nameko_config(env=os.environ, **overrides):
         # back-off before the 1st, 2nd, … retry (the last repeats)
         "RETRY_DELAYS_MS": [int(ms) for ms in env.get("WUSHE_RETRY_DELAYS_MS", "1000,5000,30000,120000").split(",")],
         "QUEUE_TYPE": env.get("WUSHE_QUEUE_TYPE", "classic"),
+        # the browser origins (scheme://host[:port]) the gateway answers CORS for, comma-separated;
+        # none (the default): no CORS headers at all, and a preflight is a 405 like any OPTIONS
+        "CORS_ORIGINS": [origin.strip().rstrip("/") for origin in env.get("WUSHE_CORS_ORIGINS", "").split(",")
+                         if origin.strip()],
         # rules set for this container by name (`{"default_project_capacity": 3}`), over its
         # service's defaults and what the environment sets (`rules_from_env`)
         "RULES": {},

@@ -9,7 +9,7 @@ import re
 
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema, ValidationError
 
-from wushe.contract.fields import Timestamp, region, record_id, strict
+from wushe.contract.fields import FullMatch, Timestamp, region, record_id, strict
 from wushe.contract.vocabulary import CATEGORIES, URGENCIES
 
 
@@ -18,12 +18,23 @@ class Tolerant(Schema):
         unknown = EXCLUDE
 
 
+# the largest amount and quantity one line may hold: sums of them stay exact and within the
+# store's 8-byte integers (a larger number was a 500: the store cannot hold it)
+MAX_CENTS = 10 ** 12          # ten thousand million yuan
+MAX_QUANTITY = 10 ** 9
+
+
 class ResourceLine(Tolerant):
     """A requested line: goods `{item, quantity, unit}` or money `{funds_cents}`."""
     item = fields.String(validate=validate.Length(1, 64))
-    quantity = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
+    quantity = fields.Float(validate=validate.Range(min=0, max=MAX_QUANTITY, min_inclusive=False))
     unit = fields.String(validate=validate.Length(1, 16))
-    funds_cents = fields.Integer(validate=validate.Range(min=1))
+    funds_cents = fields.Integer(validate=validate.Range(min=1, max=MAX_CENTS))
+    # goods_or_funds, for the OpenAPI document
+    json_schema_rules = [{"oneOf": [
+        {"required": ["item", "quantity", "unit"], "not": {"required": ["funds_cents"]}},
+        {"required": ["funds_cents"],
+         "not": {"anyOf": [{"required": ["item"]}, {"required": ["quantity"]}, {"required": ["unit"]}]}}]}]
 
     @validates_schema
     def goods_or_funds(self, data, **_):
@@ -42,6 +53,9 @@ class VolunteerRequirement(Tolerant):
     starts_at = Timestamp()
     ends_at = Timestamp()
     team_id = record_id()  # the call is offered to this team (e.g. 助困陪诊) first
+    # window, for the OpenAPI document (as far as JSON Schema goes: both or neither)
+    json_schema_rules = [{"anyOf": [{"required": ["starts_at", "ends_at"]},
+                                    {"not": {"anyOf": [{"required": ["starts_at"]}, {"required": ["ends_at"]}]}}]}]
 
     @validates_schema
     def window(self, data, **_):
@@ -365,8 +379,8 @@ class DonationReceived(Tolerant):
 class Resident(Schema):
     """Personal data. Its errors state the rule, never the value (they reach logs and answers)."""
     name = fields.String(validate=validate.Length(1, 64, error="1 to 64 characters"))
-    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$",
-                                                   error="5 to 20 digits, spaces or -, with an optional leading +"))
+    phone = fields.String(validate=FullMatch(r"^\+?[0-9 -]{5,20}$",
+                                           error="5 to 20 digits, spaces or -, with an optional leading +"))
     address = fields.String(validate=validate.Length(1, 200, error="1 to 200 characters"))
 
 
