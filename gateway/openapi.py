@@ -89,13 +89,15 @@ def document(routes):
                              "organisations, social workers, volunteers and charitable resources. "
                              "The events they exchange, which station software publishes and "
                              "subscribes to: [the events page](event-docs) ([AsyncAPI document](asyncapi.json))."},
-        servers=[{"url": "/"}],
+        # relative to the document (/api/v1/openapi.json), so that behind a proxy's prefix
+        # (https://host/wushe/api/v1/openapi.json) a client calls https://host/wushe/api/v1/…
+        servers=[{"url": "../..", "description": "the gateway serving this document"}],
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Problem", schema=Problem)
     paths = {}
     for r in routes:
-        operation = {"summary": r.summary, "tags": [r.tag], "operationId": f"{r.method.lower()}_{r.path}",
+        operation = {"summary": r.summary, "tags": [r.tag], "operationId": r.name,  # the handler's: a generated client's method name
                      "responses": {str(r.status): {"description": "OK"}}}
         if r.response:
             operation["responses"][str(r.status)]["content"] = {"application/json": {"schema": r.response}}

@@ -128,9 +128,10 @@ def test_generated_requests_get_documented_answers_and_never_a_server_error(plat
                                            config=SchemathesisConfig.from_dict(CONFIG),
                                            headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     operations = [result.ok() for result in schema.get_all_operations()]
-    # every documented operation but the one the document is loaded from, which schemathesis leaves out
+    # every documented operation (schemathesis leaves out the one the document is loaded from when
+    # it sees that it is: so may it)
     documented = {f"{method.upper()} {path}" for path, ops in schema.raw_schema["paths"].items() for method in ops}
-    assert {op.label for op in operations} == documented - {"GET /api/v1/openapi.json"}
+    assert documented - {"GET /api/v1/openapi.json"} <= {op.label for op in operations} <= documented
     executed, failures = {}, {}
     started = time.monotonic()
     for operation in operations:

@@ -31,3 +31,24 @@ def test_only_the_events_page_may_evaluate_code_and_both_load_only_from_the_gate
     assert "'unsafe-eval'" in docs.EVENTS.policy and "'unsafe-eval'" not in docs.API.policy
     for page in (docs.API, docs.EVENTS):
         assert page.policy.startswith("default-src 'self';") and "'unsafe-inline'" not in page.policy.split("style-src")[0]
+
+
+def test_the_documents_server_is_the_gateway_that_serves_it_behind_any_prefix():
+    from urllib.parse import urljoin
+
+    from gateway.openapi import document
+    from gateway.web import ROUTES
+    import gateway.service  # noqa: F401 — declares the routes
+    (server,) = document(ROUTES)["servers"]
+    # RFC 3986 resolution, as Swagger UI's "Try it out" does it against the document's URL
+    for base in ["http://127.0.0.1:8000/", "https://gov.example.cn/wushe/"]:
+        assert urljoin(base + "api/v1/openapi.json", server["url"]) == base
+
+
+def test_operation_ids_are_the_handlers_names_unique_and_fit_for_a_generated_client():
+    from gateway.openapi import document
+    from gateway.web import ROUTES
+    import gateway.service  # noqa: F401
+    ids = [op["operationId"] for ops in document(ROUTES)["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids)) and all(i.isidentifier() for i in ids)
+    assert {"register_need", "get_need", "claim", "event_docs_page"} <= set(ids)
