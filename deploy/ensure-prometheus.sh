@@ -5,11 +5,4 @@
 # service is not needed (the test starts the binary on a free port of its own).
 set -euo pipefail
 command -v prometheus >/dev/null && command -v promtool >/dev/null && exit 0
-if ! command -v apt-get >/dev/null; then
-  echo "wushe: the Prometheus tests need prometheus and promtool: install them with your system's packages" >&2
-  exit 1
-fi
-sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-echo "wushe: installing prometheus (Debian's package) for the Prometheus tests" >&2
-$sudo apt-get update -q >/dev/null
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null
+exec "$(dirname "$0")/apt-install.sh" --no-recommends "the Prometheus tests" prometheus
