@@ -196,7 +196,13 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
         out["closed_without_resident"] = closed(plain, "without a resident")
     progress(f"{name}: GET /needs/{{id}} paced at {options.read_rate:g}/s for {options.reads_seconds:g} s")
     paced, elapsed = Reads(flow, need_ids).paced(options.read_rate, options.reads_seconds)
+    # answered (200), shed at once (503, Retry-After), or unanswered: not sent within 5 s of its
+    # due time, or no answer at all; "within_1s" counts the answered and the shed that came in time
+    by = lambda wanted: [lat for lat, status in paced if status in wanted]  # noqa: E731
+    shed, unanswered = len(by({503})), len(by({0}))
     out["paced"] = {"offered_per_s": options.read_rate, "requests": len(paced), "needs": "all",
-                    "per_s": round(len(ok(paced)) / elapsed, 1), "errors": len(paced) - len(ok(paced)),
+                    "per_s": round(len(ok(paced)) / elapsed, 1), "shed": shed, "unanswered": unanswered,
+                    "errors": len(paced) - len(ok(paced)) - shed - unanswered,
+                    "within_1s": sum(1 for lat in by({200, 503}) if lat <= 1.0),
                     "latency_ms": report.latencies_ms([lat for lat, _ in paced])}
     return out

@@ -83,6 +83,9 @@ def print_reads(flow, reads):
         ops = r.get("store_ops_per_read")
         print(f"  {flow}: GET /needs/{{id}} {label:<20} {r['per_s']:>8,.0f} req/s  "
               f"p50 {fmt(r['latency_ms']['p50'])} ms  p99 {fmt(r['latency_ms']['p99'])} ms  errors {r['errors']}"
+              + (f"\n      of {r['requests']:,}: answered {r['requests'] - r['shed'] - r['unanswered'] - r['errors']:,}, "
+                 f"shed (503) {r['shed']:,}, unanswered {r['unanswered']:,}; within 1 s {r['within_1s']:,}"
+                 if mode == "paced" and "shed" in r else "")
               + ("\n      cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores"].items())
                  if r.get("cpu_cores") else "")
               + (f"\n      store ops a read: {ops['total']:g} ("
