@@ -16,7 +16,8 @@ STANDARD_ERRORS = {
     409: "Conflict with the record's state", 413: "Body too large",
     415: "A body not sent as Content-Type: application/json", 422: "Invalid fields",
     429: "This key's rate limit is reached; retry after Retry-After seconds",
-    503: "A service, the broker or the store is unreachable; retry", 504: "A service did not answer in time",
+    503: "A service, the broker or the store is unreachable, or the gateway is at capacity; retry",
+    504: "A service did not answer in time",
 }
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
                                "schema": {"type": "integer", "minimum": 0}}}
@@ -27,10 +28,11 @@ def errors_of(route, path_params):
     its kind may meet on the way (web.route): no key, a role that may not (403: a route not
     every role may call, or one for an admin key of no region), the rate limit, a bad, too
     large, too deep or not-JSON body, unknown or invalid fields, an id that names nothing, an
-    Idempotency-Key still in progress, a service down or slow."""
-    codes = set(route.errors) | {422}
+    Idempotency-Key still in progress, a service down or slow, a gateway at capacity (503,
+    any route)."""
+    codes = set(route.errors) | {422, 503}
     if not route.public:
-        codes |= {401, 429, 503, 504}
+        codes |= {401, 429, 504}
         if set(ROLES) - route.roles or route.platform_wide:
             codes.add(403)
     if route.method in ("POST", "PUT", "PATCH"):
