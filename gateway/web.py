@@ -232,10 +232,7 @@ class GatewayWsgiApp(WsgiApp):
     def __init__(self, server):
         super().__init__(server)
         self.origins = frozenset(settings(server.container)["CORS_ORIGINS"])
-        # twice the workers by default: as many again may wait for one, about a request's time
-        # (measured: fewer shed a closed loop of 16 clients on 10 workers, more only add latency)
-        self.max_in_flight = (settings(server.container)["MAX_IN_FLIGHT"]
-                              or 2 * server.container.config.get("max_workers", 10))
+        self.max_in_flight = settings(server.container)["MAX_IN_FLIGHT"]
         self.in_flight = 0  # green threads of one hub: no lock needed
 
     def __call__(self, environ, start_response):

@@ -69,9 +69,8 @@ def nameko_config(env=os.environ, **overrides):
         # the browser origins (scheme://host[:port]) the gateway answers CORS for, comma-separated;
         # none (the default): no CORS headers at all, and a preflight is a 405 like any OPTIONS
         # requests one gateway process serves at once (waiting for a worker included); one more is
-        # shed at once with 503 and Retry-After, not queued behind the others (README, "Overload sheds");
-        # 0: twice its workers (max_workers)
-        "MAX_IN_FLIGHT": int(env.get("WUSHE_MAX_IN_FLIGHT", "0")),
+        # shed at once with 503 and Retry-After, not queued behind the others (README, "Overload sheds")
+        "MAX_IN_FLIGHT": int(env.get("WUSHE_MAX_IN_FLIGHT", "128")),
         "CORS_ORIGINS": [origin.strip().rstrip("/") for origin in env.get("WUSHE_CORS_ORIGINS", "").split(",")
                          if origin.strip()],
         # rules set for this container by name (`{"default_project_capacity": 3}`), over its
