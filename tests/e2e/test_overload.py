@@ -30,6 +30,7 @@ def slow_platform(request, config, monkeypatch):
     return request.getfixturevalue("platform")
 
 
+@pytest.mark.in_process("it slows the gateway's code in this process")
 def test_past_its_limit_a_gateway_sheds_at_once_and_still_answers_probes(slow_platform):
     base = slow_platform.base
 
