@@ -5,7 +5,6 @@ import functools
 import hashlib
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import kombu.exceptions
@@ -21,7 +20,7 @@ from gateway import access
 from wushe.runtime import metrics
 from wushe.runtime.config import settings
 from wushe.runtime.errors import WusheError
-from wushe.runtime.telemetry import CORRELATION
+from wushe.runtime.telemetry import correlation_of
 from wushe.contract.fields import ID_PATTERN, instance
 
 log = structlog.get_logger("wushe.gateway")
@@ -215,11 +214,10 @@ UNSHED = frozenset({"/healthz", "/readyz", "/metrics"})
 # past its capacity a gateway answers at once, so that a client backs off or tries another
 # gateway instead of waiting in a queue that only grows
 # (made once: a shed request should cost the gateway as little as it can)
-AT_CAPACITY_STATUS = "503 SERVICE UNAVAILABLE"
-AT_CAPACITY_BODY = json.dumps({"type": "https://wushe.dev/problems/503", "title": "Service unavailable", "status": 503,
-                               "detail": "the gateway is at capacity; try again shortly"}).encode()
-AT_CAPACITY_HEADERS = (("Content-Type", PROBLEM + "; charset=utf-8"), ("Content-Length", str(len(AT_CAPACITY_BODY))),
-                       ("Retry-After", "1"))
+_AT_CAPACITY = problem_response(HttpProblem(503, "Service unavailable", "the gateway is at capacity; try again shortly",
+                                            headers={"Retry-After": "1"}))
+AT_CAPACITY_STATUS, AT_CAPACITY_HEADERS, AT_CAPACITY_BODY = (
+    _AT_CAPACITY.status, tuple(_AT_CAPACITY.headers.to_wsgi_list()), _AT_CAPACITY.get_data())
 
 
 class GatewayWsgiApp(WsgiApp):
@@ -272,8 +270,7 @@ class GatewayWsgiApp(WsgiApp):
         except HTTPException as exc:  # werkzeug's redirect of a path with a trailing slash
             return exc(environ, start_response)
         if "X-Correlation-Id" not in response.headers:  # answered here, by no entrypoint: as one would
-            given = request.headers.get("X-Correlation-Id", "")[:100]
-            response.headers["X-Correlation-Id"] = given if CORRELATION.fullmatch(given) else str(uuid.uuid4())
+            response.headers["X-Correlation-Id"] = correlation_of(request.headers)
         if self.origins:
             response.vary.add("Origin")  # the answer depends on the Origin sent
         if allowed_origin:

@@ -24,6 +24,13 @@ log = structlog.get_logger("wushe")
 CORRELATION = re.compile(r"[\x21-\x7e]{1,100}")
 
 
+def correlation_of(headers):
+    """The caller's X-Correlation-Id, or a new one when it sent none or one that is not visible
+    ASCII (it goes back in a header and into every log line)."""
+    given = headers.get("X-Correlation-Id", "")[:100]
+    return given if CORRELATION.fullmatch(given) else str(uuid.uuid4())
+
+
 class Telemetry(DependencyProvider):
     """`Telemetry(serves_metrics=True)`: the gateway's, whose /metrics is then the process's one
     metrics endpoint (WUSHE_METRICS_PORT is not opened beside it)."""
@@ -61,10 +68,8 @@ class Telemetry(DependencyProvider):
             # HTTP: the integrator's X-Correlation-Id, if any; RPC: the caller's, which travels in
             # nameko's context headers
             request = worker_ctx.args[0] if worker_ctx.args and hasattr(worker_ctx.args[0], "headers") else None
-            given = request.headers.get("X-Correlation-Id", "")[:100] if request is not None else ""
-            if not CORRELATION.fullmatch(given):
-                given = ""  # it goes back in a header and into every log line: visible ASCII only
-            correlation = worker_ctx.data.setdefault("correlation_id", given or str(uuid.uuid4()))
+            correlation = worker_ctx.data.setdefault(
+                "correlation_id", correlation_of(request.headers if request is not None else {}))
             structlog.contextvars.bind_contextvars(correlation_id=correlation)
         structlog.contextvars.bind_contextvars(
             service=self.container.service_name, entrypoint=worker_ctx.entrypoint.method_name)
