@@ -1,5 +1,6 @@
 """API keys: made once, shown once, stored hashed; revoked at once; last use recorded. Pure
-except `KeyStore`, which keeps them in the gateway's database.
+except `KeyStore`, which keeps them in the gateway's database, and `RecentKeys`, what one
+gateway process read of them last.
 
 A key reads `wsk_<key id>.<secret>`: the id finds the record, the secret is compared with the
 stored SHA-256 of it (a 256-bit random secret needs no slow hash: there is nothing to guess).
@@ -7,6 +8,7 @@ stored SHA-256 of it (a 256-bit random secret needs no slow hash: there is nothi
 import hashlib
 import hmac
 import secrets
+import time
 
 from wushe.contract.clock import later
 
@@ -75,3 +77,38 @@ class KeyStore:
             return
         self.keys.update_one({"_id": doc["_id"], "$or": [{"last_used_at": None}, {"last_used_at": {"$lt": recent}}]},
                              {"$set": {"last_used_at": at}})
+
+
+class RecentKeys:
+    """The keys one gateway process read last, trusted for `seconds` (WUSHE_KEY_CACHE_SECONDS, at
+    most 1): a request within that reads no key from the store, so a key revoked on another
+    gateway stops working here within it; one revoked here stops at once (`forget`). A key's use
+    is recorded once a minute per process at most, as `KeyStore.touch` records it."""
+
+    def __init__(self, seconds, clock=time.monotonic, entries=10_000):
+        self.seconds, self.clock, self.entries = seconds, clock, entries
+        self.read = {}     # key id → (document or None, when read)
+        self.touched = {}  # key id → when this process last recorded its use
+
+    def find(self, keys, key_id):
+        now = self.clock()
+        known = self.read.get(key_id)
+        if known is not None and now - known[1] < self.seconds:
+            return known[0]
+        doc = keys.find(key_id)
+        if len(self.read) >= self.entries:  # made-up key ids must not grow it without bound
+            self.read.clear()
+        self.read[key_id] = (doc, now)
+        return doc
+
+    def forget(self, key_id):
+        self.read.pop(key_id, None)
+
+    def touch(self, keys, doc, now_iso):
+        now = self.clock()
+        if now - self.touched.get(doc["_id"], -TOUCH_EVERY_SECONDS) < TOUCH_EVERY_SECONDS:
+            return
+        if len(self.touched) >= self.entries:
+            self.touched.clear()
+        self.touched[doc["_id"]] = now
+        keys.touch(doc, now_iso())

@@ -1,8 +1,9 @@
 """The gateway's read model: one document per need, projected from every party's events, so
 that reads are fast and do not depend on every service being up. The linkage is folded with
-`wushe.contract.linkage`, the same rules the community service uses. It holds no personal data: a view
-knows only whether its need has a resident record (and whether that was erased); the resident
-is asked of the community service when a single need is read."""
+`wushe.contract.linkage`, the same rules the community service uses. Of a need's resident it
+keeps only what a caller of each scope may see, made when the need is projected: the masked
+forms, and the fields still sealed (`wushe.contract.residents.forms`), opened only for a caller
+who may see them — never the plaintext. An erasure drops them."""
 from pymongo import ASCENDING
 
 from gateway.keys import KeyStore
@@ -23,11 +24,14 @@ def blank(need_id):
             "version": 0, "linked_at": None, "registered_at": None}
 
 
-def project(view, event):
-    """The view after `event` (pure; `view` is not changed)."""
+def project(view, event, resident=None):
+    """The view after `event` (pure; `view` is not changed). `resident`: the forms of a
+    registered need's resident (`wushe.contract.residents.forms`), kept unless it was erased."""
     view = {**view, "applied": view["applied"] + [event.id]}
     data = event.data
     if event.type == "need_registered":
+        if resident and not view.get("resident_erased_at"):
+            view["resident"] = resident
         required = linkage.initial(data["requirements"])
         # parts some party already reported on keep what they said
         parts = {name: required[name] if required[name]["state"] == "not_required"
@@ -36,7 +40,7 @@ def project(view, event):
                                            "requirements", "registered_at", "has_resident")}, linkage=parts,
                     reported_by=data.get("reported_by"))
     elif event.type == "resident_erased":
-        view["resident_erased_at"] = event.time
+        view.update(resident_erased_at=view.get("resident_erased_at") or event.time, resident=None)
     elif event.type in LIFECYCLE:
         to = LIFECYCLE[event.type]
         if TERMINAL_RANK.get(view["status"], 0) < TERMINAL_RANK[to]:
@@ -82,17 +86,26 @@ class GatewayStore:
     def outboxes(self):
         return []
 
-    def apply(self, need_id, event):
+    def apply(self, need_id, event, resident=None):
         """Project `event` into a need's view (compare-and-set on the view's version; the first
         event of a need creates it): the view after, or None for a redelivery."""
         def decide(view):
             if view and event.id in view["applied"]:
                 return None
-            projected = project(view or blank(need_id), event)
+            projected = project(view or blank(need_id), event, resident)
             return Change({k: v for k, v in projected.items() if k not in ("_id", "version")})
 
         view, change = cas.change(self.needs, need_id, decide, what=f"need view {need_id}")
         return view if change else None
+
+    def forget_resident(self, need_id, erased_at):
+        """An erasure shown at once by this read model, before its `resident_erased` arrives."""
+        def decide(view):
+            if view is None or (view.get("resident") is None and view.get("resident_erased_at")):
+                return None
+            return Change({"resident": None, "resident_erased_at": view.get("resident_erased_at") or erased_at})
+
+        cas.change(self.needs, need_id, decide, what=f"need view {need_id}")
 
     def counts(self, region):
         match = {"community": under_filter(region)}

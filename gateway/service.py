@@ -18,13 +18,14 @@ from gateway.readmodel import GatewayStore, public
 from gateway.routes import NOTHING, forwards
 from gateway.web import (ROUTES, UNAUTHORISED, HttpProblem, ProblemHttpHandler, ServiceTimeout, bearer,
                          json_response, query_args, route)
-from wushe.contract import asyncapi
+from wushe.contract import asyncapi, residents
 from wushe.ops import dlq
 from wushe.runtime.config import settings
 from wushe.contract.clock import now_iso
 from wushe.runtime.errors import InvalidInput, NotFound, loaded
 from wushe.contract.events.catalog import SOURCES
 from wushe.contract.regions import under_filter, within
+from wushe.runtime.personal_data import PersonalDataKeys
 from wushe.runtime.store import Store, page
 from wushe.runtime.subscribe import DUPLICATE, on_event
 from wushe.runtime.rpc import RpcProxy
@@ -52,6 +53,16 @@ class Settings(DependencyProvider):
         return self.settings
 
 
+class KeyCache(DependencyProvider):
+    """The keys this gateway process read last (`keys.RecentKeys`), kept across its workers."""
+
+    def setup(self):
+        self.recent = keys.RecentKeys(settings(self.container)["KEY_CACHE_SECONDS"])
+
+    def get_dependency(self, worker_ctx):
+        return self.recent
+
+
 class RateLimits(DependencyProvider):
     """One token bucket per key, kept for the life of the gateway process."""
 
@@ -70,7 +81,9 @@ class GatewayService:
 
     settings = Settings()
     limits = RateLimits()
+    recent_keys = KeyCache()
     store = Store(GatewayStore)
+    keyring = PersonalDataKeys()  # opens a resident's sealed fields for a caller who may see them
     log = Telemetry(serves_metrics=True)  # its /metrics is the process's one endpoint
     community = RpcProxy("community")
     orgs = RpcProxy("orgs")
@@ -87,11 +100,11 @@ class GatewayService:
             caller = BOOTSTRAP
         else:
             key_id, secret = keys.parse(token) or (None, None)
-            doc = self.store.keys.find(key_id) if key_id else None
+            doc = self.recent_keys.find(self.store.keys, key_id) if key_id else None
             if not keys.matches(doc, secret):
                 raise UNAUTHORISED
             caller = Caller(doc["_id"], doc["role"], doc["region"], doc.get("rate_per_minute"))
-            self.store.keys.touch(doc, now_iso())
+            self.recent_keys.touch(self.store.keys, doc, now_iso)
         wait = self.limits.take(caller.key_id, caller.rate_per_minute)
         if wait:
             raise HttpProblem(429, "Too many requests", f"this key's rate limit is reached; retry in {wait} s",
@@ -120,7 +133,11 @@ class GatewayService:
         if event.type in NOT_ABOUT_A_NEED:
             return None
         need_ids = event.data["need_ids"] if event.type == "org_incubation_started" else [event.data.get("need_id")]
-        applied = [self.store.apply(need_id, event) for need_id in filter(None, need_ids)]
+        # a resident's forms are asked of their owner once, when the need is projected, so that
+        # no read of the need asks again
+        resident = self.call("community", "resident_forms", event.data["need_id"]) \
+            if event.type == "need_registered" and event.data.get("has_resident") else None
+        applied = [self.store.apply(need_id, event, resident) for need_id in filter(None, need_ids)]
         return DUPLICATE if applied and not any(applied) else None
 
     # operations -------------------------------------------------------------------------------
@@ -238,6 +255,7 @@ class GatewayService:
         if doc is None or not caller_of(request).sees(doc["region"]) or doc["revoked_at"]:
             raise NotFound(f"no key {key_id}")
         self.store.keys.revoke(key_id, now_iso())
+        self.recent_keys.forget(key_id)  # here at once; other gateways within KEY_CACHE_SECONDS
         log.info("key.revoked", key_id=key_id, by=caller_of(request).key_id)
         return 204, None
 
@@ -291,6 +309,7 @@ class GatewayService:
         if not caller.reveals_personal_data(resident["community"]):
             raise NotFound(f"no resident {resident_id}")
         erased = self.call("community", "erase_resident", resident_id)
+        self.store.forget_resident(erased["need_id"], erased["erased_at"])
         log.info("resident.erase", resident_id=resident_id, need_id=erased["need_id"], key_id=caller.key_id)
         return 204, None
 
@@ -301,11 +320,24 @@ class GatewayService:
             return None
         caller = caller_of(request)
         reveal = caller.reveals_personal_data(view["community"])
-        resident = self.call("community", "resident_of", view["_id"], reveal)
+        resident = self._resident_kept(view, reveal)
+        if resident is None:  # a view made before its resident was stored: asked of the owner
+            resident = self.call("community", "resident_of", view["_id"], reveal)
         if resident and reveal:
             # who read whose personal data: ids only, for the data-protection audit
             log.info("resident.revealed", resident_id=resident["id"], need_id=view["_id"], key_id=caller.key_id)
         return resident
+
+    def _resident_kept(self, view, reveal):
+        """The resident from the forms the view keeps; None when it keeps none, or when they do
+        not open with this gateway's keys (then the owner, whose keys sealed them, is asked)."""
+        if not view.get("resident"):
+            return None
+        try:
+            return residents.shown_from_forms(view["resident"], self.keyring, reveal)
+        except residents.Unreadable as exc:
+            log.error("resident.unreadable", resident_id=view["resident"]["id"], field=exc.field, key_id=exc.key_id)
+            return None
 
     # statistics -------------------------------------------------------------------------------
     @route("GET", "/api/v1/stats", "The figures a station reports, for a region and everything under it",

@@ -7,7 +7,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from services.community import domain, metrics, residents
+from services.community import domain, metrics
+from wushe.contract import residents
 from services.community.domain import SOURCE
 from services.community.store import CommunityStore
 from wushe.contract.clock import new_id, now_iso, parse
@@ -171,6 +172,20 @@ def resident_of(c, need_id, reveal=False):
     except residents.Unreadable as exc:
         c.log.error("resident.unreadable", resident_id=record["_id"], field=exc.field, key_id=exc.key_id)
         return {"id": record["_id"], "masked": True, "unreadable": True}
+
+
+def resident_forms(c, need_id):
+    """The need's resident as a read model keeps it (`residents.forms`: sealed fields and masked
+    forms, never the plaintext); None when it has none, it was erased, or it does not open."""
+    found = need(c, need_id)
+    record = c.store.resident(found["resident_id"]) if found.get("resident_id") else None
+    if record is None or record.get("erased_at"):
+        return None
+    try:
+        return residents.forms(record, c.keyring)
+    except residents.Unreadable as exc:
+        c.log.error("resident.unreadable", resident_id=record["_id"], field=exc.field, key_id=exc.key_id)
+        return None
 
 
 def resident(c, resident_id):

@@ -1,47 +1,23 @@
 """The community service (社区): regions and residents' needs, and the need's lifecycle — nameko's
 wiring of the use cases in `handlers`."""
 import structlog
-from nameko.extensions import DependencyProvider
 
-from services.community import handlers, metrics, residents, schemas
+from services.community import handlers, metrics, schemas
 from services.community.store import CommunityStore
-from wushe.runtime.config import settings
 from wushe.runtime.errors import loaded
 from wushe.runtime.metrics import KnownSeries
 from wushe.contract.fields import instance
 from wushe.contract.linkage import folded_by_source
 from wushe.runtime.outbox import Outbox
 from wushe.runtime.rpc import rpc
-from wushe.runtime.store import Store, is_embedded
+from wushe.runtime.personal_data import PersonalDataKeys
+from wushe.runtime.store import Store
 from wushe.runtime.subscribe import on_event
 from wushe.runtime.broker_watch import BrokerWatch
 from wushe.runtime.telemetry import Telemetry
 
 FOLDED = folded_by_source()  # the parties' events that move a linkage
 log = structlog.get_logger("wushe.community")
-
-
-class PersonalDataKeys(DependencyProvider):
-    """The keyring residents' personal data is sealed with, from WUSHE_PII_KEY. Unset on the
-    embedded store, a key is generated (that store is gone at a restart anyway); unset on a
-    durable store, the service does not start: data sealed under a key that dies with the
-    process would be unreadable after a restart."""
-
-    def setup(self):
-        cfg = settings(self.container)
-        keys = cfg["PII_KEY"]
-        if not keys:
-            if not is_embedded(cfg["MONGO_URI"]):
-                raise RuntimeError("WUSHE_PII_KEY is unset: set it to keep residents' personal data "
-                                   "readable across restarts (README, \"Personal data\")")
-            keys = residents.generate_key()
-            log.warning("community.pii_key_generated",
-                        detail="WUSHE_PII_KEY is unset: residents' personal data is encrypted with a key "
-                               "made for this process and cannot be read after a restart")
-        self.keyring = residents.Keyring.parse(keys)
-
-    def get_dependency(self, worker_ctx):
-        return self.keyring
 
 
 class CommunityService:
@@ -114,6 +90,11 @@ class CommunityService:
         """The need's resident: `id`, `name`, `phone`, `address` (those given; masked unless
         `reveal`) and `masked`; None when the need has none or it was erased."""
         return handlers.resident_of(self.community, need_id, reveal)
+
+    @rpc
+    def resident_forms(self, need_id):
+        """The need's resident as the gateway's read model keeps it: sealed, and masked."""
+        return handlers.resident_forms(self.community, need_id)
 
     @rpc
     def get_resident(self, resident_id):

@@ -1,10 +1,10 @@
 """The community's collections: regions, needs, and residents (the only place personal data
-lives, and there only sealed: services/community/residents.py)."""
+lives, and there only sealed: wushe/contract/residents.py)."""
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from services.community.domain import SOURCE
-from services.community.residents import FIELDS
+from wushe.contract.residents import FIELDS
 from wushe.runtime import cas, outbox
 from wushe.runtime.outbox import entries
 from wushe.runtime.store import after, insert_new

@@ -4,8 +4,9 @@ import json
 
 import eventlet
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from services.community.residents import FIELDS
+from wushe.contract.residents import FIELDS
 from tests.conftest import wait_for
 from tests.e2e.test_station_and_privacy import publish_need_reported
 from tests.e2e.world import STREET, XINGHUA, need, ok, seed
@@ -134,6 +135,10 @@ def test_erasure_removes_the_data_and_keeps_the_need_and_the_figures(log_lines, 
     assert platform.delete("/residents/res-nobody").status_code == 404
     erased = platform.delete(f"/residents/{resident_id}")
     assert (erased.status_code, erased.content) == (204, b"")
+    # shown at once by the gateway that erased it, before its resident_erased is projected
+    assert "resident" not in ok(platform.get(f"/needs/{need_id}"), 200)
+    kept = database(config["WUSHE"], "gateway").need_views.find_one({"_id": need_id})
+    assert kept["resident"] is None and kept["resident_erased_at"]
 
     view = platform.wait_need(need_id, lambda n: "resident_erased_at" in n)
     assert "resident" not in view and view["status"] == "linked"
@@ -151,3 +156,34 @@ def test_erasure_removes_the_data_and_keeps_the_need_and_the_figures(log_lines, 
     assert [(e["resident_id"], e["key_id"]) for e in erasures] == [(resident_id, "bootstrap"),
                                                                      (resident_id, callers.key_id("test-station-taida"))]
     assert_no_resident("the log", log_lines.getvalue())
+
+
+def _owner_asked(metrics_text, methods=("resident_of", "resident_forms")):
+    """How many times the community service was asked for a resident (its RPC metric)."""
+    return sum(sample.value for family in text_string_to_metric_families(metrics_text)
+               for sample in family.samples
+               if sample.name == "wushe_rpc_seconds_count" and sample.labels.get("service") == "community"
+               and sample.labels.get("method") in methods)
+
+
+def test_a_need_is_read_with_its_resident_in_one_lookup(platform, config, callers):
+    """The resident's forms are asked of the community once, when the need is projected; no read
+    asks again, whoever reads: unmasked to a key that may see it, masked to one that may not."""
+    seed(platform)
+    # the process's registry: other tests' asks count in it
+    before = _owner_asked(platform.metrics(), ("resident_forms",))
+    need_id = ok(platform.post("/needs", {**need(volunteers=0, rice=0), "resident": RESIDENT}), 202)["id"]
+    platform.wait_need(need_id, lambda n: n["status"] == "linked")
+    kept = database(config["WUSHE"], "gateway").need_views.find_one({"_id": need_id})["resident"]
+    assert kept["masked"] == MASKED and set(kept["sealed"]) == set(FIELDS)
+    assert all(value.startswith("pii1:") for value in kept["sealed"].values())
+    assert _owner_asked(platform.metrics(), ("resident_forms",)) - before == 1  # once, at projection
+    asked = _owner_asked(platform.metrics())
+
+    for _ in range(3):
+        assert platform.need(need_id)["resident"] == {"id": kept["id"], **RESIDENT, "masked": False}
+        assert ok(platform.get(f"/needs/{need_id}", headers=callers("test-station-taida")), 200)["resident"][
+            "masked"] is False
+        shown = ok(platform.get(f"/needs/{need_id}", headers=callers("test-integrator")), 200)["resident"]
+        assert shown == {"id": kept["id"], **MASKED, "masked": True}
+    assert _owner_asked(platform.metrics()) == asked

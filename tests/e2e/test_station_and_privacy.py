@@ -72,7 +72,7 @@ def test_no_resident_name_phone_or_address_in_any_event_or_log_line(platform, co
         assert all(value not in event for event in published)
         assert json.dumps(value)[1:-1] not in logs  # nor escaped as \uXXXX
     # the community keeps them, and only there, sealed
-    from services.community.residents import Keyring, opened, resident_id_for
+    from wushe.contract.residents import Keyring, opened, resident_id_for
     from wushe.runtime.store import database
     stored = database(config["WUSHE"], "community").residents.find_one({"_id": resident_id_for(need_id)})
     assert not any(value in json.dumps(stored, ensure_ascii=False) for value in RESIDENT.values())

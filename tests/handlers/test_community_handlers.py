@@ -3,7 +3,8 @@ outcomes folded into need_linked once, redeliveries and races changing nothing t
 import eventlet
 import pytest
 
-from services.community import handlers, residents
+from services.community import handlers
+from wushe.contract import residents
 from services.community.store import CommunityStore
 from tests.unit.helpers import COMMUNITY, EVERYTHING, event
 from wushe.contract.decisions import Refused

@@ -6,8 +6,8 @@ import eventlet
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from services.community import residents
-from services.community.residents import resident_id_for
+from wushe.contract import residents
+from wushe.contract.residents import resident_id_for
 from services.community.service import CommunityService, PersonalDataKeys
 from tests.conftest import wait_for
 from tests.service.test_community_service import XINGHUA, start

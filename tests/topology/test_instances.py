@@ -117,3 +117,17 @@ def test_two_instances_of_each_racing_many_clients_keep_every_invariant(scaled):
             assert '"event": "event.handled"' in topology.log(label), f"{label} handled nothing"
     duplicates = sum(topology.log(label).count('"outcome": "duplicate"') for label in topology.labels)
     assert duplicates >= NEEDS * 3  # orgs, workers, volunteers, charity each saw every copy
+
+
+def test_a_key_revoked_on_one_gateway_stops_working_on_the_other_within_a_second(scaled):
+    """Each gateway trusts a key as it last read it for at most WUSHE_KEY_CACHE_SECONDS (1 s)."""
+    _, gateways, _, _ = scaled
+    seed(gateways[0])
+    made = ok(gateways[0].post("/keys", {"role": "integrator", "name": "街道小程序"}), 201)
+    as_key = {"Authorization": f"Bearer {made['key']}"}
+    assert gateways[1].get("/regions", headers=as_key).status_code == 200  # read, and trusted, there
+    assert gateways[0].delete(f"/keys/{made['id']}").status_code == 204
+    revoked = eventlet.hubs.get_hub().clock()
+    assert gateways[0].get("/regions", headers=as_key).status_code == 401  # here at once
+    wait_for(lambda: gateways[1].get("/regions", headers=as_key).status_code == 401, timeout=5, interval=0.02)
+    assert eventlet.hubs.get_hub().clock() - revoked < 1.5  # 1 s of trust, and the requests' own time

@@ -27,3 +27,16 @@ def test_a_need_view_through_its_whole_life_matches_its_documented_schema():
     shown = public(view)["linkage"]
     assert shown["worker"]["case_stage"] == "assessed" and shown["worker"]["case_state"] == "closed"
     assert shown["resources"]["delivered"] == ["pledge-a"]
+
+
+def test_a_view_keeps_its_residents_forms_until_an_erasure_whichever_comes_first():
+    registered = _event("community", "need_registered", {
+        "street": STREET, "district": DISTRICT, "category": "errands", "urgency": "high",
+        "registered_at": T0, "requirements": EVERYTHING, "has_resident": True})
+    erased = _event("community", "resident_erased", {"resident_id": "res-1"})
+    kept = {"id": "res-1", "sealed": {"name": "pii1:k:x"}, "masked": {"name": "欧***"}}
+    view = project(blank(NEED_ID), registered, kept)
+    assert view["resident"] == kept and "resident" not in public(view)  # shown only with its caller's scope
+    assert project(view, erased)["resident"] is None
+    # the erasure projected first: the registration's forms are not kept
+    assert project(project(blank(NEED_ID), erased), registered, kept)["resident"] is None

@@ -1,10 +1,10 @@
-"""services.community.residents: masking, the sealed resident record, keys and their rotation."""
+"""wushe.contract.residents: masking, the sealed resident record, keys and their rotation."""
 import json
 
 import pytest
 
-from services.community import residents
-from services.community.residents import InvalidKeys, Keyring, Unreadable
+from wushe.contract import residents
+from wushe.contract.residents import InvalidKeys, Keyring, Unreadable
 
 KEY = residents.generate_key()
 RESIDENT = {"name": "欧阳娜娜", "phone": "13912345678", "address": "天津市滨海新区泰达街道星华里3号楼2单元"}
@@ -87,6 +87,20 @@ def test_shown_unmasked_or_masked():
     assert residents.shown(sealed(keyring), keyring, reveal=True) == {"id": "res-1", **RESIDENT, "masked": False}
     assert residents.shown(sealed(keyring), keyring, reveal=False) == {
         "id": "res-1", "name": "欧***", "phone": "139****5678", "address": "天津市滨海新区****", "masked": True}
+
+
+def test_a_read_model_keeps_sealed_fields_and_masked_forms_and_shows_them_as_the_owner_does():
+    keyring = Keyring.parse(KEY)
+    record = sealed(keyring)
+    kept = residents.forms(record, keyring)
+    text = json.dumps(kept, ensure_ascii=False)
+    for value in RESIDENT.values():
+        assert value not in text
+    assert kept["sealed"] == {f: record[f] for f in residents.FIELDS}
+    for reveal in (True, False):
+        assert residents.shown_from_forms(kept, keyring, reveal) == residents.shown(record, keyring, reveal)
+    with pytest.raises(Unreadable):  # another gateway's keys: not opened, not guessed
+        residents.shown_from_forms(kept, Keyring.parse(residents.generate_key()), reveal=True)
 
 
 def test_a_rotated_keyring_seals_with_the_new_key_and_still_opens_the_old():

@@ -66,11 +66,14 @@ def nameko_config(env=os.environ, **overrides):
         # back-off before the 1st, 2nd, … retry (the last repeats)
         "RETRY_DELAYS_MS": [int(ms) for ms in env.get("WUSHE_RETRY_DELAYS_MS", "1000,5000,30000,120000").split(",")],
         "QUEUE_TYPE": env.get("WUSHE_QUEUE_TYPE", "classic"),
-        # the browser origins (scheme://host[:port]) the gateway answers CORS for, comma-separated;
-        # none (the default): no CORS headers at all, and a preflight is a 405 like any OPTIONS
         # requests one gateway process serves at once (waiting for a worker included); one more is
         # shed at once with 503 and Retry-After, not queued behind the others (README, "Overload sheds")
         "MAX_IN_FLIGHT": int(env.get("WUSHE_MAX_IN_FLIGHT", "128")),
+        # how long a gateway trusts an API key as it last read it: a key revoked on another
+        # gateway stops working there within this (at most 1 s; 0: read on every request)
+        "KEY_CACHE_SECONDS": min(float(env.get("WUSHE_KEY_CACHE_SECONDS", "1")), 1.0),
+        # the browser origins (scheme://host[:port]) the gateway answers CORS for, comma-separated;
+        # none (the default): no CORS headers at all, and a preflight is a 405 like any OPTIONS
         "CORS_ORIGINS": [origin.strip().rstrip("/") for origin in env.get("WUSHE_CORS_ORIGINS", "").split(",")
                          if origin.strip()],
         # rules set for this container by name (`{"default_project_capacity": 3}`), over its

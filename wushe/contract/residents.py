@@ -121,6 +121,20 @@ def shown(record, keyring, reveal):
     return {"id": record["_id"], **(fields if reveal else masked(fields)), "masked": not reveal}
 
 
+def forms(record, keyring):
+    """What a read model keeps of a resident record: the fields still sealed (they open only
+    with the keys, for a caller who may see them) and their masked forms, made once here so that
+    a read needs neither the owner nor a mask. Never the plaintext. Raises Unreadable."""
+    return {"id": record["_id"], "sealed": {field: record[field] for field in FIELDS if record.get(field)},
+            "masked": masked(opened(record, keyring))}
+
+
+def shown_from_forms(kept, keyring, reveal):
+    """The resident as the API shows it (`shown`), from the forms a read model keeps."""
+    fields = opened({"_id": kept["id"], **kept["sealed"]}, keyring) if reveal else kept["masked"]
+    return {"id": kept["id"], **fields, "masked": not reveal}
+
+
 # --- masking ------------------------------------------------------------------------------------
 def mask_name(name):
     """张三 → 张*, 欧阳娜娜 → 欧***; a one-character name is not shown at all."""
