@@ -206,6 +206,7 @@ def route(method, path, summary, tag, *, roles=frozenset(), request=None, respon
             metrics.HTTP_SECONDS.labels(method, path, str(response.status_code)).observe(
                 time.perf_counter() - started)
             return response
+        handler.takes_path_params = True  # whatever the path matched: see ProblemHttpHandler.check_signature
         return ProblemHttpHandler.decorator(method, path)(handler)
     return decorate
 
@@ -294,6 +295,12 @@ class ProblemHttpHandler(HttpRequestHandler):
     unknown paths and methods as problems too (GatewayWsgiApp)."""
 
     server = GatewayWebServer()
+
+    def check_signature(self, args, kwargs):
+        # a route's handler takes the parameters of the path the URL map matched, whatever they
+        # are: nothing to check, where nameko's check inspects the method on every request
+        if not getattr(getattr(self.container.service_cls, self.method_name), "takes_path_params", False):
+            super().check_signature(args, kwargs)
 
     def response_from_exception(self, exc):
         if isinstance(exc, BadRequest):
@@ -402,7 +409,7 @@ def refuse_undeclared(spec, request, body):
     """Query parameters of a route that takes none, and body fields of a route that takes no
     body, are refused like any unknown field (422 naming them), not ignored."""
     errors = {}
-    if spec.query is None:
+    if spec.query is None and request.environ.get("QUERY_STRING"):
         errors.update({name: ["Unknown parameter."] for name in request.args})
     if spec.request is None and body:
         errors.update({name: ["Unknown field."] for name in body})

@@ -79,7 +79,7 @@ def run_in_process(chosen, env, mode):
               "serves this process's metrics", file=sys.stderr, flush=True)
         env["WUSHE_METRICS_PORT"] = "0"
     config = nameko_config(env)
-    logs.configure(config["LOG_LEVEL"])
+    logs.configure(config["LOG_LEVEL"], access=config["ACCESS_LOG"])
     runner = ServiceRunner(config)
     for cls in service_classes(chosen):
         runner.add_service(cls)

@@ -46,7 +46,7 @@ def json_lines():
     )
 
 
-def configure(level="INFO", stream=None):
+def configure(level="INFO", stream=None, access=True):
     global _configured
     if _configured:
         return
@@ -69,5 +69,7 @@ def configure(level="INFO", stream=None):
     # kombu/amqp chatter is noise at INFO
     for noisy in ("kombu", "amqp", "nameko.messaging"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # the web server's line per request (WUSHE_ACCESS_LOG); its errors are kept either way
+    logging.getLogger("nameko.web.server").setLevel(root.level if access else max(logging.WARNING, root.level))
     # wushe.runtime.telemetry logs every failed worker with its traceback; nameko's own line would repeat it
     logging.getLogger("nameko.containers").setLevel(logging.CRITICAL)
