@@ -41,19 +41,29 @@ DUPLICATE = "duplicate"
 class RawQueueConsumer(ResilientQueueConsumer):
     """nameko's queue consumer (acks on a dropped connection survived, see wushe.runtime.rpc), but
     handing providers the undecoded message: kombu would otherwise fail on a body it cannot
-    decode before any handler could park it."""
+    decode before any handler could park it.
+
+    nameko's own consumer spawns a managed thread per message, which then spawns the worker: two
+    green threads a delivery. Here kombu's callback (in this consumer's thread) goes straight to
+    `EventConsumer.handle_raw`, which decodes and validates inline (CPU only) and spawns the one
+    worker; only what could wait — parking, which publishes, or a worker pool with no free slot —
+    gets a thread of its own, so this thread never waits."""
 
     def get_consumers(self, consumer_cls, channel):
         for provider in self._providers:
-            consumer = consumer_cls(queues=[provider.queue],
-                                    on_message=partial(self._spawn_raw, provider))
+            consumer = consumer_cls(queues=[provider.queue], on_message=provider.handle_raw)
             consumer.qos(prefetch_count=self.prefetch_count)
             self._consumers[provider] = consumer
         return self._consumers.values()
 
-    def _spawn_raw(self, provider, message):
-        self.container.spawn_managed_thread(partial(provider.handle_raw, message),
-                                            identifier=f"{type(provider).__name__}.handle_raw")
+
+def _worker_free(container):
+    """True when spawning a worker now cannot wait: the container's pool (nameko 2.14.1's
+    `_worker_pool`) has a free slot and no thread already queued for one (eventlet's semaphore
+    serves those first; its balance counts them)."""
+    pool = container._worker_pool
+    free = pool.free()
+    return free > 0 and pool.sem.balance == free
 
 
 class EventConsumer(Consumer):
@@ -85,6 +95,10 @@ class EventConsumer(Consumer):
         super().setup()
 
     def handle_raw(self, message):
+        """kombu's callback for each delivery, in the queue consumer's thread: it must not wait.
+        Decoding and validating are CPU only and run here; the handler runs in the one worker
+        thread spawned for the delivery; a body that cannot be handled is parked (a confirmed
+        publish, then the ack) in a thread of its own."""
         event_type = (message.delivery_info or {}).get("routing_key", "?")
         if message.delivery_info.get("redelivered"):
             metrics.EVENTS_REDELIVERED.labels(self.service, event_type).inc()
@@ -95,13 +109,13 @@ class EventConsumer(Consumer):
         try:
             body = message.decode()
         except Exception as exc:  # noqa: BLE001 — whatever the codec raised, the body is unusable
-            return self._park(message, "undecodable", f"{type(exc).__name__}: {exc}", event_type)
+            return self._park_apart(message, "undecodable", f"{type(exc).__name__}: {exc}", event_type)
         try:
             event = events.load(body)
         except events.InvalidEvent as exc:
             event = events.unread(body, exc.errors) if self.answers_invalid else None
             if event is None:
-                return self._park(message, "invalid", str(exc.errors)[:2000], event_type)
+                return self._park_apart(message, "invalid", str(exc.errors)[:2000], event_type)
         # An event's correlation id is its envelope's. nameko's context headers (nameko.user_id,
         # nameko.auth, nameko.call_id_stack…) are whatever the publisher, station software
         # included, chose to send, and nameko would hand them to the worker and on to every call
@@ -110,11 +124,25 @@ class EventConsumer(Consumer):
         if ignored:
             log.warning("event.context_headers_ignored", headers=ignored[:10], event_type=event.type,
                         event_id=event.id)
+        if _worker_free(self.container):
+            self._spawn_worker(message, event)
+        else:
+            # every worker busy: spawning would wait for a slot, and this thread must not
+            self.container.spawn_managed_thread(partial(self._spawn_worker, message, event),
+                                                identifier=f"{type(self).__name__}.awaiting_worker")
+
+    def _spawn_worker(self, message, event):
         try:
             self.container.spawn_worker(self, (event,), {}, context_data={},
                                         handle_result=partial(self.handle_result, message))
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
+
+    def _park_apart(self, message, reason, error, event_type):
+        """Park a body no handler can take, in a thread of its own: the publish waits for the
+        broker's confirm (and retries), which the consumer's thread must not."""
+        self.container.spawn_managed_thread(partial(self._park, message, reason, error, event_type),
+                                            identifier=f"{type(self).__name__}.park")
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         event = worker_ctx.args[0]
