@@ -125,6 +125,7 @@ def main(argv=None):
         report.print_steps(flow, data["steps"])
         report.print_cpu(flow, data)
         report.print_store(flow, data)
+        report.print_messages(flow, data)
         report.print_reads(flow, data.get("reads"))
     report.print_scale_out(result.get("scale_out", {}))
     report.print_topologies(result.get("topologies"))
@@ -135,6 +136,9 @@ def main(argv=None):
             print(f"\n  {label}: saturation {x(r['saturation'])}×"
                   + (f", reads {x(r.get('reads_per_s'))}×" if r.get("reads_per_s") else "")
                   + "".join(f", p99 at {k}/s {x(v)}×" for k, v in r["p99_at"].items()))
+    if result.get("messages"):
+        print()
+        report.print_messages_against_floor(result["messages"])
     for name, verdict in result["targets"].items():
         print(f"  target {name}: {VERDICT[verdict['met']]} ({verdict['figure']})")
     out = Path(options.out)

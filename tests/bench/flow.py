@@ -52,6 +52,7 @@ def _run(name, label, options, progress, store, logs):
                         if store else None)
             idle = idle["cores"]
             progress(f"{label}: idle, the processes use {sum(idle.values()):.2f} cores")
+            messages0 = vhost.settled_message_stats()
             steps, linked_ids, profiled = [], [], None
             for rate in options.rates:
                 profiling = spy.linkage(options, procs, name, rate)
@@ -79,13 +80,16 @@ def _run(name, label, options, progress, store, logs):
                 vhost.idle(60)
                 if figures["saturated"]:
                     break
+            messages = _messages(messages0, vhost.settled_message_stats(), sum(s["linked"] for s in steps))
+            progress(f"{label}: the broker's counters: {report.fmt(messages['per_need']['published'])} messages "
+                     f"published and {report.fmt(messages['per_need']['delivered'])} delivered per linked need")
             load.close()
             profiling = spy.reads(options, procs, name)
             reads = _reads(flow, options, linked_ids, load.with_resident, progress, procs, store)
             if profiling:
                 reads["profile"] = spy.finish(profiling, {"offered_per_s": None})
             out = {"steps": steps, "reads": reads, "profile": profiled, "pids": procs.pids(), "idle_cores": idle,
-                   "claim_errors": load.claim_errors[:5], "escalated": len(load.escalated),
+                   "messages": messages, "claim_errors": load.claim_errors[:5], "escalated": len(load.escalated),
                    "scale": dict(options.scale), **_summary(steps)}
             if store:
                 out["store"] = {**store.describe(), "idle_ops_per_s": {k: round(v, 1) for k, v in idle_ops.items()},
@@ -99,6 +103,17 @@ def _drain(load, step, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not all(n in load.linked for n in step.sent):
         time.sleep(0.1)
+
+
+def _messages(before, after, linked):
+    """The vhost's messages over the linkage steps (the reads are not in it), per linked need:
+    everything the broker counted there — the services' events, RPCs and their replies, retries,
+    and the bench's own station reports and its listeners' deliveries (the floor's run has the
+    same)."""
+    (start, settled0), (end, settled1) = before, after
+    moved = {k: end[k] - start[k] for k in end}
+    return {**moved, "linked": linked, "settled": settled0 and settled1,
+            "per_need": {k: round(v / linked, 2) if linked else None for k, v in moved.items()}}
 
 
 def _idle(procs, seconds):

@@ -44,6 +44,33 @@ class Vhost:
                               params={"columns": "name,messages"})
         return sum(q.get("messages") or 0 for q in answer.json())
 
+    def message_stats(self):
+        """The vhost's message counters so far (RabbitMQ's management API): messages published
+        into it and delivered from its queues (`deliver_get`: consumed with or without acks, and
+        fetched), and redelivered."""
+        answer = requests.get(f"{MANAGEMENT}/vhosts/{self.name}", auth=AUTH, timeout=10)
+        answer.raise_for_status()
+        stats = answer.json().get("message_stats") or {}  # {} while nothing has moved
+        delivered = stats.get("deliver_get")
+        if delivered is None:
+            delivered = sum(stats.get(k, 0) for k in ("deliver", "deliver_no_ack", "get", "get_no_ack"))
+        return {"published": stats.get("publish", 0), "delivered": delivered,
+                "redelivered": stats.get("redeliver", 0)}
+
+    def settled_message_stats(self, apart=6.0, timeout=45.0):
+        """The counters once they have caught up: the management API folds them in every
+        collection interval (5 s by default), so read until the queues are empty and two reads
+        `apart` seconds apart agree. (counters, settled?)"""
+        deadline = time.monotonic() + timeout
+        last = self.message_stats()
+        while time.monotonic() < deadline:
+            time.sleep(apart)
+            now = self.message_stats()
+            if now == last and self.backlog() == 0:
+                return now, True
+            last = now
+        return last, False
+
     def idle(self, timeout=60):
         deadline = time.monotonic() + timeout
         quiet = 0

@@ -70,6 +70,27 @@ def print_store(flow, data):
           + ", ".join(f"{k} {v:g}" for k, v in idle.items() if v) + ")")
 
 
+def print_messages(flow, data):
+    """The broker's own counters for the flow's vhost over the linkage steps."""
+    m = data.get("messages")
+    if not m:
+        return
+    print(f"  {flow}: broker messages per linked need (RabbitMQ's vhost counters over the steps; the bench's "
+          f"station reports and listeners included, as in every flow): published {fmt(m['per_need']['published'])}, "
+          f"delivered {fmt(m['per_need']['delivered'])} ({m['published']:,} and {m['delivered']:,} for "
+          f"{m['linked']:,} needs" + ("" if m["settled"] else "; the counters had not settled") + ")")
+
+
+def print_messages_against_floor(messages):
+    for ours, kinds in messages.items():
+        for kind, m in kinds.items():
+            if m["difference"] is None:
+                continue
+            target = " (target: within one)" if kind == "published" else ""
+            print(f"  {kind} per need: {'ours' if ours == 'wushe' else ours} {m['ours']:.1f}, floor {m['floor']:.1f}, "
+                  f"{m['difference']:+.1f}{target}")
+
+
 STORE_KINDS = ("insert", "query", "update", "delete", "getmore", "command")
 
 

@@ -89,7 +89,17 @@ def run(options, progress=None):
     result["ratios"] = ratios(result["flows"])
     result["ratios_local"] = ratios(result["flows"], ours="wushe-local")
     result["topologies"] = topologies(result)
+    result["messages"] = {ours: messages_against_floor(result["flows"], ours) for ours in ("wushe", "wushe-local")
+                          if ours in result["flows"] and "floor" in result["flows"]}
     return result
+
+
+def messages_against_floor(flows, ours):
+    """Broker messages per linked need, ours against the floor's (target: within one more)."""
+    a, b = flows[ours]["messages"]["per_need"], flows["floor"]["messages"]["per_need"]
+    return {kind: {"ours": a[kind], "floor": b[kind],
+                   "difference": round(a[kind] - b[kind], 2) if a[kind] is not None and b[kind] is not None else None}
+            for kind in ("published", "delivered")}
 
 
 def local_twice(options, progress, one):

@@ -21,9 +21,12 @@ def test_make_bench_quick_writes_its_result(tmp_path):
         assert set(step["latency_ms"]) == {"p50", "p90", "p99"}
         assert flow["cpu_ms_per_need"]["gateway"] > 0
         assert flow["reads"]["closed"]["requests"] > 0
+        assert flow["messages"]["published"] > 0 and flow["messages"]["per_need"]["delivered"] > 0  # the broker's
     assert "saturation" in result["ratios"] and "saturation" in result["ratios_local"]
     store = result["flows"]["wushe-local"]["store"]
     assert store["at"]["per_need"]["total"] > 0 and store["at"]["cpu_ms_per_need"] > 0  # the server's own counters
     assert set(result["topologies"]) >= {"embedded", "local", "local_over_embedded"}
     assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(result["messages"]) == {"wushe", "wushe-local"}
+    assert "published per need: ours" in done.stdout
     assert "ours / floor" in done.stdout and "embedded store vs local store server" in done.stdout
