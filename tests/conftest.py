@@ -19,6 +19,7 @@ from wushe.runtime.store import client_for, is_embedded
 
 ADMIN_KEY = "test-admin-key"
 PII_KEY = "d3VzaGUtdGVzdHMtcGVyc29uYWwtZGF0YS1rZXktMzI="  # base64 of 32 bytes, for tests only
+RACES_IN_FLIGHT = 1000  # a gateway of the suite sheds nothing its races send at once
 MONGO_URI = os.environ.get("MONGO_URI", "mongomock://")
 TOPOLOGY = os.environ.get("WUSHE_TEST_TOPOLOGY", "containers")
 _local_store = []
@@ -92,7 +93,10 @@ def config(rabbit_config, db_prefix):
     return nameko_config(env={}, AMQP_URI=rabbit_config["AMQP_URI"], WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
                          WUSHE={"MONGO_URI": MONGO_URI, "DB_PREFIX": db_prefix, "ADMIN_KEY": ADMIN_KEY,
                                 "PII_KEY": PII_KEY, "RPC_TIMEOUT": 10.0, "OUTBOX_RELAY_SECONDS": 0.2,
-                                "OUTBOX_GRACE_SECONDS": 0.5, "RETRY_DELAYS_MS": [50, 200], "MAX_ATTEMPTS": 3})
+                                "OUTBOX_GRACE_SECONDS": 0.5, "RETRY_DELAYS_MS": [50, 200], "MAX_ATTEMPTS": 3,
+                                # the suite's races (up to 100 requests at once) are about
+                                # invariants, not shedding: tests/e2e/test_overload.py sheds
+                                "MAX_IN_FLIGHT": RACES_IN_FLIGHT})
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def environment(config, base=os.environ):
         "LOG_LEVEL": config.get("LOG_LEVEL", "INFO"),
     })
     for key in ("RPC_TIMEOUT", "RATE_LIMIT_PER_MINUTE", "OUTBOX_RELAY_SECONDS", "OUTBOX_GRACE_SECONDS",
-                "CALL_EXPIRY_CHECK_SECONDS", "MAX_ATTEMPTS", "QUEUE_TYPE", "METRICS_PORT"):
+                "CALL_EXPIRY_CHECK_SECONDS", "MAX_ATTEMPTS", "QUEUE_TYPE", "METRICS_PORT", "MAX_IN_FLIGHT"):
         if key in wushe:
             env[f"WUSHE_{key}"] = str(wushe[key])
     if "RETRY_DELAYS_MS" in wushe:

@@ -9,7 +9,7 @@ import eventlet
 import kombu
 import pytest
 
-from tests.conftest import ADMIN_KEY, PII_KEY, Api, wait_for
+from tests.conftest import ADMIN_KEY, PII_KEY, RACES_IN_FLIGHT, Api, wait_for
 from tests.chaos.checks import unsettled_needs
 from tests.e2e.world import need, ok, seed
 from tests.netports import free_port
@@ -29,7 +29,8 @@ def scaled(rabbit_config, shared_store_uri, db_prefix, tmp_path):
     config = nameko_config(env={}, AMQP_URI=rabbit_config["AMQP_URI"], WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
                            WUSHE={"MONGO_URI": shared_store_uri, "DB_PREFIX": db_prefix, "ADMIN_KEY": ADMIN_KEY,
                                   "PII_KEY": PII_KEY, "RPC_TIMEOUT": 20.0, "OUTBOX_RELAY_SECONDS": 0.2,
-                                  "OUTBOX_GRACE_SECONDS": 1.0, "RETRY_DELAYS_MS": [100, 500], "MAX_ATTEMPTS": 5})
+                                  "OUTBOX_GRACE_SECONDS": 1.0, "RETRY_DELAYS_MS": [100, 500], "MAX_ATTEMPTS": 5,
+                                  "MAX_IN_FLIGHT": RACES_IN_FLIGHT})
     topology = Topology(config, tmp_path / "logs", "volunteers=2,charity=2,workers=2,gateway=2")
     with EventTap(config["AMQP_URI"]) as tap:
         topology.start(timeout=90)
