@@ -209,15 +209,25 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
     plain = [n for n in need_ids if n not in with_resident]
     if plain and len(plain) < len(need_ids):
         out["closed_without_resident"] = closed(plain, "without a resident")
-    progress(f"{name}: GET /needs/{{id}} paced at {options.read_rate:g}/s for {options.reads_seconds:g} s")
-    paced, elapsed = Reads(flow, need_ids).paced(options.read_rate, options.reads_seconds)
-    # answered (200), shed at once (503, Retry-After), or unanswered: not sent within 5 s of its
-    # due time, or no answer at all; "within_1s" counts the answered and the shed that came in time
-    by = lambda wanted: [lat for lat, status in paced if status in wanted]  # noqa: E731
-    shed, unanswered = len(by({503})), len(by({0}))
-    out["paced"] = {"offered_per_s": options.read_rate, "requests": len(paced), "needs": "all",
-                    "per_s": round(len(ok(paced)) / elapsed, 1), "shed": shed, "unanswered": unanswered,
-                    "errors": len(paced) - len(ok(paced)) - shed - unanswered,
-                    "within_1s": sum(1 for lat in by({200, 503}) if lat <= 1.0),
-                    "latency_ms": report.latencies_ms([lat for lat, _ in paced])}
+    def paced(rate, senders, label):
+        progress(f"{name}: GET /needs/{{id}} paced at {rate:,.0f}/s{label} for {options.reads_seconds:g} s")
+        results, elapsed = Reads(flow, need_ids).paced(rate, options.reads_seconds, senders=senders)
+        # answered (200), shed at once (503, Retry-After), or unanswered: not sent within 5 s of
+        # its due time, or no answer at all; "within_1s" counts the answered and the shed that
+        # came within 1 s of their due time
+        by = lambda wanted: [lat for lat, status in results if status in wanted]  # noqa: E731
+        shed, unanswered = len(by({503})), len(by({0}))
+        return {"offered_per_s": round(rate, 1), "senders": senders, "requests": len(results), "needs": "all",
+                "per_s": round(len(ok(results)) / elapsed, 1), "shed": shed, "unanswered": unanswered,
+                "errors": len(results) - len(ok(results)) - shed - unanswered,
+                "within_1s": sum(1 for lat in by({200, 503}) if lat <= 1.0),
+                "latency_ms": report.latencies_ms([lat for lat, _ in results])}
+    out["paced"] = paced(options.read_rate, 64, "")
+    if options.overload:
+        # past capacity: the flow's own closed-loop rate times `overload`, from more senders than
+        # a gateway serves at once, so that it must shed; goodput against its closed loop
+        over = paced(options.overload * out["closed"]["per_s"], options.overload_senders,
+                     f" ({options.overload:g}× its closed loop)")
+        over["goodput_ratio"] = round(over["per_s"] / out["closed"]["per_s"], 2) if out["closed"]["per_s"] else None
+        out["overload"] = over
     return out

@@ -95,18 +95,21 @@ STORE_KINDS = ("insert", "query", "update", "delete", "getmore", "command")
 
 
 def print_reads(flow, reads):
-    for mode in ("closed", "closed_without_resident", "paced"):
+    for mode in ("closed", "closed_without_resident", "paced", "overload"):
         r = (reads or {}).get(mode)
         if not r:
             continue
         label = {"closed": "closed loop", "closed_without_resident": "closed, no resident",
-                 "paced": f"paced at {r.get('offered_per_s', 0):g}/s"}[mode]
+                 "paced": f"paced at {r.get('offered_per_s', 0):,.0f}/s",
+                 "overload": f"paced at {r.get('offered_per_s', 0):,.0f}/s"}[mode]
         ops = r.get("store_ops_per_read")
         print(f"  {flow}: GET /needs/{{id}} {label:<20} {r['per_s']:>8,.0f} req/s  "
               f"p50 {fmt(r['latency_ms']['p50'])} ms  p99 {fmt(r['latency_ms']['p99'])} ms  errors {r['errors']}"
               + (f"\n      of {r['requests']:,}: answered {r['requests'] - r['shed'] - r['unanswered'] - r['errors']:,}, "
                  f"shed (503) {r['shed']:,}, unanswered {r['unanswered']:,}; within 1 s {r['within_1s']:,}"
-                 if mode == "paced" and "shed" in r else "")
+                 + (f"; goodput {fmt(r['goodput_ratio'])}× the closed loop, from {r['senders']} senders"
+                    if mode == "overload" else "")
+                 if mode in ("paced", "overload") and "shed" in r else "")
               + ("\n      cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores"].items())
                  if r.get("cpu_cores") else "")
               + (f"\n      store ops a read: {ops['total']:g} ("

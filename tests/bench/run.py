@@ -25,6 +25,8 @@ class Options:
     reads_seconds: float = 10.0
     read_rate: float = 1000.0
     read_clients: int = 16
+    overload: float = 3.0                          # then paced at this × the flow's own closed loop (0: not)
+    overload_senders: int = 256                    # more than a gateway's WUSHE_MAX_IN_FLIGHT (128)
     station_share: float = 0.5
     flows: tuple = ("floor", "wushe")
     stores: tuple = STORES                         # ours on the embedded store, the local store server, or both
@@ -150,6 +152,11 @@ def ratios(flows, ours="wushe"):
     out = {"saturation": _ratio(ours["saturation_per_s"], floor["saturation_per_s"])}
     if ours.get("reads") and floor.get("reads"):
         out["reads_per_s"] = _ratio(ours["reads"]["closed"]["per_s"], floor["reads"]["closed"]["per_s"])
+        # the floor's needs are the same ones: its answer does not depend on a resident
+        plain = ours["reads"].get("closed_without_resident")
+        floor_plain = floor["reads"].get("closed_without_resident") or floor["reads"]["closed"]
+        if plain:
+            out["reads_without_resident_per_s"] = _ratio(plain["per_s"], floor_plain["per_s"])
     out["p99_at"] = _p99_ratios(ours, floor)
     return out
 
