@@ -1,17 +1,20 @@
 """Who is calling and what they may do: the caller an API key stands for (role and region), the
 role groups routes declare (the route × role table is the routes' own `roles`: gateway.routes
 and gateway.service), and the region scope of every route — enforced by `gateway.web.route`, in
-this one place.
+this one place (a record's owner checks it where the route says so: `OWNER`).
 
 Object level: a key sees and changes only records whose region is its region or under it;
 anything else answers exactly as a record that does not exist (404, or for a region named in a
-body 422), so that ids cannot be probed. Function level: a role not allowed a route gets 403.
+body 422), so that ids cannot be probed. A route's `Scope` says who checks: the gateway, on the
+answer, the body or a record named in the body (asked of its owner first); or the service the
+route calls, which owns the record and is given the key's region (`OWNER`).
+Function level: a role not allowed a route gets 403.
 The bootstrap admin key (`WUSHE_ADMIN_KEY`) sees everything.
 """
 from dataclasses import dataclass
 
 from wushe.runtime.errors import Forbidden, InvalidInput, NotFound
-from wushe.contract.regions import within
+from wushe.contract.regions import holds, within
 
 ROLES = ("admin", "city", "district", "station", "integrator")
 CALLER = "wushe.caller"
@@ -30,7 +33,7 @@ class Caller:
 
     def sees(self, path):
         """The record at `path` (a region path) is the caller's to see and change."""
-        return not self.region or (bool(path) and within(path, self.region))
+        return holds(self.region, path)
 
     def reveals_personal_data(self, community):
         """A resident's name, phone and address are shown unmasked only to keys of a station (or
@@ -84,22 +87,22 @@ class Scope:
     `before`: checks run before the handler (changes, and reads whose answer names no region),
     each `check(caller, gateway, body, params)` raising as if the record did not exist;
     `answer`: the field of the answer holding the region, checked after (plain reads);
-    `body`: a body field holding a region (creations)."""
+    `body`: a body field holding a region (creations);
+    `owner`: the service the route forwards to owns the records the call names and checks them
+    itself — the forwarder passes the caller's region (`within=`, "" for everywhere) and the
+    service refuses a record outside it as one that does not exist (`decisions.existing`)."""
     before: tuple = ()
     answer: str | None = None
     body: str | None = None
+    owner: bool = False
 
     def __add__(self, other):
-        return Scope(self.before + other.before, self.answer or other.answer, self.body or other.body)
+        return Scope(self.before + other.before, self.answer or other.answer, self.body or other.body,
+                     self.owner or other.owner)
 
 
-def record(what, param, service, method, field="community"):
-    """The record a path parameter names: its region is asked of the service that owns it (a
-    record that does not exist is 404 from that service; one outside the key's region too)."""
-    def check(caller, gateway, body, params):
-        if not caller.sees(gateway.call(service, method, params[param])[field]):
-            raise NotFound(f"no {what} {params[param]}")
-    return Scope(before=(check,))
+# the owner checks: no round trip to ask where the record lives before the command itself
+OWNER = Scope(owner=True)
 
 
 def named(body_field, what, service, method, field="community"):

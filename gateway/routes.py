@@ -6,13 +6,15 @@ forward (keys, the read model, residents, statistics, dead letters) are in `gate
 
 A forward's call gets the path parameters in path order, then the body when the route takes
 one (`request`), then the query: as keyword arguments, narrowed to the caller's region on
-`narrow` (a list outside it is empty), or only the fields `query_args` names, in that order.
+`narrow` (a list outside it is empty), or only the fields `query_args` names, in that order;
+and, when the called service owns the route's records (scope OWNER), the caller's region as
+`within`.
 """
 import re
 from dataclasses import dataclass
 
 from gateway import schemas as gs
-from gateway.access import EVERYONE, OFFICIALS, SUPERVISORS, Scope, narrowed, named, record
+from gateway.access import EVERYONE, OFFICIALS, OWNER, SUPERVISORS, Scope, caller_of, narrowed, named
 from gateway.web import query_args, route
 from services.charity import schemas as charity
 from services.community import schemas as community
@@ -22,21 +24,17 @@ from services.workers import schemas as workers
 
 NOTHING = {"items": [], "next_cursor": None}
 
-# where the records named in route paths live (their owner service is asked; see gateway.access)
-CALL = record("call", "call_id", "volunteers", "get_call")
-NEED = record("need", "need_id", "community", "get_need")
-VOLUNTEER = record("volunteer", "volunteer_id", "volunteers", "get_volunteer")
-FUND = record("fund", "fund_id", "charity", "get_donor", "region")
-DONOR = record("donor", "donor_id", "charity", "get_donor", "region")
-CASE = record("case", "case_id", "workers", "get_case")
-ORGANISATION = record("organisation", "org_id", "orgs", "get_organisation")
-WORKER = record("worker", "worker_id", "workers", "get_worker", "street")
-TEAM = record("team", "team_id", "volunteers", "get_team")
-PLEDGE = record("pledge", "pledge_id", "charity", "get_pledge")
+# Records named in a route's path (or, beside one, in its body) that live in the service the
+# route calls: that service refuses one outside the key's region itself (OWNER: the forwarder
+# passes `within=`), as it refuses one that does not exist — no round trip to ask first.
+CALL = TEAM = VOLUNTEER = OWNER              # the volunteers service's
+NEED = OWNER                                 # the community service's
+CASE = WORKER = OWNER                        # the workers service's
+ORGANISATION = OWNER                         # the orgs service's
+FUND = DONOR = PLEDGE = OWNER                # the charity service's
+# Records named alone in a body: asked of their owner before the call (gateway.access.named).
 STATION_NAMED = named("station_id", "station", "workers", "get_station", "street")
-VOLUNTEER_NAMED = named("volunteer_id", "volunteer", "volunteers", "get_volunteer")
 DONOR_NAMED = named("donor_id", "donor", "charity", "get_donor", "region")
-TEAM_NAMED = named("team_id", "team", "volunteers", "get_team")
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,7 @@ FORWARDS = [
             EVERYONE, response=volunteers.TeamOut, errors=_in(404), scope=Scope(answer="community")),
     Forward("join_team", "POST", f"{V1}/teams/<team_id>/members", "A volunteer joins a team", "teams",
             "volunteers.join_team", EVERYONE, request=volunteers.MembershipIn, response=volunteers.TeamOut,
-            errors=_in(404), scope=TEAM + VOLUNTEER_NAMED),
+            errors=_in(404), scope=TEAM),
     # the time bank (时间银行) ----------------------------------------------------------------------
     Forward("ledger", "GET", f"{V1}/volunteers/<volunteer_id>/ledger",
             "The volunteer's time-bank entries (credits, redemptions, transfers), newest first", "time bank",
@@ -144,7 +142,7 @@ FORWARDS = [
             id_prefix="txn", scope=VOLUNTEER),
     Forward("transfer", "POST", f"{V1}/volunteers/<volunteer_id>/transfers", "Give hours to another volunteer",
             "time bank", "volunteers.transfer", EVERYONE, 201, volunteers.TransferIn, volunteers.Spent, errors=_in(404, 409),
-            id_prefix="txn", scope=VOLUNTEER + named("to_volunteer_id", "volunteer", "volunteers", "get_volunteer")),
+            id_prefix="txn", scope=VOLUNTEER),
     # charitable resources (慈善资源) ---------------------------------------------------------------
     Forward("add_donor", "POST", f"{V1}/donors", "Register a donor", "registries", "charity.add_donor", EVERYONE,
             201, charity.DonorIn, charity.DonorOut, errors=_in(409), id_prefix="donor", scope=Scope(body="region")),
@@ -156,7 +154,7 @@ FORWARDS = [
     Forward("contribute", "POST", f"{V1}/funds/<fund_id>/contributions",
             "Pay money into a community fund (社区基金); pledged to open appeals at once", "community funds",
             "charity.contribute", EVERYONE, 201, charity.ContributionIn, charity.ContributionOut,
-            errors=_in(404, 409), id_prefix="contribution", scope=FUND + DONOR_NAMED),
+            errors=_in(404, 409), id_prefix="contribution", scope=FUND),
     Forward("fund_ledger", "GET", f"{V1}/funds/<fund_id>/ledger",
             "A community fund's ledger entries (contributions, pledges, releases, deliveries), newest first, "
             "with its balance", "community funds", "charity.fund_ledger", EVERYONE, response=charity.FundLedger,
@@ -200,7 +198,7 @@ FORWARDS = [
             errors=_in(404, 409), scope=CALL),
     Forward("offer_call", "POST", f"{V1}/calls/<call_id>/offer", "Offer an open call to a team first", "calls",
             "volunteers.offer", OFFICIALS, request=volunteers.OfferIn, response=volunteers.CallOut,
-            errors=_in(404, 409), scope=CALL + TEAM_NAMED),
+            errors=_in(404, 409), scope=CALL),
     Forward("check_in", "POST", f"{V1}/calls/<call_id>/checkin", "A claimant arrives for the service", "calls",
             "volunteers.check_in", EVERYONE, 201, volunteers.AttendanceIn, volunteers.CheckedIn, errors=_in(404, 409),
             scope=CALL),
@@ -250,5 +248,7 @@ def _forwarder(row):
                 args += [given[name] for name in row.query_args]
             else:
                 kwargs = given
+        if row.scope and row.scope.owner:
+            kwargs["within"] = caller_of(request).region
         return row.status, gateway.call(service, method, *args, **kwargs)
     return handler

@@ -12,7 +12,7 @@ from services.charity import domain, donations, metrics, pledging
 from services.charity.pledging import count_value
 from services.charity.store import CharityStore
 from wushe.contract.clock import later, new_id, now_iso
-from wushe.contract.decisions import Refused, existing
+from wushe.contract.decisions import Refused, existing, visible
 from wushe.runtime.subscribe import DUPLICATE
 
 LEDGER_GRACE_SECONDS = 5  # ledger entries pending longer than this were left by a crash
@@ -36,16 +36,18 @@ def add_donor(c, body):
     return donor
 
 
-def donor(c, donor_id):
-    return existing(c.store.donor(donor_id), "donor", donor_id)
+def donor(c, donor_id, within=""):
+    """The donor; `within` (here and below): the asking key's region, outside which a record is
+    refused as one that is not there."""
+    return existing(c.store.donor(donor_id), "donor", donor_id, within=within, at="region")
 
 
-def fund(c, fund_id):
-    return donations.fund_of(c.store.donor(fund_id), fund_id)
+def fund(c, fund_id, within=""):
+    return donations.fund_of(visible(c.store.donor(fund_id), within, "region"), fund_id)
 
 
-def fund_ledger(c, fund_id, limit=50, cursor=None):
-    fund(c, fund_id)
+def fund_ledger(c, fund_id, limit=50, cursor=None, within=""):
+    fund(c, fund_id, within)
     entries, next_cursor = c.store.ledger_page(fund_id, limit, cursor)
     return {"fund_id": fund_id, "balance_cents": c.store.fund_balance(fund_id),
             "items": [donations.ledger_item(e) for e in entries], "next_cursor": next_cursor}
@@ -60,11 +62,11 @@ def donate(c, body):
     return _record(c, donation, [donations.received(donation)])
 
 
-def contribute(c, fund_id, body):
+def contribute(c, fund_id, body, within=""):
     """Money paid into a community fund: a funds lot of the fund, pledged like any lot."""
-    the_fund = fund(c, fund_id)
+    the_fund = fund(c, fund_id, within)
     if body["donor_id"]:
-        donations.donor_named(c.store.donor(body["donor_id"]), body["donor_id"])
+        donations.donor_named(visible(c.store.donor(body["donor_id"]), within, "region"), body["donor_id"])
     contribution_id = body.get("id") or c.new_id("contribution")
     contribution = donations.contribution_of(body)
     donation = donations.donation(contribution_id, the_fund, the_fund["region"],
@@ -105,9 +107,9 @@ def donation_received(c, event):
     pledging.fill_appeals(c)
 
 
-def receipts(c, donor_id, limit=50, cursor=None):
+def receipts(c, donor_id, limit=50, cursor=None, within=""):
     """Where a donor's donations (and contributions to funds) went, pledge by pledge."""
-    donor(c, donor_id)
+    donor(c, donor_id, within)
     given, next_cursor = c.store.donations_of(donor_id, limit, cursor)
     lots = c.store.lots_named([lid for d in given for lid in d["lot_ids"]], slim=True)
     return {"donor_id": donor_id, "items": [donations.receipt(d, lots) for d in given], "next_cursor": next_cursor}
@@ -123,10 +125,11 @@ def lot(c, lot_id):
     return existing(c.store.lot(lot_id), "lot", lot_id)
 
 
-def _pledge(c, pledge_id):
-    """(the lot a pledge is on, the pledge)."""
+def _pledge(c, pledge_id, within=""):
+    """(the lot a pledge is on, the pledge); outside `within` (its need's community) as one that
+    is not there."""
     found = existing(c.store.lot_holding(pledge_id), "pledge", pledge_id)
-    return found, domain.pledge_of(found, pledge_id)
+    return found, existing(domain.pledge_of(found, pledge_id), "pledge", pledge_id, within=within)
 
 
 def pledge(c, pledge_id):
@@ -134,9 +137,9 @@ def pledge(c, pledge_id):
     return domain.pledge_view(*_pledge(c, pledge_id))
 
 
-def deliver_pledge(c, pledge_id, quantity=None):
+def deliver_pledge(c, pledge_id, quantity=None, within=""):
     """Deliver a pledge in whole (no quantity: all that is left) or in part."""
-    lot_, pledge_ = _pledge(c, pledge_id)
+    lot_, pledge_ = _pledge(c, pledge_id, within)
     quantity = domain.to_deliver(lot_, pledge_, quantity)
     at = c.now()
     change = domain.delivery(lot_, pledge_, quantity, at)

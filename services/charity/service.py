@@ -39,14 +39,15 @@ class CharityService:
         return _donor_out(handlers.donor(self.charity, donor_id))
 
     @rpc
-    def contribute(self, fund_id, payload):
-        """Money paid into a community fund: a funds lot of the fund, pledged like any lot."""
+    def contribute(self, fund_id, payload, within=""):
+        """Money paid into a community fund: a funds lot of the fund, pledged like any lot.
+        `within` here and below: the asking key's region (the gateway's; "" — everywhere)."""
         return instance(schemas.ContributionOut).dump(
-            handlers.contribute(self.charity, fund_id, loaded(schemas.ContributionIn, payload)))
+            handlers.contribute(self.charity, fund_id, loaded(schemas.ContributionIn, payload), within))
 
     @rpc
-    def fund_ledger(self, fund_id, limit=50, cursor=None):
-        return handlers.fund_ledger(self.charity, fund_id, limit, cursor)
+    def fund_ledger(self, fund_id, limit=50, cursor=None, within=""):
+        return handlers.fund_ledger(self.charity, fund_id, limit, cursor, within)
 
     # donations, lots, pledges -----------------------------------------------------------------
     @rpc
@@ -55,9 +56,9 @@ class CharityService:
         return {"id": donation["_id"], "lots": [_lot_out(lot) for lot in lots]}
 
     @rpc
-    def receipts(self, donor_id, limit=50, cursor=None):
+    def receipts(self, donor_id, limit=50, cursor=None, within=""):
         """Where a donor's donations (and contributions to funds) went, pledge by pledge."""
-        return handlers.receipts(self.charity, donor_id, limit, cursor)
+        return handlers.receipts(self.charity, donor_id, limit, cursor, within)
 
     @rpc
     def list_lots(self, item=None, region=None, limit=50, cursor=None):
@@ -74,10 +75,10 @@ class CharityService:
         return handlers.pledge(self.charity, pledge_id)
 
     @rpc
-    def deliver_pledge(self, pledge_id, payload=None):
+    def deliver_pledge(self, pledge_id, payload=None, within=""):
         """Deliver a pledge in whole (no quantity: all that is left) or in part."""
         body = loaded(schemas.DeliveryIn, payload or {})
-        return handlers.deliver_pledge(self.charity, pledge_id, body.get("quantity"))
+        return handlers.deliver_pledge(self.charity, pledge_id, body.get("quantity"), within)
 
     @rpc
     def stats(self, region):

@@ -110,8 +110,8 @@ def _answer_refusal(c, event, errors):
                    fields=sorted(answer["data"]["errors"])[:10])
 
 
-def need(c, need_id):
-    return existing(c.store.need(need_id), "need", need_id)
+def need(c, need_id, within=""):
+    return existing(c.store.need(need_id), "need", need_id, within=within)
 
 
 def fold_outcome(c, event):
@@ -139,14 +139,13 @@ def _fold(c, need_id, event):
     return None
 
 
-def transition(c, need_id, to, **data):
-    """Cancel, resolve or evaluate a need; refused from a status it may not leave."""
+def transition(c, need_id, to, within="", **data):
+    """Cancel, resolve or evaluate a need; refused from a status it may not leave, and as one
+    that is not there outside `within` (the asking key's region)."""
     at = c.now()
 
     def decide(need_):
-        if need_ is None:
-            raise Refused.missing(f"no need {need_id}")
-        return domain.transition(need_, to, at, **data)
+        return domain.transition(existing(need_, "need", need_id, within=within), to, at, **data)
 
     need_, change = c.store.change_need(need_id, decide, at)
     c.outbox.flush(c.store.needs, need_)

@@ -64,19 +64,21 @@ class CommunityService:
         return handlers.need(self.community, need_id)
 
     @rpc
-    def cancel_need(self, need_id, payload):
+    def cancel_need(self, need_id, payload, within=""):
+        """`within` here and below: the asking key's region (the gateway's; "" — everywhere)."""
         body = loaded(schemas.CancelIn, payload)
-        return handlers.transition(self.community, need_id, "cancelled", reason=body["reason"])
+        return handlers.transition(self.community, need_id, "cancelled", within, reason=body["reason"])
 
     @rpc
-    def resolve_need(self, need_id, payload):
+    def resolve_need(self, need_id, payload, within=""):
         body = loaded(schemas.ResolveIn, payload)
-        return handlers.transition(self.community, need_id, "resolved", note=body["note"])
+        return handlers.transition(self.community, need_id, "resolved", within, note=body["note"])
 
     @rpc
-    def evaluate_need(self, need_id, payload):
+    def evaluate_need(self, need_id, payload, within=""):
         body = loaded(schemas.EvaluateIn, payload)
-        return handlers.transition(self.community, need_id, "evaluated", score=body["score"], outcome=body["outcome"])
+        return handlers.transition(self.community, need_id, "evaluated", within, score=body["score"],
+                                   outcome=body["outcome"])
 
     @on_event(list(FOLDED), sorted({t for types in FOLDED.values() for t in types}),
               queue_name="evt-parties--community.on_outcome")

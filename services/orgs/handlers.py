@@ -38,8 +38,10 @@ def add_organisation(o, body):
     return view(o, organisation)
 
 
-def organisation(o, org_id):
-    return existing(o.store.organisation(org_id), "organisation", org_id)
+def organisation(o, org_id, within=""):
+    """The organisation; `within` (here and below): the asking key's region, outside which it is
+    refused as one that is not there."""
+    return existing(o.store.organisation(org_id), "organisation", org_id, within=within)
 
 
 def get_organisation(o, org_id):
@@ -61,13 +63,13 @@ def view(o, found):
 
 
 # incubation milestones ----------------------------------------------------------------------
-def record_milestone(o, org_id, body):
+def record_milestone(o, org_id, body, within=""):
     """founding_members → charter → training (sessions) → first_project, in that order; the
     last graduates the organisation, which then takes the needs waiting on it."""
     at, project_id = o.now(), o.new_id("project")
 
     def attempt():
-        found = organisation(o, org_id)
+        found = organisation(o, org_id, within)
         change = domain.milestone_step(found, body, at, project_id, training_sessions=o.rules.training_sessions,
                                        project_capacity=o.rules.default_project_capacity)
         updated = o.store.advance(found, change, at)
@@ -87,9 +89,9 @@ def record_milestone(o, org_id, body):
 
 
 # micro-projects (小微项目) --------------------------------------------------------------------
-def open_project(o, org_id, body):
+def open_project(o, org_id, body, within=""):
     """A new micro-project of an active organisation; it takes the needs waiting on it at once."""
-    project = domain.project_to_open(organisation(o, org_id), o.new_id("project"), body, o.now())
+    project = domain.project_to_open(organisation(o, org_id, within), o.new_id("project"), body, o.now())
     updated = o.store.open_project(org_id, project)
     if not updated:
         raise Refused(f"organisation {org_id} is no longer active")
@@ -98,9 +100,9 @@ def open_project(o, org_id, body):
     return get_organisation(o, org_id)
 
 
-def close_project(o, org_id, project_id):
+def close_project(o, org_id, project_id, within=""):
     """A closed project takes no new needs; the needs it took keep their match."""
-    index = domain.project_to_close(organisation(o, org_id), project_id)
+    index = domain.project_to_close(organisation(o, org_id, within), project_id)
     if not o.store.close_project(org_id, index, project_id, o.now()):
         raise Refused(f"project {project_id} is already closed")
     o.log.info("org.project_closed", organisation_id=org_id, project_id=project_id)

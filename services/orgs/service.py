@@ -48,20 +48,22 @@ class OrgsService:
 
     # incubation milestones ----------------------------------------------------------------------
     @rpc
-    def record_milestone(self, org_id, payload):
+    def record_milestone(self, org_id, payload, within=""):
         """founding_members → charter → training (sessions) → first_project, in that order; the
-        last graduates the organisation, which then takes the needs waiting on it."""
-        return _out(handlers.record_milestone(self.organisations, org_id, loaded(schemas.MilestoneIn, payload)))
+        last graduates the organisation, which then takes the needs waiting on it. `within` here
+        and below: the asking key's region (the gateway's; "" — everywhere)."""
+        return _out(handlers.record_milestone(self.organisations, org_id, loaded(schemas.MilestoneIn, payload),
+                                              within))
 
     # micro-projects (小微项目) --------------------------------------------------------------------
     @rpc
-    def open_project(self, org_id, payload):
-        return _out(handlers.open_project(self.organisations, org_id, loaded(schemas.ProjectIn, payload)))
+    def open_project(self, org_id, payload, within=""):
+        return _out(handlers.open_project(self.organisations, org_id, loaded(schemas.ProjectIn, payload), within))
 
     @rpc
-    def close_project(self, org_id, project_id):
+    def close_project(self, org_id, project_id, within=""):
         """A closed project takes no new needs; the needs it took keep their match."""
-        return _out(handlers.close_project(self.organisations, org_id, project_id))
+        return _out(handlers.close_project(self.organisations, org_id, project_id, within))
 
     @every("MEASURE_SECONDS")
     def measure(self):

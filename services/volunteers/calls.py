@@ -15,8 +15,10 @@ from wushe.contract.events import stamped
 from wushe.runtime.subscribe import DUPLICATE
 
 
-def call(c, call_id):
-    return existing(c.store.call(call_id), "call", call_id)
+def call(c, call_id, within=""):
+    """The call; `within` (here and below): the asking key's region, outside which a call (or a
+    team, a volunteer) is refused as one that is not there."""
+    return existing(c.store.call(call_id), "call", call_id, within=within)
 
 
 def calls(c, state=None, community=None, team=None, limit=50, cursor=None):
@@ -62,25 +64,29 @@ def _cancel(c, call_id):
         c.store.unbook(volunteer_id, call_id)
 
 
-def offer(c, call_id, team_id, hours=None):
-    """Offer an open call to a team first (e.g. 助困陪诊 for an escort to hospital)."""
-    existing(c.store.team(team_id), "team", team_id, "team_id")
+def offer(c, call_id, team_id, hours=None, within=""):
+    """Offer an open call to a team first (e.g. 助困陪诊 for an escort to hospital). The call is
+    looked for before the team, as the gateway did: a call not there is 404 whatever the team."""
+    found = call(c, call_id, within)
+    existing(c.store.team(team_id), "team", team_id, "team_id", within)
     hours = hours or c.rules.team_first_hours
     at = c.now()
-    return _change_call(c, call_id, _of(call_id, lambda current: domain.offer(current, team_id, at, hours)), at)[0]
+    return _change_call(c, call_id, _of(call_id, lambda current: domain.offer(current, team_id, at, hours)), at,
+                        read=found)[0]
 
 
-def reopen(c, call_id, expires_at):
+def reopen(c, call_id, expires_at, within=""):
     """A station opens an expired call again, with a new deadline (the need links if it fills)."""
     at, expires_at = c.now(), iso(expires_at)
-    return _change_call(c, call_id, _of(call_id, lambda current: domain.reopen(current, expires_at, at)), at)[0]
+    return _change_call(c, call_id, _of(call_id, lambda current: domain.reopen(current, expires_at, at), within),
+                        at)[0]
 
 
 # claims and the waiting list --------------------------------------------------------------------
-def claim(c, call_id, volunteer_id, wait=False):
+def claim(c, call_id, volunteer_id, wait=False, within=""):
     """Take a slot (抢单), or join the waiting list of a full call with `wait`. A windowed call's
     window is booked on the volunteer first; a refused claim gives it back."""
-    found = call(c, call_id)
+    found = call(c, call_id, within)
     claimant = volunteer(c, volunteer_id, field="volunteer_id")
     domain.skilled(found, claimant)
     at = c.now()
@@ -97,12 +103,12 @@ def claim(c, call_id, volunteer_id, wait=False):
             "call_version": updated["version"], **change.answer}
 
 
-def withdraw(c, call_id, volunteer_id):
+def withdraw(c, call_id, volunteer_id, within=""):
     """Give a claim back before the service starts; the first volunteer waiting takes it.
     (answer, the call after it)."""
     at = c.now()
-    updated, change = _change_call(c, call_id, _of(call_id, lambda current: domain.withdraw(current, volunteer_id, at)),
-                                   at)
+    updated, change = _change_call(c, call_id, _of(call_id, lambda current: domain.withdraw(current, volunteer_id, at),
+                                                   within), at)
     c.store.unbook(volunteer_id, call_id)
     c.log.info("call.withdrawn", need_id=updated["need_id"], call_id=call_id, volunteer_id=volunteer_id,
                promoted=change.answer["promoted"])
@@ -122,18 +128,18 @@ def _book(c, claimant, found, at):
 
 
 # attendance and completion -------------------------------------------------------------------------
-def check_in(c, call_id, volunteer_id):
+def check_in(c, call_id, volunteer_id, within=""):
     at = c.now()
-    _, change = _change_call(c, call_id, _of(call_id, lambda current: attendance.check_in(current, volunteer_id, at)),
-                             at)
+    _, change = _change_call(c, call_id, _of(call_id, lambda current: attendance.check_in(current, volunteer_id, at),
+                                             within), at)
     return {"call_id": call_id, "volunteer_id": volunteer_id, **change.answer}
 
 
-def check_out(c, call_id, volunteer_id):
+def check_out(c, call_id, volunteer_id, within=""):
     """Check out: the attended time, to the quarter hour, is credited to the time bank once."""
     at = c.now()
     updated, _ = _change_call(c, call_id, _of(call_id, lambda current: attendance.check_out(
-        current, volunteer_id, at, c.rules.attendance_cap_hours)), at)
+        current, volunteer_id, at, c.rules.attendance_cap_hours), within), at)
     record = domain.attendance_of(updated, volunteer_id)
     credited = credit(c, updated, volunteer_id, record["hours"])
     balance = (credited or volunteer(c, volunteer_id))["hours_balance"]
@@ -142,9 +148,9 @@ def check_out(c, call_id, volunteer_id):
             "hours_balance": balance}
 
 
-def complete(c, call_id, volunteer_id, hours):
+def complete(c, call_id, volunteer_id, hours, within=""):
     """A coordinator records a service done (when nobody checked in and out on the call)."""
-    found = call(c, call_id)
+    found = call(c, call_id, within)
     volunteer(c, volunteer_id, field="volunteer_id")
     domain.completable(found, volunteer_id)
     credited = credit(c, found, volunteer_id, hours)
@@ -196,10 +202,10 @@ def _measure_open_calls(c, now):
 
 
 # ----------------------------------------------------------------------------------------------
-def _of(call_id, rule):
-    """`rule` as a compare-and-set's decision on a call that must be there."""
+def _of(call_id, rule, within=""):
+    """`rule` as a compare-and-set's decision on a call that must be there (and in `within`)."""
     def decide(current):
-        return rule(existing(current, "call", call_id))
+        return rule(existing(current, "call", call_id, within=within))
     return decide
 
 

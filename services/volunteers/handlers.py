@@ -38,8 +38,10 @@ def add_volunteer(c, body):
     return record
 
 
-def volunteer(c, volunteer_id, field=None):
-    return existing(c.store.volunteer(volunteer_id), "volunteer", volunteer_id, field)
+def volunteer(c, volunteer_id, field=None, within=""):
+    """The volunteer; `within` (here and below): the asking key's region, outside which a record
+    is refused as one that is not there."""
+    return existing(c.store.volunteer(volunteer_id), "volunteer", volunteer_id, field, within)
 
 
 def add_team(c, body):
@@ -49,15 +51,15 @@ def add_team(c, body):
     return team(c, team_id)
 
 
-def team(c, team_id, field=None):
+def team(c, team_id, field=None, within=""):
     """The team with its members' ids."""
-    found = existing(c.store.team(team_id), "team", team_id, field)
+    found = existing(c.store.team(team_id), "team", team_id, field, within)
     return {**found, "members": c.store.team_members(team_id)}
 
 
-def join_team(c, team_id, volunteer_id):
-    team(c, team_id)
-    volunteer(c, volunteer_id, field="volunteer_id")
+def join_team(c, team_id, volunteer_id, within=""):
+    team(c, team_id, within=within)
+    volunteer(c, volunteer_id, field="volunteer_id", within=within)
     c.store.join_team(volunteer_id, team_id)
     return team(c, team_id)
 
@@ -82,27 +84,27 @@ def credit(c, call, volunteer_id, hours):
     return updated
 
 
-def redeem(c, volunteer_id, body):
+def redeem(c, volunteer_id, body, within=""):
     """Spend hours on a service for oneself or an elder of the family."""
-    owner = volunteer(c, volunteer_id)
+    owner = volunteer(c, volunteer_id, within=within)
     at = c.now()
     made = timebank.redemption(body.get("id") or c.new_id("txn"), owner, body["hours"], body["service"],
                                body["beneficiary"], at)
     return _spend(c, owner, made, at)
 
 
-def transfer(c, volunteer_id, body):
+def transfer(c, volunteer_id, body, within=""):
     """Give hours to another volunteer."""
-    owner = volunteer(c, volunteer_id)
-    volunteer(c, body["to_volunteer_id"], field="to_volunteer_id")
+    owner = volunteer(c, volunteer_id, within=within)
+    volunteer(c, body["to_volunteer_id"], field="to_volunteer_id", within=within)
     at = c.now()
     made = timebank.transfer(body.get("id") or c.new_id("txn"), owner, body["to_volunteer_id"], body["hours"], at)
     return _spend(c, owner, made, at)
 
 
-def ledger(c, volunteer_id, limit=50):
+def ledger(c, volunteer_id, limit=50, within=""):
     """The volunteer's balance and their transactions, newest first."""
-    owner = volunteer(c, volunteer_id)
+    owner = volunteer(c, volunteer_id, within=within)
     entries = timebank.entries_for(volunteer_id, c.store.transactions(volunteer_id, limit))
     return {"volunteer_id": volunteer_id, "hours_balance": owner["hours_balance"], "items": entries,
             "next_cursor": None}

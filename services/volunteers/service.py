@@ -49,9 +49,9 @@ class VolunteersService:
         return _team_out(handlers.team(self.volunteers, team_id))
 
     @rpc
-    def join_team(self, team_id, payload):
+    def join_team(self, team_id, payload, within=""):
         body = loaded(schemas.MembershipIn, payload)
-        return _team_out(handlers.join_team(self.volunteers, team_id, body["volunteer_id"]))
+        return _team_out(handlers.join_team(self.volunteers, team_id, body["volunteer_id"], within))
 
     # calls ----------------------------------------------------------------------------------------
     @rpc
@@ -72,46 +72,48 @@ class VolunteersService:
         return calls.cancel_call(self.volunteers, event)
 
     @rpc
-    def claim(self, call_id, payload):
-        """Take a slot (抢单), or join the waiting list of a full call with `wait`."""
+    def claim(self, call_id, payload, within=""):
+        """Take a slot (抢单), or join the waiting list of a full call with `wait`. `within` here
+        and below: the region of the key that asks (the gateway's; "" — everywhere), outside
+        which a record answers as one that does not exist."""
         body = loaded(schemas.ClaimIn, payload)
-        return calls.claim(self.volunteers, call_id, body["volunteer_id"], wait=body["wait"])
+        return calls.claim(self.volunteers, call_id, body["volunteer_id"], wait=body["wait"], within=within)
 
     @rpc
-    def withdraw(self, call_id, volunteer_id):
+    def withdraw(self, call_id, volunteer_id, within=""):
         """Give a claim back before the service starts; the first volunteer waiting takes it."""
-        answer, call = calls.withdraw(self.volunteers, call_id, volunteer_id)
+        answer, call = calls.withdraw(self.volunteers, call_id, volunteer_id, within)
         return {**answer, "call": _call_out(call)}
 
     @rpc
-    def offer(self, call_id, payload):
+    def offer(self, call_id, payload, within=""):
         """Offer an open call to a team first (e.g. 助困陪诊 for an escort to hospital)."""
         body = loaded(schemas.OfferIn, payload)
-        return _call_out(calls.offer(self.volunteers, call_id, body["team_id"], body.get("hours")))
+        return _call_out(calls.offer(self.volunteers, call_id, body["team_id"], body.get("hours"), within))
 
     @rpc
-    def reopen(self, call_id, payload):
+    def reopen(self, call_id, payload, within=""):
         """A station opens an expired call again, with a new deadline (the need links if it fills)."""
         body = loaded(schemas.ReopenIn, payload)
-        return _call_out(calls.reopen(self.volunteers, call_id, body["expires_at"]))
+        return _call_out(calls.reopen(self.volunteers, call_id, body["expires_at"], within))
 
     # attendance -----------------------------------------------------------------------------------
     @rpc
-    def check_in(self, call_id, payload):
+    def check_in(self, call_id, payload, within=""):
         body = loaded(schemas.AttendanceIn, payload)
-        return calls.check_in(self.volunteers, call_id, body["volunteer_id"])
+        return calls.check_in(self.volunteers, call_id, body["volunteer_id"], within)
 
     @rpc
-    def check_out(self, call_id, payload):
+    def check_out(self, call_id, payload, within=""):
         """Check out: the attended time, to the quarter hour, is credited to the time bank once."""
         body = loaded(schemas.AttendanceIn, payload)
-        return calls.check_out(self.volunteers, call_id, body["volunteer_id"])
+        return calls.check_out(self.volunteers, call_id, body["volunteer_id"], within)
 
     @rpc
-    def complete(self, call_id, payload):
+    def complete(self, call_id, payload, within=""):
         """A coordinator records a service done (when nobody checked in and out on the call)."""
         body = loaded(schemas.CompletionIn, payload)
-        return calls.complete(self.volunteers, call_id, body["volunteer_id"], body["hours"])
+        return calls.complete(self.volunteers, call_id, body["volunteer_id"], body["hours"], within)
 
     @every("CALL_EXPIRY_CHECK_SECONDS")
     def settle_calls(self):
@@ -130,16 +132,16 @@ class VolunteersService:
 
     # the time bank (时间银行) ---------------------------------------------------------------------
     @rpc
-    def redeem(self, volunteer_id, payload):
-        return handlers.redeem(self.volunteers, volunteer_id, loaded(schemas.RedemptionIn, payload))
+    def redeem(self, volunteer_id, payload, within=""):
+        return handlers.redeem(self.volunteers, volunteer_id, loaded(schemas.RedemptionIn, payload), within)
 
     @rpc
-    def transfer(self, volunteer_id, payload):
-        return handlers.transfer(self.volunteers, volunteer_id, loaded(schemas.TransferIn, payload))
+    def transfer(self, volunteer_id, payload, within=""):
+        return handlers.transfer(self.volunteers, volunteer_id, loaded(schemas.TransferIn, payload), within)
 
     @rpc
-    def ledger(self, volunteer_id, limit=50):
-        return handlers.ledger(self.volunteers, volunteer_id, limit)
+    def ledger(self, volunteer_id, limit=50, within=""):
+        return handlers.ledger(self.volunteers, volunteer_id, limit, within)
 
     @every("CALL_EXPIRY_CHECK_SECONDS")
     def settle_ledger(self):

@@ -82,13 +82,15 @@ def worker(c, worker_id):
     return _shown(c, existing(c.store.worker(worker_id), "worker", worker_id))
 
 
-def certify(c, worker_id, to, certified_at=None):
+def certify(c, worker_id, to, certified_at=None, within=""):
     """A worker passed a certification exam (助理/中级/高级社工师): the level goes up, and with it
-    the caseload cap when it was the level's default. Room may let the district queue move."""
+    the caseload cap when it was the level's default. Room may let the district queue move.
+    `within` (here and below): the asking key's region, outside which a record is refused as
+    one that is not there."""
     at = c.now()
 
     def attempt():
-        found = existing(c.store.worker(worker_id), "worker", worker_id)
+        found = existing(c.store.worker(worker_id), "worker", worker_id, within=within, at="street")
         change = domain.certified(found, to, certified_at, at, c.rules.caseload_caps)
         return c.store.certify(found, change.fields) or cas.AGAIN
 
@@ -98,15 +100,13 @@ def certify(c, worker_id, to, certified_at=None):
     return _shown(c, certified)
 
 
-def leave(c, worker_id, reason):
+def leave(c, worker_id, reason, within=""):
     """A worker leaves: their open cases go to colleagues by the assignment rule, or, when no
     colleague has room, to the district queue (the need is escalated until one does)."""
     at = c.now()
 
     def attempt():
-        found = c.store.worker(worker_id)
-        if not found:
-            raise Refused.missing(f"no worker {worker_id}")
+        found = existing(c.store.worker(worker_id), "worker", worker_id, within=within, at="street")
         return c.store.mark_left(worker_id, domain.left(found, at, reason).fields) or cas.AGAIN
 
     leaver = cas.until_written(attempt, what=f"worker {worker_id}")
@@ -129,15 +129,13 @@ def case(c, case_id):
     return _counted(c, found)
 
 
-def change_stage(c, case_id, to):
+def change_stage(c, case_id, to, within=""):
     """Move a case through 识别发现 → 组织实施 → 评估跟进. A closed case frees its worker's
     caseload (the district queue may move); a reopened one needs room with its worker again."""
     at = c.now()
 
     def attempt():
-        found = c.store.case(case_id)
-        if not found:
-            raise Refused.missing(f"no case {case_id}")
+        found = existing(c.store.case(case_id), "case", case_id, within=within)
         change = domain.stage_moved(found, to, at)
         reopened = found["stage"] == "closed"
         if reopened:  # back into service: the worker needs room again
@@ -157,12 +155,10 @@ def change_stage(c, case_id, to):
     return _counted(c, moved)
 
 
-def record_activity(c, case_id, body):
+def record_activity(c, case_id, body, within=""):
     """A household visit (入户走访) or a case, group or community activity, against the case
     and its station."""
-    found = c.store.case(case_id)
-    if not found:
-        raise Refused.missing(f"no case {case_id}")
+    found = existing(c.store.case(case_id), "case", case_id, within=within)
     activity = domain.new_activity(found, body, c.new_id("activity"), c.now())
     c.store.add_activity(activity.fields)
     return activity.answer

@@ -48,13 +48,15 @@ class WorkersService:
         return _worker_out(handlers.worker(self.workers, worker_id))
 
     @rpc
-    def certify(self, worker_id, payload):
+    def certify(self, worker_id, payload, within=""):
+        """`within` here and below: the asking key's region (the gateway's; "" — everywhere)."""
         body = loaded(schemas.CertificationIn, payload)
-        return _worker_out(handlers.certify(self.workers, worker_id, body["certification"], body.get("certified_at")))
+        return _worker_out(handlers.certify(self.workers, worker_id, body["certification"], body.get("certified_at"),
+                                            within))
 
     @rpc
-    def leave(self, worker_id, payload):
-        return handlers.leave(self.workers, worker_id, loaded(schemas.LeaveIn, payload or {})["reason"])
+    def leave(self, worker_id, payload, within=""):
+        return handlers.leave(self.workers, worker_id, loaded(schemas.LeaveIn, payload or {})["reason"], within)
 
     # cases ------------------------------------------------------------------------------------
     @rpc
@@ -62,12 +64,13 @@ class WorkersService:
         return _case_out(handlers.case(self.workers, case_id))
 
     @rpc
-    def change_stage(self, case_id, payload):
-        return _case_out(handlers.change_stage(self.workers, case_id, loaded(schemas.StageIn, payload)["stage"]))
+    def change_stage(self, case_id, payload, within=""):
+        return _case_out(handlers.change_stage(self.workers, case_id, loaded(schemas.StageIn, payload)["stage"],
+                                               within))
 
     @rpc
-    def record_activity(self, case_id, payload):
-        return handlers.record_activity(self.workers, case_id, loaded(schemas.ActivityIn, payload))
+    def record_activity(self, case_id, payload, within=""):
+        return handlers.record_activity(self.workers, case_id, loaded(schemas.ActivityIn, payload), within)
 
     @rpc
     def stats(self, region):

@@ -9,6 +9,8 @@ their callers understand (`wushe.runtime.errors.from_refusal`).
 from dataclasses import dataclass, field
 from typing import Any
 
+from wushe.contract.regions import holds
+
 
 @dataclass(frozen=True)
 class Event:
@@ -52,10 +54,17 @@ class Refused(Exception):
         return cls(reason, cls.INVALID, fields)
 
 
-def existing(record, what, record_id, field=None):
+def visible(record, within="", at="community"):
+    """The record, when a key of region `within` ("" — everywhere) may see it; else None."""
+    return record if record and holds(within, record.get(at)) else None
+
+
+def existing(record, what, record_id, field=None, within="", at="community"):
     """The record, or the refusal for one that is not there: missing ("no call call-x") or, when
-    its id came in a request body's `field`, invalid naming that field."""
-    if record:
+    its id came in a request body's `field`, invalid naming that field. `within` is the region of
+    the key that asks ("" — everywhere): a record whose region path (its `at` field) is outside
+    it is refused exactly as one that is not there, so that ids cannot be probed."""
+    if visible(record, within, at):
         return record
     if field:
         raise Refused.invalid(f"unknown {what}", {field: [f"no {what} {record_id}"]})

@@ -43,6 +43,13 @@ def within(path, region):
     return path == region or path.startswith(region + "/")
 
 
+def holds(region, path):
+    """A key bound to `region` ("" — everywhere) may see and change the record at `path` (its
+    region path): the path is the region or lies under it. The one rule of the gateway's checks
+    (gateway.access.Caller.sees) and of the services' own (`decisions.existing`)."""
+    return not region or (bool(path) and within(path, region))
+
+
 def under_filter(region):
     """A MongoDB filter value matching `region` and every path under it."""
     return {"$regex": "^" + re.escape(region) + "(/|$)"}
