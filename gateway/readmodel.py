@@ -13,6 +13,7 @@ from wushe.contract.decisions import Change
 from wushe.contract.regions import under_filter
 
 LIFECYCLE = {"need_cancelled": "cancelled", "need_resolved": "resolved", "need_evaluated": "evaluated"}
+DECIDED = {"need_linked": "linked", "need_escalated": "escalated"}  # the community's word on a linkage
 TERMINAL_RANK = {"resolved": 1, "evaluated": 2, "cancelled": 3}
 
 
@@ -46,11 +47,19 @@ def project(view, event, resident=None):
         if TERMINAL_RANK.get(view["status"], 0) < TERMINAL_RANK[to]:
             view["status"] = to
         view[f"{to}_at"] = event.time
-    elif event.type == "need_linked":
-        view["linked_at"] = view.get("linked_at") or data["linked_at"]
+    elif event.type in DECIDED:
+        view["decided"] = DECIDED[event.type]
+        if event.type == "need_linked":
+            view["linked_at"] = view.get("linked_at") or data["linked_at"]
     else:
         view["linkage"] = linkage.apply(view["linkage"], event)
-    view["status"] = linkage.status(view["status"], view["linkage"])
+    folded = linkage.status(view["status"], view["linkage"])
+    # linked and escalated are the community's to say: the parts folded here can be ahead of it,
+    # and a command that wants a linked need (resolve) would be refused in between; shown when
+    # both the parts and the community say so
+    if folded in DECIDED.values() and view.get("decided") != folded:
+        folded = "linking"
+    view["status"] = folded
     if view["status"] == "linked" and not view.get("linked_at"):
         view["linked_at"] = event.time
     entry = {"type": event.type, "source": event.source, "at": event.time}

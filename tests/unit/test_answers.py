@@ -40,3 +40,25 @@ def test_a_view_keeps_its_residents_forms_until_an_erasure_whichever_comes_first
     assert project(view, erased)["resident"] is None
     # the erasure projected first: the registration's forms are not kept
     assert project(project(blank(NEED_ID), erased), registered, kept)["resident"] is None
+
+
+def test_a_view_is_linked_or_escalated_only_once_the_community_says_so():
+    """The parts folded here can be ahead of the community, whose word a resolve waits for."""
+    registered = _event("community", "need_registered", {
+        "street": STREET, "district": DISTRICT, "category": "errands", "urgency": "high",
+        "registered_at": T0, "requirements": EVERYTHING})
+    view = blank(NEED_ID)
+    for e in [registered, event("org_matched"), event("worker_assigned"), event("call_opened"),
+              event("call_claimed"), event("call_filled"), event("resource_pledged")]:
+        view = project(view, e)
+    assert view["status"] == "linking" and view["linked_at"] is None  # every part done; not yet the community's word
+    linked = _event("community", "need_linked", {"linked_at": T1})
+    view = project(view, linked)
+    assert view["status"] == "linked" and view["linked_at"]
+    # the community's word first, the last part after it (events from two parties race)
+    early = project(project(project(blank(NEED_ID), registered), linked), event("org_matched"))
+    assert early["status"] == "linking"
+    short = project(project(blank(NEED_ID), registered), event("worker_unavailable"))
+    assert short["status"] == "linking"
+    escalated = _event("community", "need_escalated", {"missing": ["worker"], "escalated_to": DISTRICT})
+    assert project(short, escalated)["status"] == "escalated"
