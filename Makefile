@@ -25,7 +25,7 @@ run: $(STAMP) $(STORE_STAMP) events-page broker ## the five services and the gat
 
 # the e2e tier a second time, on the process topology (README, "Tests"); the gateway's HTTP
 # surface alone (input, keys, contract, fuzz, the docs pages, overload) and the broker-restart tests run once, on containers
-SURFACE := test_hostile_input test_keys_and_scopes test_api_contract test_inventory test_fuzz test_docs_page test_overload test_failures
+SURFACE := test_hostile_input test_keys_and_scopes test_owner_checks test_api_contract test_inventory test_fuzz test_docs_page test_overload test_failures
 
 test: $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK) $(EVENTS_PAGE) browser prometheus ## the whole suite, against the real broker and the local store server
 	./deploy/ensure-broker.sh --management

@@ -52,7 +52,7 @@ def _run(name, label, options, progress, store, logs):
                         if store else None)
             idle = idle["cores"]
             progress(f"{label}: idle, the processes use {sum(idle.values()):.2f} cores")
-            messages0 = vhost.settled_message_stats()
+            messages0 = vhost.settled_message_stats(options.settle_seconds)
             steps, linked_ids, profiled = [], [], None
             for rate in options.rates:
                 profiling = spy.linkage(options, procs, name, rate)
@@ -80,7 +80,8 @@ def _run(name, label, options, progress, store, logs):
                 vhost.idle(60)
                 if figures["saturated"]:
                     break
-            messages = _messages(messages0, vhost.settled_message_stats(), sum(s["linked"] for s in steps))
+            messages = _messages(messages0, vhost.settled_message_stats(options.settle_seconds),
+                                 sum(s["linked"] for s in steps))
             progress(f"{label}: the broker's counters: {report.fmt(messages['per_need']['published'])} messages "
                      f"published and {report.fmt(messages['per_need']['delivered'])} delivered per linked need")
             load.close()

@@ -26,7 +26,8 @@ class Options:
     read_rate: float = 1000.0
     read_clients: int = 16
     overload: float = 3.0                          # then paced at this × the flow's own closed loop (0: not)
-    overload_senders: int = 256                    # more than a gateway's WUSHE_MAX_IN_FLIGHT (128)
+    overload_senders: int = 256                    # more than a gateway admits at once (WUSHE_MAX_IN_FLIGHT)
+    settle_seconds: float = 6.0                    # the broker's counters read until two this far apart agree
     station_share: float = 0.5
     flows: tuple = ("floor", "wushe")
     stores: tuple = STORES                         # ours on the embedded store, the local store server, or both
