@@ -53,7 +53,7 @@ def _run(name, label, options, progress, store, logs):
             idle = idle["cores"]
             progress(f"{label}: idle, the processes use {sum(idle.values()):.2f} cores")
             messages0 = vhost.settled_message_stats(options.settle_seconds)
-            steps, linked_ids, profiled = [], [], None
+            steps, linked_ids, profiled, messages = [], [], None, None
             for rate in options.rates:
                 profiling = spy.linkage(options, procs, name, rate)
                 cpu0, ops0 = procs.cpu(), store.counters() if store else None
@@ -78,10 +78,13 @@ def _run(name, label, options, progress, store, logs):
                             f"{report.fmt(figures['store']['cpu_ms_per_need'])} CPU ms a need" if store else "")
                          + ("  (saturated)" if figures["saturated"] else ""))
                 vhost.idle(60)
+                if messages is None:
+                    # over the first, lowest load only, which every flow keeps up with: past
+                    # saturation needs still unlinked would count their messages to the linked ones
+                    messages = _messages(messages0, vhost.settled_message_stats(options.settle_seconds),
+                                         figures["linked"], rate)
                 if figures["saturated"]:
                     break
-            messages = _messages(messages0, vhost.settled_message_stats(options.settle_seconds),
-                                 sum(s["linked"] for s in steps))
             progress(f"{label}: the broker's counters: {report.fmt(messages['per_need']['published'])} messages "
                      f"published and {report.fmt(messages['per_need']['delivered'])} delivered per linked need")
             load.close()
@@ -106,14 +109,14 @@ def _drain(load, step, seconds):
         time.sleep(0.1)
 
 
-def _messages(before, after, linked):
-    """The vhost's messages over the linkage steps (the reads are not in it), per linked need:
+def _messages(before, after, linked, rate):
+    """The vhost's messages over the first linkage step (at `rate`), per linked need:
     everything the broker counted there — the services' events, RPCs and their replies, retries,
     and the bench's own station reports and its listeners' deliveries (the floor's run has the
     same)."""
     (start, settled0), (end, settled1) = before, after
     moved = {k: end[k] - start[k] for k in end}
-    return {**moved, "linked": linked, "settled": settled0 and settled1,
+    return {**moved, "linked": linked, "offered_per_s": rate, "settled": settled0 and settled1,
             "per_need": {k: round(v / linked, 2) if linked else None for k, v in moved.items()}}
 
 

@@ -75,7 +75,8 @@ def print_messages(flow, data):
     m = data.get("messages")
     if not m:
         return
-    print(f"  {flow}: broker messages per linked need (RabbitMQ's vhost counters over the steps; the bench's "
+    print(f"  {flow}: broker messages per linked need (RabbitMQ's vhost counters over the {m['offered_per_s']:g}/s "
+          "step; the bench's "
           f"station reports and listeners included, as in every flow): published {fmt(m['per_need']['published'])}, "
           f"delivered {fmt(m['per_need']['delivered'])} ({m['published']:,} and {m['delivered']:,} for "
           f"{m['linked']:,} needs" + ("" if m["settled"] else "; the counters had not settled") + ")")
