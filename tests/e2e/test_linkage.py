@@ -69,8 +69,9 @@ def test_thirty_concurrent_needs_share_a_hundred_kilos_exactly(platform):
     ids = list(pool.imap(lambda i: ok(platform.post("/needs", need(volunteers=0, worker=False, rice=5,
                                                                      organisation=False)), 202)["id"],
                          range(30)))
-    views = [platform.wait_need(i, lambda n: n["linkage"]["resources"]["state"] in ("pledged", "shortfall"))
-             for i in ids]
+    # settled: the part folded, and the community's word on the need (linked or escalated) projected
+    views = [platform.wait_need(i, lambda n: n["linkage"]["resources"]["state"] in ("pledged", "shortfall")
+                                and n["status"] not in ("registered", "linking")) for i in ids]
     states = [v["linkage"]["resources"]["state"] for v in views]
     assert states.count("pledged") == 20
     assert states.count("shortfall") == 10
