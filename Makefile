@@ -18,10 +18,11 @@ ASYNCAPI_CHECK := deploy/asyncapi-check/node_modules/.package-lock.json
 # deploy/events-page/): the gateway serves its standalone bundle at /api/v1/event-docs
 EVENTS_PAGE := deploy/events-page/node_modules/.package-lock.json
 
-.PHONY: installed run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker browser prometheus events-page clean
+.PHONY: edge installed run test e2e-processes unit dlq chaos bench asyncapi demo seed install store broker browser prometheus events-page clean
 
-run: $(STAMP) $(STORE_STAMP) events-page broker ## the five services and the gateway, a process each, on the local store under var/, with the demo data (SCALE="volunteers=2 charity=2")
-	$(PY) -m wushe.ops.cli run $(if $(SCALE),--scale "$(subst $(space),$(comma),$(strip $(SCALE)))")
+run: $(STAMP) $(STORE_STAMP) events-page broker ## the five services and the gateway, a process each, on the local store under var/, with the demo data (SCALE="volunteers=2 charity=2", EDGE=8080: HAProxy in front of the gateways)
+	$(if $(EDGE),./deploy/ensure-edge.sh)
+	$(PY) -m wushe.ops.cli run $(if $(SCALE),--scale "$(subst $(space),$(comma),$(strip $(SCALE)))") $(if $(EDGE),--edge $(EDGE))
 
 # the e2e tier a second time, on the process topology (README, "Tests"); the gateway's HTTP
 # surface alone (input, keys, contract, fuzz, the docs pages, overload) and the broker-restart tests run once, on containers
@@ -32,7 +33,7 @@ SURFACE := test_hostile_input test_keys_and_scopes test_owner_checks test_api_co
 installed:
 	$(MAKE) -j4 $(STAMP) $(STORE_STAMP) $(ASYNCAPI_CHECK) $(EVENTS_PAGE)
 
-test: installed browser prometheus ## the whole suite, against the real broker and the local store server
+test: installed browser prometheus edge ## the whole suite, against the real broker and the local store server
 	./deploy/ensure-broker.sh --management
 	$(PY) -m pytest $(PYTEST_ARGS)
 	WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest tests/e2e $(foreach m,$(SURFACE),--ignore=tests/e2e/$(m).py) $(PYTEST_ARGS)
@@ -48,9 +49,12 @@ chaos: $(STAMP) $(STORE_STAMP) ## the full chaos run (CHAOS_ARGS="--needs 2000 -
 	./deploy/ensure-broker.sh --management
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
-bench: $(STAMP) $(STORE_STAMP) ## the linkage under paced load beside the framework's floor (BENCH_ARGS="--quick", "--scale gateway=2", "--profile community")
+bench: $(STAMP) $(STORE_STAMP) edge ## the linkage under paced load beside the framework's floor (BENCH_ARGS="--quick", "--scale gateway=2", "--profile community")
 	./deploy/ensure-broker.sh --management
 	$(PY) -m tests.bench $(BENCH_ARGS)
+
+edge: ## HAProxy (Debian's package), the edge in front of the gateways (deploy/edge/)
+	./deploy/ensure-edge.sh
 
 dlq: $(STAMP) ## list dead-lettered messages (replay: .venv/bin/wushe dlq replay SERVICE [ID …])
 	$(PY) -m wushe.ops.cli dlq list

@@ -26,7 +26,9 @@ SERVICES = ("community", "orgs", "workers", "volunteers", "charity")
 PROCESSES = SERVICES + ("gateway",)
 # series the rules and panels may read that the code does not export: Prometheus's own `up` and
 # RabbitMQ's rabbitmq_prometheus plugin's alarms (served on :15692)
-NOT_OURS = {"up", "rabbitmq_alarms_memory_used_watermark", "rabbitmq_alarms_free_disk_space_watermark"}
+NOT_OURS = {"up", "rabbitmq_alarms_memory_used_watermark", "rabbitmq_alarms_free_disk_space_watermark",
+            # HAProxy's own exporter (the edge): tests/e2e/test_overload.py reads it off a running one
+            "haproxy_frontend_http_responses_total"}
 K8S_VERSION = "1.30.0"  # the oldest minor the manifests target (autoscaling/v2, policy/v1)
 
 
@@ -367,3 +369,35 @@ def test_exported_names_come_from_the_registry():
     names = exported()
     assert {"wushe_needs_total", "wushe_http_request_seconds_bucket", "wushe_outbox_backlog",
             "wushe_need_linkage_seconds_bucket", "wushe_broker_connected", "wushe_stations_noncompliant"} <= names
+
+
+# --- the edge (HAProxy) --------------------------------------------------------------------------
+
+HAPROXY = shutil.which("haproxy")
+NO_HAPROXY = "haproxy is not installed: ./deploy/ensure-edge.sh installs Debian's haproxy package"
+
+
+@pytest.mark.skipif(not HAPROXY, reason=NO_HAPROXY)
+@pytest.mark.parametrize("gateways", ["compose", "run"])
+def test_haproxy_accepts_the_edge_with_the_gateways_of_compose_and_of_wushe_run(gateways, tmp_path):
+    from wushe.ops.edge import CONFIG, gateways_config
+    second = DEPLOY / "edge/gateways-compose.cfg"
+    if gateways == "run":
+        second = tmp_path / "gateways.cfg"
+        second.write_text(gateways_config([8000, 8001]))
+    out = subprocess.run([HAPROXY, "-c", "-f", str(CONFIG), "-f", str(second)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Configuration file is valid" in out.stdout
+
+
+def test_in_compose_integrators_reach_the_gateways_through_the_edge_and_it_is_scraped():
+    services = compose()
+    assert "ports" not in services["gateway"]  # replicas of it, behind the edge, publish nothing
+    edge = services["edge"]
+    assert edge["ports"] == ["8000:8080"] and edge["environment"]["WUSHE_EDGE_BIND"] == ":8080"
+    assert edge["depends_on"] == {"gateway": {"condition": "service_healthy"}}
+    assert "gateways-compose.cfg" in " ".join(edge["command"])
+    targets = {t for job in load("prometheus/prometheus.yml")["scrape_configs"]
+               for group in job.get("static_configs", []) for t in group["targets"]}
+    assert f"edge:{edge['environment']['WUSHE_EDGE_METRICS_BIND'].rsplit(':', 1)[1]}" in targets

@@ -1,6 +1,8 @@
 """Overload that sheds (README, "Overload sheds"): a gateway process serves at most WUSHE_MAX_IN_FLIGHT
 requests at once; one more is answered at once with a 503 problem and Retry-After, never queued,
-while probes and scrapes are still answered. Containers only: a route is slowed in this process."""
+while probes and scrapes are still answered. The edge (HAProxy, deploy/edge/) in front holds a
+gateway to its share and refuses the rest with the same 503. Containers only: a route is slowed
+in this process."""
 import time
 
 import eventlet
@@ -8,6 +10,7 @@ import pytest
 import requests
 
 from gateway import docs
+from tests.netports import free_port
 
 pytestmark = pytest.mark.e2e
 LIMIT = 3
@@ -58,3 +61,75 @@ def test_past_its_limit_a_gateway_sheds_at_once_and_still_answers_probes(slow_pl
     assert shed_so_far(base) - shed_before == 5
     # and once they are answered, the gateway takes requests again
     assert requests.get(base + "/api/v1/openapi.json", timeout=10).status_code == 200
+
+
+def edge_refused_so_far(edge):
+    """HAProxy's own count of the 5xx its integrators' frontend answered (its Prometheus exporter)."""
+    text = requests.get(edge.metrics_url, timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("haproxy_frontend_http_responses_total{") and 'proxy="integrators"' in line
+               and 'code="5xx"' in line)
+
+
+@pytest.fixture
+def edge_in_front(slow_platform):
+    """The edge (deploy/edge/haproxy.cfg) in front of the slowed gateway, giving it two requests
+    at once (below its own limit of three) and queueing two more."""
+    from wushe.ops.edge import Edge
+    port = int(slow_platform.base.rsplit(":", 1)[1])
+    settings = {"WUSHE_EDGE_PER_GATEWAY": "2", "WUSHE_EDGE_QUEUE": "2", "WUSHE_EDGE_WAIT": "10s"}
+    with Edge([port], free_port(), metrics_bind=f"127.0.0.1:{free_port()}", settings=settings) as edge:
+        yield slow_platform, edge
+
+
+@pytest.mark.in_process("it slows the gateway's code in this process")
+def test_the_edge_holds_a_gateway_to_its_share_and_refuses_the_rest_at_once(edge_in_front):
+    platform, edge = edge_in_front
+
+    def get(path):
+        started = time.monotonic()
+        answer = requests.get(edge.url + path, timeout=20)
+        return path, answer, time.monotonic() - started
+
+    shed_before, refused_before = shed_so_far(platform.base), edge_refused_so_far(edge)
+    pool = eventlet.GreenPool()
+    first = [pool.spawn(get, "/api/v1/docs") for _ in range(2)]     # at the gateway
+    eventlet.sleep(0.3)
+    queued = [pool.spawn(get, "/api/v1/docs") for _ in range(2)]    # waiting at the edge
+    eventlet.sleep(0.3)
+    extra = [pool.spawn(get, "/api/v1/docs") for _ in range(3)]     # beyond the queue
+    answers = {"first": [g.wait() for g in first], "queued": [g.wait() for g in queued],
+               "extra": [g.wait() for g in extra]}
+
+    for _, answer, took in answers["extra"]:  # the gateway's own 503, from the edge, at once
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Content-Type"].startswith("application/problem+json")
+        assert answer.headers["Retry-After"] == "1"
+        assert answer.json() == {"type": "https://wushe.dev/problems/503", "title": "Service unavailable",
+                                 "status": 503, "detail": "the gateway is at capacity; try again shortly"}
+        assert took < 0.5
+    # the queued waited for the first two, and were served: nothing reached the gateway beyond
+    # its share, so it shed nothing itself
+    assert [a.status_code for _, a, _ in answers["first"] + answers["queued"]] == [200] * 4
+    assert all(took > 1.5 for _, _, took in answers["queued"])
+    assert shed_so_far(platform.base) == shed_before
+    assert edge_refused_so_far(edge) - refused_before == 3
+    assert requests.get(edge.url + "/healthz", timeout=10).status_code == 200
+
+
+@pytest.mark.in_process("it slows the gateway's code in this process")
+def test_a_request_that_waits_at_the_edge_its_longest_gets_the_gateways_503(slow_platform):
+    from wushe.ops.edge import Edge
+    port = int(slow_platform.base.rsplit(":", 1)[1])
+    settings = {"WUSHE_EDGE_PER_GATEWAY": "1", "WUSHE_EDGE_WAIT": "300ms"}
+    with Edge([port], free_port(), metrics_bind=f"127.0.0.1:{free_port()}", settings=settings) as edge:
+        pool = eventlet.GreenPool()
+        busy = pool.spawn(requests.get, edge.url + "/api/v1/docs", timeout=20)
+        eventlet.sleep(0.3)
+        started = time.monotonic()
+        waited = requests.get(edge.url + "/api/v1/docs", timeout=20)
+        took = time.monotonic() - started
+        assert busy.wait().status_code == 200
+    assert waited.status_code == 503 and 0.25 < took < 0.9
+    assert waited.headers["Content-Type"].startswith("application/problem+json")
+    assert waited.headers["Retry-After"] == "1" and waited.json()["status"] == 503

@@ -1,6 +1,7 @@
 """`wushe run` (what `make run` starts) as a station would use it: up as a process per party on the
-local store, a need with a resident registered, Ctrl-C, started again — everything is still there,
-the resident readable, the demo not loaded a second time, and nothing left running in between."""
+local store, a need with a resident registered, Ctrl-C, started again (with the edge in front of
+the gateway) — everything is still there, the resident readable, the demo not loaded a second
+time, and nothing left running in between."""
 import os
 import signal
 import subprocess
@@ -19,9 +20,9 @@ RESIDENT = {"name": "欧阳娜娜", "phone": "13800005678", "address": "天津�
 
 
 class Run:
-    def __init__(self, env, out):
+    def __init__(self, env, out, *args):
         self.out = out
-        self.process = subprocess.Popen([sys.executable, "-m", "wushe.ops.cli", "run"], env=env,
+        self.process = subprocess.Popen([sys.executable, "-m", "wushe.ops.cli", "run", *args], env=env,
                                         stdout=open(out, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_banner(self, timeout=120):
@@ -75,9 +76,15 @@ def test_make_run_keeps_every_record_across_a_restart_and_leaves_nothing_running
     assert not [p.pid for p in first.children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert "the data is kept in" in first.text()
 
-    second = Run(env, tmp_path / "second.out")
+    # the second time with the edge in front of the gateway: integrators come through it
+    edge_port = free_port()
+    second = Run(dict(env, WUSHE_EDGE_METRICS_BIND=f"127.0.0.1:{free_port()}"), tmp_path / "second.out",
+                 "--edge", str(edge_port))
+    base = f"http://127.0.0.1:{edge_port}/api/v1"
     try:
         second.wait_banner()
+        assert f"edge       http://127.0.0.1:{edge_port} (HAProxy)" in second.text()
+        assert any(p.name() == "haproxy" for p in second.children)
         assert second.text().split("admin key", 1)[1].split()[0] == key  # kept with the data
         assert "loaded at the first start" in second.text()
         after = ok(session.get(f"{base}/needs/{need_id}", timeout=10), 200)

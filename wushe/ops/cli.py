@@ -63,8 +63,11 @@ def run(args):
     if unknown:
         raise SystemExit(f"wushe: no service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
     mode = store_mode(env)
+    if args.edge and (args.services or mode == "memory"):
+        raise SystemExit("wushe: --edge fronts the gateway processes of the process topology: drop --services "
+                         "and WUSHE_STORE=memory")
     if args.scale or (not args.services and mode != "memory"):
-        return run_processes(args.scale, chosen, env, mode)
+        return run_processes(args.scale, chosen, env, mode, edge_port=args.edge)
     return run_in_process(chosen, env, mode)
 
 
@@ -110,10 +113,12 @@ def run_in_process(chosen, env, mode):
     runner.stop()
 
 
-def run_processes(spec, chosen, env, mode):
+def run_processes(spec, chosen, env, mode, edge_port=None):
     """The real topology: a process per service instance (`--scale volunteers=2`, see
     wushe.ops.scale) on a shared store — the local store server, started here and stopped last,
-    unless MONGO_URI names a MongoDB."""
+    unless MONGO_URI names a MongoDB; with `edge_port`, HAProxy in front of the gateways there
+    (wushe.ops.edge), started once they answer and stopped first."""
+    from wushe.ops import edge as edges
     from wushe.ops import local, scale
     counts = scale.parse(spec, chosen)
     deployment = local.Deployment(env) if mode == "local" else None
@@ -124,14 +129,21 @@ def run_processes(spec, chosen, env, mode):
         deployment.server.start()
     env.setdefault("WUSHE_ADMIN_KEY", secrets.token_urlsafe(24))
     planned = scale.plan(counts, env)
+    gateways = scale.gateway_ports(planned)
+    edge = edges.Edge(gateways, edge_port, log_path=deployment.folder / "log" / "edge.log" if deployment else None) \
+        if edge_port else None
+    if edge and not edges.program():
+        raise SystemExit("wushe: --edge needs HAProxy: `apt-get install haproxy` (Debian), or set WUSHE_HAPROXY")
 
     def ready():
-        gateways = scale.gateway_ports(planned)
         for port in gateways:
             _wait_healthy(f"http://127.0.0.1:{port}", seconds=60)
         if not gateways:
             return
         base_url = f"http://127.0.0.1:{gateways[0]}"
+        if edge:
+            edge.start()
+            base_url = edge.url
         loaded = None
         if env.get("WUSHE_DEMO", "1") != "0" and len(chosen) == len(SERVICES):
             if deployment and deployment.demo_marker.exists():
@@ -143,16 +155,24 @@ def run_processes(spec, chosen, env, mode):
         labels = [label for label, _, _ in planned]
         _banner(base_url, env, loaded, mode, f"{len(labels)}, one per service instance ({', '.join(labels)})",
                 deployment)
-        if len(gateways) > 1:
-            print(f"  gateways   ports {', '.join(map(str, gateways))} (put a load balancer in front)", flush=True)
+        if edge:
+            print(f"  edge       {edge.url} (HAProxy) in front of the gateways on ports "
+                  f"{', '.join(map(str, gateways))}; its metrics: {edge.metrics_url}", flush=True)
+        elif len(gateways) > 1:
+            print(f"  gateways   ports {', '.join(map(str, gateways))} (put a load balancer in front: --edge)",
+                  flush=True)
 
-    def watch_store():
+    def tend():
         if deployment and not deployment.server.running():
             print("wushe: the store server exited; starting it again", file=sys.stderr, flush=True)
             deployment.server.restart()
+        if edge and edge.process and not edge.running():
+            print("wushe: the edge exited; starting it again", file=sys.stderr, flush=True)
+            edge.stop()
+            edge.start()
 
     try:
-        scale.supervise(planned, on_ready=ready, tend_also=watch_store)
+        scale.supervise(planned, on_ready=ready, tend_also=tend, before_stop=edge.stop if edge else None)
     finally:
         if deployment:
             deployment.server.stop()
@@ -226,6 +246,9 @@ def main(argv=None):
                             default=[], help=f"run these ({', '.join(SERVICES)}) in this one process")
     run_parser.add_argument("--scale", default="", metavar="SERVICE=N[,…]",
                             help="one process per service, N of those named (instances need a shared MONGO_URI)")
+    run_parser.add_argument("--edge", type=int, nargs="?", const=8080, default=None, metavar="PORT",
+                            help="HAProxy in front of the gateways, on PORT (8080): it refuses what they cannot "
+                                 "take at once, cheaply, and spreads requests over several (deploy/edge/)"),
     dlq_parser = sub.add_parser("dlq", help="list, show or replay dead-lettered messages")
     dlq_parser.add_argument("action", choices=["list", "show", "replay"])
     dlq_parser.add_argument("service", nargs="?", choices=list(SERVICES))

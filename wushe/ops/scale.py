@@ -161,10 +161,11 @@ class Supervisor:
                     self.running[label].wait()
 
 
-def supervise(processes, on_ready=None, tend_also=None):
+def supervise(processes, on_ready=None, tend_also=None, before_stop=None):
     """Start them, keep them running until SIGINT or SIGTERM, then stop them all.
 
-    `tend_also()` runs in the same loop (the local store server's own watch)."""
+    `tend_also()` runs in the same loop (the local store server's own watch); `before_stop()`
+    runs before they are stopped (the edge in front of the gateways)."""
     supervisor = Supervisor(processes)
     signals = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -180,6 +181,8 @@ def supervise(processes, on_ready=None, tend_also=None):
                 tend_also()
             time.sleep(0.5)
     finally:
+        if before_stop:
+            before_stop()
         supervisor.stop()
 
 
