@@ -42,6 +42,8 @@ def parse(argv):
     p.add_argument("--read-clients", type=int, default=defaults.read_clients)
     p.add_argument("--overload", type=float, default=defaults.overload,
                    help="then reads paced at this × the flow's own closed-loop rate (0: none; default %(default)s)")
+    p.add_argument("--no-edge", action="store_true",
+                   help="skip the reads again through the edge (HAProxy, deploy/edge/) in front of each flow's gateways")
     p.add_argument("--station-share", type=float, default=defaults.station_share,
                    help="the share of needs reported by station hotlines (the rest: POST /needs)")
     p.add_argument("--flows", default="floor,wushe", help="floor, wushe or both")
@@ -62,7 +64,7 @@ def parse(argv):
     args = p.parse_args(argv)
     options = Options(rates=args.rates, step_seconds=args.step_seconds, drain_seconds=args.drain_seconds,
                       reads_seconds=args.reads_seconds, read_rate=args.read_rate, read_clients=args.read_clients,
-                      overload=args.overload,
+                      overload=args.overload, edge=not args.no_edge,
                       station_share=args.station_share, flows=tuple(f for f in args.flows.split(",") if f),
                       stores=STORES if args.store == "both" else (args.store,),
                       local_scale_out=not args.no_local_scale_out,
@@ -111,19 +113,22 @@ def _verdicts(ours, floor, ratios, messages):
             out[f"reads ≥ {TARGETS['reads_ratio']} × floor, {label}"] = (ratios[key] >= TARGETS["reads_ratio"],
                                                                          f"{ratios[key]:.2f}×")
     reads = ours.get("reads") or {}
-    paced = reads.get("paced")
-    if paced:
-        late = paced["requests"] - paced["within_1s"]
-        out[f"paced {paced['offered_per_s']:g}/s: every request answered or shed within 1 s"] = (
-            late == 0, f"{paced['requests'] - late:,} of {paced['requests']:,} within 1 s ({paced['shed']:,} shed, "
-                       f"{paced['unanswered']:,} unanswered), p99 {x(paced['latency_ms']['p99'])} ms")
-    over = reads.get("overload")
-    if over:
-        late = over["requests"] - over["within_1s"]
-        out[f"{over['offered_per_s']:,.0f}/s, past capacity: all within 1 s, goodput ≥ {TARGETS['goodput_ratio']}×"] = (
-            late == 0 and (over["goodput_ratio"] or 0) >= TARGETS["goodput_ratio"],
-            f"{over['requests'] - late:,} of {over['requests']:,} within 1 s ({over['shed']:,} shed, "
-            f"{over['unanswered']:,} unanswered), goodput {x(over['goodput_ratio'])}×")
+    for where, steps in (("", reads), (", behind the edge", reads.get("edge") or {})):
+        paced = steps.get("paced")
+        if paced:
+            late = paced["requests"] - paced["within_1s"]
+            out[f"paced {paced['offered_per_s']:g}/s{where}: every request answered or shed within 1 s"] = (
+                late == 0, f"{paced['requests'] - late:,} of {paced['requests']:,} within 1 s ({paced['shed']:,} shed, "
+                           f"{paced['unanswered']:,} unanswered), p99 {x(paced['latency_ms']['p99'])} ms")
+        over = steps.get("overload")
+        if over:
+            late = over["requests"] - over["within_1s"]
+            out[f"{over['offered_per_s']:,.0f}/s, past capacity{where}: all within 1 s, "
+                f"goodput ≥ {TARGETS['goodput_ratio']}×"] = (
+                late == 0 and (over["goodput_ratio"] or 0) >= TARGETS["goodput_ratio"],
+                f"{over['requests'] - late:,} of {over['requests']:,} within 1 s ({over['shed']:,} shed, "
+                f"{over['unanswered']:,} unanswered), goodput {x(over['goodput_ratio'])}×, "
+                f"{x(over.get('goodput_per_gateway_core_ratio'))}× per gateway core")
     if messages and messages["published"]["difference"] is not None:
         published = messages["published"]
         out[f"messages published per need within {TARGETS['messages_over_floor']:g} of floor's"] = (
@@ -146,6 +151,7 @@ def main(argv=None):
         report.print_store(flow, data)
         report.print_messages(flow, data)
         report.print_reads(flow, data.get("reads"))
+        report.print_reads(f"{flow}, behind the edge", (data.get("reads") or {}).get("edge"))
     report.print_scale_out(result.get("scale_out", {}))
     report.print_topologies(result.get("topologies"))
     x = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731 — ratios want two decimals

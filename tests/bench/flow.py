@@ -6,6 +6,7 @@ import os
 import secrets
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 from tests.bench import report, spy
@@ -13,6 +14,7 @@ from tests.bench import store as local_store
 from tests.bench.load import Flow, Load, Reads
 from tests.bench.platform import Processes, Vhost, seed
 from tests.netports import free_port
+from wushe.ops.edge import Edge
 
 
 def label_of(name, local):
@@ -195,13 +197,12 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
     name = flow.name
     ok = lambda rs: [lat for lat, status in rs if status == 200]  # noqa: E731
 
-    def closed(ids, label):
+    def closed(ids, label, via=flow):
         progress(f"{name}: GET /needs/{{id}} ({label}), {options.read_clients} clients for {options.reads_seconds:g} s")
         cpu0, ops0 = procs.cpu(), store.counters() if store else None
-        results, elapsed = Reads(flow, ids).closed(options.read_clients, options.reads_seconds)
+        results, elapsed = Reads(via, ids).closed(options.read_clients, options.reads_seconds)
         cpu1, ops1 = procs.cpu(), store.counters() if store else None
-        busy = {label: round((cpu1[label] - cpu0.get(label, 0.0)) / elapsed, 2) for label in cpu1
-                if cpu1[label] - cpu0.get(label, 0.0) > 0.01 * elapsed}
+        busy = _busy(cpu0, cpu1, elapsed)
         out = {"clients": options.read_clients, "requests": len(results), "needs": label,
                "per_s": round(len(ok(results)) / elapsed, 1), "errors": len(results) - len(ok(results)),
                "latency_ms": report.latencies_ms(ok(results)), "cpu_cores": busy}
@@ -213,9 +214,21 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
     plain = [n for n in need_ids if n not in with_resident]
     if plain and len(plain) < len(need_ids):
         out["closed_without_resident"] = closed(plain, "without a resident")
-    def paced(rate, senders, label):
+    def past_capacity(closed, where="", via=flow):
+        # the flow's own closed-loop rate times `overload`, from more senders than a gateway
+        # serves at once, so that it must shed; goodput against that closed loop, and per core
+        # the gateways had (the load generator and the edge take cores from them on this box)
+        over = paced(options.overload * closed["per_s"], options.overload_senders,
+                     f" ({options.overload:g}× its closed loop){where}", via)
+        over["goodput_ratio"] = _ratio(over["per_s"], closed["per_s"])
+        over["goodput_per_gateway_core_ratio"] = _ratio(_per_gateway_core(over), _per_gateway_core(closed))
+        return over
+
+    def paced(rate, senders, label, via=flow):
         progress(f"{name}: GET /needs/{{id}} paced at {rate:,.0f}/s{label} for {options.reads_seconds:g} s")
-        results, elapsed = Reads(flow, need_ids).paced(rate, options.reads_seconds, senders=senders)
+        cpu0 = procs.cpu()
+        results, elapsed = Reads(via, need_ids).paced(rate, options.reads_seconds, senders=senders)
+        busy = _busy(cpu0, procs.cpu(), elapsed)
         # answered (200), shed at once (503, Retry-After), or unanswered: not sent within 5 s of
         # its due time, or no answer at all; "within_1s" counts the answered and the shed that
         # came within 1 s of their due time
@@ -225,13 +238,43 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
                 "per_s": round(len(ok(results)) / elapsed, 1), "shed": shed, "unanswered": unanswered,
                 "errors": len(results) - len(ok(results)) - shed - unanswered,
                 "within_1s": sum(1 for lat in by({200, 503}) if lat <= 1.0),
-                "latency_ms": report.latencies_ms([lat for lat, _ in results])}
+                "latency_ms": report.latencies_ms([lat for lat, _ in results]), "cpu_cores": busy}
     out["paced"] = paced(options.read_rate, 64, "")
     if options.overload:
-        # past capacity: the flow's own closed-loop rate times `overload`, from more senders than
-        # a gateway serves at once, so that it must shed; goodput against its closed loop
-        over = paced(options.overload * out["closed"]["per_s"], options.overload_senders,
-                     f" ({options.overload:g}× its closed loop)")
-        over["goodput_ratio"] = round(over["per_s"] / out["closed"]["per_s"], 2) if out["closed"]["per_s"] else None
-        out["overload"] = over
+        out["overload"] = past_capacity(out["closed"])
+    if options.edge:
+        out["edge"] = _behind_the_edge(flow, options, need_ids, progress, procs, closed, paced, past_capacity)
+    return out
+
+
+def _per_gateway_core(reads):
+    cores = sum(v for k, v in reads["cpu_cores"].items() if k.split("#")[0] == "gateway")
+    return reads["per_s"] / cores if cores else None
+
+
+def _ratio(a, b):
+    return round(a / b, 2) if a is not None and b else None
+
+
+def _busy(cpu0, cpu1, elapsed):
+    """Cores each process used over `elapsed` (those that used more than 1 % of one)."""
+    return {label: round((cpu1[label] - cpu0.get(label, 0.0)) / elapsed, 2) for label in cpu1
+            if cpu1[label] - cpu0.get(label, 0.0) > 0.01 * elapsed}
+
+
+def _behind_the_edge(flow, options, need_ids, progress, procs, closed, paced, past_capacity):
+    """The same reads through the edge (HAProxy, deploy/edge/) in front of the flow's gateways:
+    closed loop, paced, and past the closed loop measured through it."""
+    with Edge(flow.ports, free_port(), metrics_bind=f"127.0.0.1:{free_port()}",
+              log_path=Path(options.out) / "logs" / f"{flow.name}-edge.log") as edge:
+        progress(f"{flow.name}: behind the edge (HAProxy on port {edge.port}, in front of {len(flow.ports)} gateway(s))")
+        via = replace(flow, ports=[edge.port])
+        procs.watch["edge"] = edge.process.pid  # its CPU among the cores busy
+        try:
+            out = {"closed": closed(need_ids, "all, behind the edge", via),
+                   "paced": paced(options.read_rate, 64, " behind the edge", via)}
+            if options.overload:
+                out["overload"] = past_capacity(out["closed"], " behind the edge", via)
+        finally:
+            procs.watch.pop("edge", None)
     return out

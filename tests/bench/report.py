@@ -108,7 +108,8 @@ def print_reads(flow, reads):
               f"p50 {fmt(r['latency_ms']['p50'])} ms  p99 {fmt(r['latency_ms']['p99'])} ms  errors {r['errors']}"
               + (f"\n      of {r['requests']:,}: answered {r['requests'] - r['shed'] - r['unanswered'] - r['errors']:,}, "
                  f"shed (503) {r['shed']:,}, unanswered {r['unanswered']:,}; within 1 s {r['within_1s']:,}"
-                 + (f"; goodput {fmt(r['goodput_ratio'])}× the closed loop, from {r['senders']} senders"
+                 + (f"; goodput {fmt(r['goodput_ratio'])}× the closed loop "
+                    f"({fmt(r.get('goodput_per_gateway_core_ratio'))}× per gateway core), from {r['senders']} senders"
                     if mode == "overload" else "")
                  if mode in ("paced", "overload") and "shed" in r else "")
               + ("\n      cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores"].items())

@@ -27,6 +27,7 @@ class Options:
     read_clients: int = 16
     overload: float = 3.0                          # then paced at this × the flow's own closed loop (0: not)
     overload_senders: int = 256                    # more than a gateway admits at once (WUSHE_MAX_IN_FLIGHT)
+    edge: bool = True                              # the reads again through the edge (HAProxy) in front of the gateways
     settle_seconds: float = 6.0                    # the broker's counters read until two this far apart agree
     station_share: float = 0.5
     flows: tuple = ("floor", "wushe")

@@ -21,6 +21,7 @@ def test_make_bench_quick_writes_its_result(tmp_path):
         assert set(step["latency_ms"]) == {"p50", "p90", "p99"}
         assert flow["cpu_ms_per_need"]["gateway"] > 0
         assert flow["reads"]["closed"]["requests"] > 0
+        assert flow["reads"]["edge"]["closed"]["requests"] > 0  # and through the edge in front
         assert flow["messages"]["published"] > 0 and flow["messages"]["per_need"]["delivered"] > 0  # the broker's
     assert "saturation" in result["ratios"] and "saturation" in result["ratios_local"]
     store = result["flows"]["wushe-local"]["store"]
