@@ -176,6 +176,10 @@ class FloorGateway:
     def healthz(self, request):
         return _json(200, {"status": "ok"})
 
+    @http("GET", "/readyz")  # what the edge in front checks: the floor has nothing to be ready for
+    def readyz(self, request):
+        return _json(200, {"status": "ok"})
+
 
 _GATEWAY_SEES = dict(OUTCOMES, need_registered="community", need_linked="community")
 for _type, _source in _GATEWAY_SEES.items():  # the gateway projects every event: here, it does nothing

@@ -240,7 +240,7 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
                 "within_1s": sum(1 for lat in by({200, 503}) if lat <= 1.0),
                 "latency_ms": report.latencies_ms([lat for lat, _ in results]), "cpu_cores": busy}
     out["paced"] = paced(options.read_rate, 64, "")
-    if options.overload:
+    if options.overload and out["closed"]["per_s"]:  # nothing answered: no capacity to go past
         out["overload"] = past_capacity(out["closed"])
     if options.edge:
         out["edge"] = _behind_the_edge(flow, options, need_ids, progress, procs, closed, paced, past_capacity)
@@ -273,7 +273,7 @@ def _behind_the_edge(flow, options, need_ids, progress, procs, closed, paced, pa
         try:
             out = {"closed": closed(need_ids, "all, behind the edge", via),
                    "paced": paced(options.read_rate, 64, " behind the edge", via)}
-            if options.overload:
+            if options.overload and out["closed"]["per_s"]:
                 out["overload"] = past_capacity(out["closed"], " behind the edge", via)
         finally:
             procs.watch.pop("edge", None)

@@ -66,6 +66,9 @@ def run(args):
     if args.edge and (args.services or mode == "memory"):
         raise SystemExit("wushe: --edge fronts the gateway processes of the process topology: drop --services "
                          "and WUSHE_STORE=memory")
+    if args.edge:
+        from wushe.ops import edge
+        edge.required_program()
     if args.scale or (not args.services and mode != "memory"):
         return run_processes(args.scale, chosen, env, mode, edge_port=args.edge)
     return run_in_process(chosen, env, mode)
@@ -132,8 +135,6 @@ def run_processes(spec, chosen, env, mode, edge_port=None):
     gateways = scale.gateway_ports(planned)
     edge = edges.Edge(gateways, edge_port, log_path=deployment.folder / "log" / "edge.log" if deployment else None) \
         if edge_port else None
-    if edge and not edges.program():
-        raise SystemExit("wushe: --edge needs HAProxy: `apt-get install haproxy` (Debian), or set WUSHE_HAPROXY")
 
     def ready():
         for port in gateways:

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -24,6 +25,12 @@ def program(env=os.environ):
     """HAProxy's command: WUSHE_HAPROXY, or `haproxy` on the PATH (None when neither is there)."""
     candidate = env.get("WUSHE_HAPROXY") or shutil.which("haproxy")
     return candidate if candidate and os.access(candidate, os.X_OK) else None
+
+
+def required_program(env=os.environ):
+    """HAProxy's command, or the exit that says how to get it."""
+    return program(env) or sys.exit("wushe: the edge needs HAProxy: `apt-get install haproxy` (Debian, or "
+                                    "./deploy/ensure-edge.sh), or set WUSHE_HAPROXY")
 
 
 def gateways_config(ports, host="127.0.0.1"):
@@ -59,9 +66,7 @@ class Edge:
         return f"http://{host if host not in ('', '0.0.0.0') else '127.0.0.1'}:{port}/metrics"
 
     def command(self, backend_file):
-        haproxy = program()
-        if not haproxy:
-            raise SystemExit("wushe: the edge needs HAProxy: `apt-get install haproxy` (Debian), or set WUSHE_HAPROXY")
+        haproxy = required_program()
         # -db: stay in the foreground, so that it stops with the process that started it
         return [haproxy, "-db", "-f", str(CONFIG), "-f", str(backend_file)]
 
