@@ -6,7 +6,8 @@ at a few thousand needs, that scan was most of each service's CPU under `make be
 finds a document by `_id` through its `_id` index. This gives mongomock the same for filters
 that name one string `_id` (most of ours: needs, calls, cases, idempotency records), with the
 same answers: the document is the only one such a filter can match, and the whole filter is
-still tested against it. Other filters scan as before. And it copies JSON-shaped documents
+still tested against it. A filter that names a declared index's field finds its documents
+through that index (wushe.runtime.mongomock_indexes); other filters scan as before. And it copies JSON-shaped documents
 without the generic copy protocol (below). Only the embedded store is touched.
 """
 import copy
@@ -16,13 +17,19 @@ from mongomock import collection as _collection
 from mongomock import helpers as _helpers
 from mongomock.filtering import filter_applies
 
+from wushe.runtime import mongomock_indexes
+
 _scan = _collection.Collection._iter_documents
 
 
 def _iter_documents(self, filter):
-    key = filter.get("_id") if isinstance(filter, Mapping) else None
-    if not isinstance(key, str):
+    if not isinstance(filter, Mapping):
         return _scan(self, filter)
+    key = filter.get("_id")
+    if not isinstance(key, str):
+        # a declared index's field, if the filter names one (wushe.runtime.mongomock_indexes)
+        found = mongomock_indexes.candidates(self, filter)
+        return _scan(self, filter) if found is None else iter(found)
     store = self._store
     found = [store[key]] if key in store else []
     return (document for document in found if filter_applies(filter, document))
@@ -30,6 +37,7 @@ def _iter_documents(self, filter):
 
 def install():
     """Idempotent; called when the first embedded client is made."""
+    mongomock_indexes.install()
     _collection.Collection._iter_documents = _iter_documents
     _collection._copy_field = _copy_field
     _collection.copy = _Copying

@@ -1,0 +1,95 @@
+"""The embedded store's kept indexes (wushe.runtime.mongomock_indexes) answer exactly as
+mongomock's scan does — the same documents in the same order — through every kind of write."""
+import random
+
+import mongomock
+import pytest
+from mongomock import collection as mc
+
+from wushe.runtime import mongomock_indexes
+from wushe.runtime import mongomock_speedups as embedded
+
+NEEDS = [f"need-{i}" for i in range(60)]
+
+
+@pytest.fixture
+def calls():
+    embedded.install()
+    coll = mongomock.MongoClient().db.calls
+    coll.create_index("need_id", unique=True, sparse=True)
+    coll.create_index("cases.need_id")
+    coll.create_index([("state", 1), ("n", 1)])
+    coll.create_index("tags")
+    yield coll
+    mc.Collection._iter_documents = embedded._scan
+
+
+def filters(rng):
+    need = rng.choice(NEEDS)
+    return [{"need_id": need}, {"need_id": need, "state": "open"}, {"cases.need_id": need},
+            {"cases.need_id": need, "n": {"$gte": 3}}, {"state": rng.choice(["open", "filled"])},
+            {"tags": rng.choice(["a", "b", "c"])}, {"state": "open", "tags": "a"}, {"need_id": "nobody's"}]
+
+
+def a_document(rng, i):
+    return {"_id": f"call-{i}", "need_id": f"need-{i}", "state": rng.choice(["open", "filled"]),
+            "n": rng.randrange(6), "tags": rng.sample(["a", "b", "c"], rng.randrange(3)),
+            "cases": [{"need_id": rng.choice(NEEDS)} for _ in range(rng.randrange(3))]}
+
+
+def write(coll, rng, i):
+    """One write of each kind mongomock has: inserts, in-place updates ($set, $push, $pull,
+    $unset), replacement, upsert, update_many, find_one_and_*, delete, a unique-key rollback."""
+    target = {"_id": f"call-{rng.randrange(i + 1)}"}
+    kind = rng.randrange(10)
+    if kind == 0:
+        coll.insert_one({**a_document(rng, i), "need_id": f"need-new-{i}"})
+    elif kind == 1:
+        coll.update_one(target, {"$set": {"state": rng.choice(["open", "filled"]), "n": rng.randrange(6)}})
+    elif kind == 2:
+        coll.update_one(target, {"$push": {"cases": {"need_id": rng.choice(NEEDS)}, "tags": rng.choice("abc")}})
+    elif kind == 3:
+        coll.update_many({"state": "open", "n": {"$lt": 2}}, {"$pull": {"tags": "a"}, "$unset": {"need_id": ""}})
+    elif kind == 4:
+        coll.replace_one(target, {**a_document(rng, i), "_id": target["_id"], "need_id": f"need-replaced-{i}"})
+    elif kind == 5:
+        coll.update_one({"_id": f"call-upserted-{i}"}, {"$set": {"need_id": f"need-up-{i}", "tags": ["c"]}},
+                        upsert=True)
+    elif kind == 6:
+        coll.find_one_and_update({"cases.need_id": rng.choice(NEEDS)}, {"$set": {"cases": []}})
+    elif kind == 7:
+        coll.find_one_and_delete({"tags": rng.choice("abc")})
+    elif kind == 8:
+        coll.delete_many({"need_id": rng.choice(NEEDS)})
+    else:
+        taken = coll.find_one({"need_id": {"$exists": True}}, {"need_id": 1})
+        if taken:  # a duplicate of the unique need_id: refused, and the document rolled back
+            with pytest.raises(mongomock.DuplicateKeyError):
+                coll.update_one({"_id": {"$ne": taken["_id"]}, "need_id": {"$exists": True}},
+                                {"$set": {"need_id": taken["need_id"], "state": "moved"}})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_indexed_query_answers_as_the_scan_through_every_write(calls, seed):
+    rng = random.Random(seed)
+    calls.insert_many([a_document(rng, i) for i in range(40)])
+    compared = 0
+    for i in range(40, 200):
+        write(calls, rng, i)
+        for query in filters(rng):
+            scanned = list(embedded._scan(calls, query))
+            assert list(calls.find(query)) == scanned, (i, query)
+            assert calls.find_one(query) == (scanned[0] if scanned else None)
+            compared += 1
+    assert compared == 160 * 8
+
+
+def test_an_indexed_field_is_answered_from_its_index_and_others_by_scan(calls):
+    calls.insert_many([{"_id": "call-1", "need_id": "need-1", "state": "open"},
+                       {"_id": "call-2", "need_id": "need-2", "state": "open"}])
+    assert mongomock_indexes.candidates(calls, {"need_id": "need-2"}) == [
+        {"_id": "call-2", "need_id": "need-2", "state": "open"}]
+    assert mongomock_indexes.candidates(calls, {"n": 3}) is None          # not indexed
+    assert mongomock_indexes.candidates(calls, {"need_id": {"$in": ["need-1"]}}) is None  # not one string
+    calls.drop()
+    assert list(calls.find({"need_id": "need-2"})) == []
