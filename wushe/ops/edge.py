@@ -14,7 +14,7 @@ import time
 import warnings
 from pathlib import Path
 
-from wushe.ops.scale import die_with_parent
+from wushe.ops.scale import die_with_parent, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: wushe/ops/edge.py
 CONFIG = ROOT / "deploy" / "edge" / "haproxy.cfg"
@@ -111,12 +111,7 @@ class Edge:
     def stop(self, timeout=10):
         """A soft stop (SIGUSR1): stop listening, let the requests in hand finish."""
         if self.running():
-            self.process.send_signal(signal.SIGUSR1)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, signal.SIGUSR1, timeout)
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None

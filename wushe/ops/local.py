@@ -26,7 +26,7 @@ from pathlib import Path
 import pymongo
 from pymongo.errors import PyMongoError
 
-from wushe.ops.scale import die_with_parent
+from wushe.ops.scale import die_with_parent, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: wushe/ops/local.py
 DEFAULT_PORT = 27027  # not 27017, where a developer's own mongod may be listening
@@ -107,14 +107,8 @@ class StoreServer:
 
     def stop(self, timeout=20):
         """SIGTERM (the server closes WiredTiger cleanly), then SIGKILL if it hangs."""
-        if not self.running():
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.running():
+            stop_process(self.process, signal.SIGTERM, timeout)
 
     def kill(self):
         """kill -9: no shutdown at all; WiredTiger recovers from its journal at the next start."""

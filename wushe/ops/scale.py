@@ -71,6 +71,16 @@ def die_with_parent():
         pass
 
 
+def stop_process(process, sig=signal.SIGTERM, timeout=20):
+    """Send `sig` and wait for the process to end; SIGKILL if it has not within `timeout`."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Supervisor:
     """The planned processes: started, restarted when one dies, stopped gateways first.
 
