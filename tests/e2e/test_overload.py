@@ -71,14 +71,20 @@ def edge_refused_so_far(edge):
                and 'code="5xx"' in line)
 
 
+def edge_in_front_of(platform, **settings):
+    """The edge (deploy/edge/haproxy.cfg) in front of the platform's gateway, with these
+    WUSHE_EDGE_* settings."""
+    from wushe.ops.edge import Edge
+    port = int(platform.base.rsplit(":", 1)[1])
+    return Edge([port], free_port(), metrics_bind=f"127.0.0.1:{free_port()}", settings=settings)
+
+
 @pytest.fixture
 def edge_in_front(slow_platform):
-    """The edge (deploy/edge/haproxy.cfg) in front of the slowed gateway, giving it two requests
-    at once (below its own limit of three) and queueing two more."""
-    from wushe.ops.edge import Edge
-    port = int(slow_platform.base.rsplit(":", 1)[1])
-    settings = {"WUSHE_EDGE_PER_GATEWAY": "2", "WUSHE_EDGE_QUEUE": "2", "WUSHE_EDGE_WAIT": "10s"}
-    with Edge([port], free_port(), metrics_bind=f"127.0.0.1:{free_port()}", settings=settings) as edge:
+    """The edge giving the slowed gateway two requests at once (below its own limit of three)
+    and queueing two more."""
+    with edge_in_front_of(slow_platform, WUSHE_EDGE_PER_GATEWAY="2", WUSHE_EDGE_QUEUE="2",
+                          WUSHE_EDGE_WAIT="10s") as edge:
         yield slow_platform, edge
 
 
@@ -119,10 +125,7 @@ def test_the_edge_holds_a_gateway_to_its_share_and_refuses_the_rest_at_once(edge
 
 @pytest.mark.in_process("it slows the gateway's code in this process")
 def test_a_request_that_waits_at_the_edge_its_longest_gets_the_gateways_503(slow_platform):
-    from wushe.ops.edge import Edge
-    port = int(slow_platform.base.rsplit(":", 1)[1])
-    settings = {"WUSHE_EDGE_PER_GATEWAY": "1", "WUSHE_EDGE_WAIT": "300ms"}
-    with Edge([port], free_port(), metrics_bind=f"127.0.0.1:{free_port()}", settings=settings) as edge:
+    with edge_in_front_of(slow_platform, WUSHE_EDGE_PER_GATEWAY="1", WUSHE_EDGE_WAIT="300ms") as edge:
         pool = eventlet.GreenPool()
         busy = pool.spawn(requests.get, edge.url + "/api/v1/docs", timeout=20)
         eventlet.sleep(0.3)

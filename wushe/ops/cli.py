@@ -63,10 +63,10 @@ def run(args):
     if unknown:
         raise SystemExit(f"wushe: no service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
     mode = store_mode(env)
-    if args.edge and (args.services or mode == "memory"):
-        raise SystemExit("wushe: --edge fronts the gateway processes of the process topology: drop --services "
-                         "and WUSHE_STORE=memory")
     if args.edge:
+        if args.services or mode == "memory":
+            raise SystemExit("wushe: --edge fronts the gateway processes of the process topology: drop --services "
+                             "and WUSHE_STORE=memory")
         from wushe.ops import edge
         edge.required_program()
     if args.scale or (not args.services and mode != "memory"):
@@ -249,7 +249,7 @@ def main(argv=None):
                             help="one process per service, N of those named (instances need a shared MONGO_URI)")
     run_parser.add_argument("--edge", type=int, nargs="?", const=8080, default=None, metavar="PORT",
                             help="HAProxy in front of the gateways, on PORT (8080): it refuses what they cannot "
-                                 "take at once, cheaply, and spreads requests over several (deploy/edge/)"),
+                                 "take at once, cheaply, and spreads requests over several (deploy/edge/)")
     dlq_parser = sub.add_parser("dlq", help="list, show or replay dead-lettered messages")
     dlq_parser.add_argument("action", choices=["list", "show", "replay"])
     dlq_parser.add_argument("service", nargs="?", choices=list(SERVICES))

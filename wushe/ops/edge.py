@@ -95,6 +95,7 @@ class Edge:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"wushe: the edge exited at start ({self.process.returncode}); "
                                    f"see {self.log_path or 'its output'}")
             try:

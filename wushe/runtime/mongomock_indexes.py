@@ -10,7 +10,7 @@ arrays and sub-documents, as a multikey index does), built at the first query on
 kept up to date by every write: insert, delete, drop, and updates, which mongomock applies to
 the stored document in place. An index only names candidates: the whole filter is still tested
 against each, and they come in the store's own order, so the answers are mongomock's own
-(tests/unit/test_embedded.py compares them). Other filters scan as before.
+(tests/unit/test_embedded_indexes.py compares them). Other filters scan as before.
 """
 from collections.abc import Mapping
 

@@ -7,8 +7,9 @@ finds a document by `_id` through its `_id` index. This gives mongomock the same
 that name one string `_id` (most of ours: needs, calls, cases, idempotency records), with the
 same answers: the document is the only one such a filter can match, and the whole filter is
 still tested against it. A filter that names a declared index's field finds its documents
-through that index (wushe.runtime.mongomock_indexes); other filters scan as before. And it copies JSON-shaped documents
-without the generic copy protocol (below). Only the embedded store is touched.
+through that index (wushe.runtime.mongomock_indexes); other filters scan as before. And it
+copies JSON-shaped documents without the generic copy protocol (below). Only the embedded
+store is touched.
 """
 import copy
 from collections.abc import Mapping
