@@ -1,5 +1,4 @@
 """EventTap: a consumer of every event on every Wushe exchange, as station software would bind."""
-import threading
 
 import eventlet
 import kombu
@@ -17,6 +16,11 @@ class EventTap:
         self._stop = False
 
     def __enter__(self):
+        self._consume()
+        self._greenlet = eventlet.spawn(self._drain)
+        return self
+
+    def _consume(self):
         self.connection = kombu.Connection(self.amqp_uri)
         channel = self.connection.channel()
         bindings = [kombu.binding(kombu.Exchange(f"{s}.events", "topic", durable=True), routing_key="#")
@@ -25,9 +29,6 @@ class EventTap:
         self.queue(channel).declare()
         self.consumer = kombu.Consumer(channel, [self.queue], callbacks=[self._on_message], accept=["json"])
         self.consumer.consume()
-        self._ready = threading.Event()
-        self._greenlet = eventlet.spawn(self._drain)
-        return self
 
     def _on_message(self, body, message):
         self.raw.append(message.body if isinstance(message.body, str) else message.body.decode())
@@ -40,8 +41,22 @@ class EventTap:
         while not self._stop:
             try:
                 self.connection.drain_events(timeout=0.1)
-            except (TimeoutError, OSError):  # socket.timeout is TimeoutError
+            except TimeoutError:  # socket.timeout is TimeoutError
                 pass
+            except self.connection.recoverable_connection_errors:
+                # the broker went away (the broker-restart tests): the broker may close the
+                # connection (ConnectionForced) or just reset it; either way bind again once it is back
+                self._reconnect()
+
+    def _reconnect(self):
+        self.connection.collect()
+        while not self._stop:
+            try:
+                self._consume()
+                return
+            except self.connection.recoverable_connection_errors:
+                self.connection.collect()
+                eventlet.sleep(0.2)
 
     def __exit__(self, *exc):
         self._stop = True
