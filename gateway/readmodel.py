@@ -1,9 +1,9 @@
 """The gateway's read model: one document per need, projected from every party's events, so
 that reads are fast and do not depend on every service being up. The linkage is folded with
 `wushe.contract.linkage`, the same rules the community service uses. Of a need's resident it
-keeps only what a caller of each scope may see, made when the need is projected: the masked
-forms, and the fields still sealed (`wushe.contract.residents.forms`), opened only for a caller
-who may see them — never the plaintext. An erasure drops them."""
+keeps only what a caller of each scope may see, as the community sent them (`resident_sealed`):
+the masked forms, and the fields still sealed (`wushe.contract.residents.forms`), opened only
+for a caller who may see them — never the plaintext. An erasure drops them."""
 from pymongo import ASCENDING
 
 from gateway.keys import KeyStore
@@ -25,14 +25,11 @@ def blank(need_id):
             "version": 0, "linked_at": None, "registered_at": None}
 
 
-def project(view, event, resident=None):
-    """The view after `event` (pure; `view` is not changed). `resident`: the forms of a
-    registered need's resident (`wushe.contract.residents.forms`), kept unless it was erased."""
+def project(view, event):
+    """The view after `event` (pure; `view` is not changed)."""
     view = {**view, "applied": view["applied"] + [event.id]}
     data = event.data
     if event.type == "need_registered":
-        if resident and not view.get("resident_erased_at"):
-            view["resident"] = resident
         required = linkage.initial(data["requirements"])
         # parts some party already reported on keep what they said
         parts = {name: required[name] if required[name]["state"] == "not_required"
@@ -82,6 +79,10 @@ def public(view, resident=None):
     return shown
 
 
+def _fields(view):
+    return {k: v for k, v in view.items() if k not in ("_id", "version")}
+
+
 class GatewayStore:
     def __init__(self, db):
         self.needs = db.need_views
@@ -95,17 +96,26 @@ class GatewayStore:
     def outboxes(self):
         return []
 
-    def apply(self, need_id, event, resident=None):
+    def apply(self, need_id, event):
         """Project `event` into a need's view (compare-and-set on the view's version; the first
         event of a need creates it): the view after, or None for a redelivery."""
         def decide(view):
             if view and event.id in view["applied"]:
                 return None
-            projected = project(view or blank(need_id), event, resident)
-            return Change({k: v for k, v in projected.items() if k not in ("_id", "version")})
+            return Change(_fields(project(view or blank(need_id), event)))
 
         view, change = cas.change(self.needs, need_id, decide, what=f"need view {need_id}")
         return view if change else None
+
+    def keep_resident(self, need_id, forms):
+        """A resident's forms (`resident_sealed`), kept unless the resident was erased; before or
+        after the need's own events (the projection keeps them). False when nothing changed."""
+        def decide(view):
+            if view and (view.get("resident_erased_at") or view.get("resident") == forms):
+                return None
+            return Change({"resident": forms} if view else {**_fields(blank(need_id)), "resident": forms})
+
+        return cas.change(self.needs, need_id, decide, what=f"need view {need_id}")[1] is not None
 
     def forget_resident(self, need_id, erased_at):
         """An erasure shown at once by this read model, before its `resident_erased` arrives."""

@@ -133,12 +133,14 @@ class GatewayService:
         if event.type in NOT_ABOUT_A_NEED:
             return None
         need_ids = event.data["need_ids"] if event.type == "org_incubation_started" else [event.data.get("need_id")]
-        # a resident's forms are asked of their owner once, when the need is projected, so that
-        # no read of the need asks again
-        resident = self.call("community", "resident_forms", event.data["need_id"]) \
-            if event.type == "need_registered" and event.data.get("has_resident") else None
-        applied = [self.store.apply(need_id, event, resident) for need_id in filter(None, need_ids)]
+        applied = [self.store.apply(need_id, event) for need_id in filter(None, need_ids)]
         return DUPLICATE if applied and not any(applied) else None
+
+    @on_event("community", "resident_sealed")
+    def keep_resident(self, event):
+        # the forms a read of the need shows its resident in, by the caller's scope: no read asks
+        # the community (an internal event: station software never sees it)
+        return None if self.store.keep_resident(event.need_id, event.data["resident"]) else DUPLICATE
 
     # operations -------------------------------------------------------------------------------
     @http_entry("GET", "/healthz")

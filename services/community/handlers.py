@@ -13,7 +13,7 @@ from services.community.domain import SOURCE
 from services.community.store import CommunityStore
 from wushe.contract.clock import new_id, now_iso, parse
 from wushe.contract.decisions import Refused, existing
-from wushe.contract.events import Unread, stamped
+from wushe.contract.events import Unread, new_event, stamped
 from wushe.contract.fields import ID_PATTERN
 from wushe.contract.regions import parent
 from wushe.runtime.subscribe import DUPLICATE
@@ -63,11 +63,11 @@ def register_need(c, payload, channel, need_id=None, reported_by=None):
         if resident_id and existing.get("resident_id") == resident_id:
             # a retry of a registration cut short before its resident was stored (once stored,
             # or erased since, this writes nothing)
-            _add_resident(c, resident_id, existing, resident)
+            c.outbox.flush(c.store.residents, _add_resident(c, resident_id, existing, resident))
         return {"id": need_id, "status": existing["status"]}, False
-    if resident_id:
-        _add_resident(c, resident_id, made.fields, resident)
+    sealed = _add_resident(c, resident_id, made.fields, resident) if resident_id else None
     c.outbox.flush(c.store.needs, {"_id": need_id, "outbox": events})
+    c.outbox.flush(c.store.residents, sealed)  # after need_registered, as a station would expect
     need = made.fields
     metrics.NEEDS.labels("registered", need["category"], need["urgency"], need["district"]).inc()
     c.log.info("need.registered", need_id=need_id, category=need["category"], urgency=need["urgency"],
@@ -156,8 +156,15 @@ def transition(c, need_id, to, within="", **data):
 
 # residents (personal data) ---------------------------------------------------------------------
 def _add_resident(c, resident_id, need_, resident):
-    c.store.add_resident(residents.sealed_record(
-        resident_id, need_["_id"], need_["community"], resident, c.keyring, need_["registered_at"]))
+    """Store the resident's sealed record once, with `resident_sealed` in its outbox (the same
+    write): the forms the gateway's read model keeps, so that no read asks for them. The record
+    as stored, to flush; None when it was there already."""
+    record = residents.sealed_record(resident_id, need_["_id"], need_["community"], resident, c.keyring,
+                                     need_["registered_at"])
+    sealed = new_event(SOURCE, "resident_sealed", {"need_id": need_["_id"], "community": need_["community"],
+                                                   "resident": residents.forms(record, c.keyring)})
+    doc = {**record, "outbox": [sealed]}
+    return doc if c.store.add_resident(doc) else None
 
 
 def resident_of(c, need_id, reveal=False):
@@ -174,8 +181,9 @@ def resident_of(c, need_id, reveal=False):
 
 
 def resident_forms(c, need_id):
-    """The need's resident as a read model keeps it (`residents.forms`: sealed fields and masked
-    forms, never the plaintext); None when it has none, it was erased, or it does not open."""
+    """The need's resident as a read model keeps it (`residents.forms`); None when it has none, it
+    was erased, or it does not open. Gateways of before `resident_sealed` ask it at projection:
+    kept while one may still run (a rolling update), unused by today's."""
     found = need(c, need_id)
     record = c.store.resident(found["resident_id"]) if found.get("resident_id") else None
     if record is None or record.get("erased_at"):

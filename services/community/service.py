@@ -95,7 +95,8 @@ class CommunityService:
 
     @rpc
     def resident_forms(self, need_id):
-        """The need's resident as the gateway's read model keeps it: sealed, and masked."""
+        """The need's resident as a read model keeps it: sealed, and masked. For gateways of
+        before `resident_sealed` (a rolling update); today's never ask."""
         return handlers.resident_forms(self.community, need_id)
 
     @rpc

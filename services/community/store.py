@@ -25,7 +25,7 @@ class CommunityStore:
         self.needs.create_index([("resident_id", ASCENDING)])
 
     def outboxes(self):
-        return [self.needs, self.refused_reports]
+        return [self.needs, self.refused_reports, self.residents]
 
     # regions --------------------------------------------------------------------------------
     def add_region(self, region):
@@ -73,13 +73,14 @@ class CommunityStore:
         return insert_new(self.residents, record)
 
     def resident(self, resident_id):
-        return self.residents.find_one({"_id": resident_id})
+        return self.residents.find_one({"_id": resident_id}, outbox.WITHOUT)
 
     def erase_resident(self, resident_id, at):
-        """Remove the sealed fields and mark the record erased; the record after (None when
-        there is none). The record stays, without personal data, so that ids still resolve."""
+        """Remove the sealed fields (and a `resident_sealed` not published yet) and mark the record
+        erased; the record after (None when there is none). The record stays, without personal
+        data, so that ids still resolve."""
         erased = after(self.residents, {"_id": resident_id, "erased_at": None},
-                       {"$unset": {field: "" for field in FIELDS}, "$set": {"erased_at": at}})
+                       {"$unset": {field: "" for field in FIELDS}, "$set": {"erased_at": at, "outbox": []}})
         return erased or self.resident(resident_id)
 
     def mark_resident_erased(self, need_id, resident_id, at, event):

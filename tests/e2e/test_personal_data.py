@@ -158,7 +158,7 @@ def test_erasure_removes_the_data_and_keeps_the_need_and_the_figures(log_lines, 
     assert_no_resident("the log", log_lines.getvalue())
 
 
-def _owner_asked(metrics_text, methods=("resident_of", "resident_forms")):
+def _owner_asked(metrics_text, methods=("resident_of",)):
     """How many times the community service was asked for a resident (its RPC metric)."""
     return sum(sample.value for family in text_string_to_metric_families(metrics_text)
                for sample in family.samples
@@ -167,23 +167,26 @@ def _owner_asked(metrics_text, methods=("resident_of", "resident_forms")):
 
 
 def test_a_need_is_read_with_its_resident_in_one_lookup(platform, config, callers):
-    """The resident's forms are asked of the community once, when the need is projected; no read
-    asks again, whoever reads: unmasked to a key that may see it, masked to one that may not."""
+    """The community sends the gateway a resident's forms when it seals them (`resident_sealed`,
+    an internal event): whether the need came through the API or from station software, no read
+    asks the community for them, whoever reads: unmasked to a key that may see it, masked to one
+    that may not. Station software, bound to every event, never sees them."""
     seed(platform)
-    # the process's registry: other tests' asks count in it
-    before = _owner_asked(platform.metrics(), ("resident_forms",))
-    need_id = ok(platform.post("/needs", {**need(volunteers=0, rice=0), "resident": RESIDENT}), 202)["id"]
-    platform.wait_need(need_id, lambda n: n["status"] == "linked")
-    kept = database(config["WUSHE"], "gateway").need_views.find_one({"_id": need_id})["resident"]
-    assert kept["masked"] == MASKED and set(kept["sealed"]) == set(FIELDS)
-    assert all(value.startswith("pii1:") for value in kept["sealed"].values())
-    assert _owner_asked(platform.metrics(), ("resident_forms",)) - before == 1  # once, at projection
-    asked = _owner_asked(platform.metrics())
-
-    for _ in range(3):
-        assert platform.need(need_id)["resident"] == {"id": kept["id"], **RESIDENT, "masked": False}
-        assert ok(platform.get(f"/needs/{need_id}", headers=callers("test-station-taida")), 200)["resident"][
-            "masked"] is False
-        shown = ok(platform.get(f"/needs/{need_id}", headers=callers("test-integrator")), 200)["resident"]
-        assert shown == {"id": kept["id"], **MASKED, "masked": True}
+    asked = _owner_asked(platform.metrics())  # the process's registry: other tests' asks count in it
+    by_api = ok(platform.post("/needs", {**need(volunteers=0, rice=0), "resident": RESIDENT}), 202)["id"]
+    publish_need_reported(config["AMQP_URI"], {**need(volunteers=0, rice=0), "id": "need-hotline-forms",
+                                               "resident": RESIDENT})
+    views = database(config["WUSHE"], "gateway").need_views
+    for need_id in (by_api, "need-hotline-forms"):
+        platform.wait_need(need_id, lambda n: n.get("status") == "linked")
+        kept = wait_for(lambda: (views.find_one({"_id": need_id}) or {}).get("resident"))
+        assert kept["masked"] == MASKED and set(kept["sealed"]) == set(FIELDS)
+        assert all(value.startswith("pii1:") for value in kept["sealed"].values())
+        for _ in range(3):
+            assert platform.need(need_id)["resident"] == {"id": kept["id"], **RESIDENT, "masked": False}
+            assert ok(platform.get(f"/needs/{need_id}", headers=callers("test-station-taida")), 200)["resident"][
+                "masked"] is False
+            shown = ok(platform.get(f"/needs/{need_id}", headers=callers("test-integrator")), 200)["resident"]
+            assert shown == {"id": kept["id"], **MASKED, "masked": True}
     assert _owner_asked(platform.metrics()) == asked
+    assert platform.tap.events and not platform.tap.of_type("resident_sealed")

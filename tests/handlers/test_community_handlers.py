@@ -29,11 +29,17 @@ def community(db, outbox, log):
 def test_a_need_is_stored_announced_and_its_resident_sealed_apart(community, outbox):
     answer, created = handlers.register_need(community, dict(NEED), "gateway")
     assert (answer, created) == ({"id": NEED["id"], "status": "registered"}, True)
-    assert outbox.types() == ["need_registered"]
+    # the resident's forms go to the gateway's read model after the need's announcement
+    assert outbox.types() == ["need_registered", "resident_sealed"]
     stored = community.store.needs.find_one({"_id": NEED["id"]})
     assert stored["outbox"] == [] and stored["resident_id"] and "resident" not in stored
     record = community.store.resident(stored["resident_id"])
     assert RESIDENT["phone"] not in str(record)  # sealed
+    assert community.store.residents.find_one({"_id": record["_id"]})["outbox"] == []  # published
+    sealed = outbox.published[1]["data"]
+    assert sealed["need_id"] == NEED["id"] and sealed["resident"]["sealed"]["phone"] == record["phone"]
+    assert sealed["resident"]["masked"] == {"name": "张**", "phone": "138****5678", "address": "****"}
+    assert not [v for v in RESIDENT.values() if v in str(outbox.published)]
     assert handlers.resident_of(community, NEED["id"], reveal=True)["phone"] == RESIDENT["phone"]
 
 
@@ -44,7 +50,7 @@ def test_the_same_registration_again_answers_the_same_and_other_content_is_refus
     with pytest.raises(Refused, match="exists with other content") as refused:
         handlers.register_need(community, {**NEED, "urgency": "low"}, "gateway")
     assert refused.value.kind == Refused.CONFLICT
-    assert outbox.types() == ["need_registered"]  # announced once
+    assert outbox.types() == ["need_registered", "resident_sealed"]  # announced once
 
 
 def test_a_need_outside_a_registered_community_is_refused_naming_the_field(community, outbox):
@@ -60,7 +66,7 @@ def test_outcomes_fold_into_need_linked_once_and_a_redelivery_changes_nothing(co
                                                        "resource_pledged")]
     assert [handlers.fold_outcome(community, e) for e in outcomes] == [None] * 4
     assert handlers.fold_outcome(community, outcomes[-1]) == DUPLICATE
-    assert outbox.types() == ["need_registered", "need_linked"]
+    assert outbox.types() == ["need_registered", "resident_sealed", "need_linked"]
     assert handlers.need(community, NEED["id"])["status"] == "linked"
 
 
@@ -87,7 +93,7 @@ def test_a_need_is_cancelled_once_and_an_unknown_one_is_missing(community, outbo
     with pytest.raises(Refused) as missing:
         handlers.transition(community, "need-nobody", "cancelled", reason="x")
     assert missing.value.kind == Refused.MISSING
-    assert outbox.types() == ["need_registered", "need_cancelled"]
+    assert outbox.types() == ["need_registered", "resident_sealed", "need_cancelled"]
 
 
 def test_erasing_a_resident_announces_it_once(community, outbox):
@@ -95,7 +101,7 @@ def test_erasing_a_resident_announces_it_once(community, outbox):
     resident_id = handlers.need(community, NEED["id"])["resident_id"]
     first = handlers.erase_resident(community, resident_id)
     assert handlers.erase_resident(community, resident_id) == first
-    assert outbox.types() == ["need_registered", "resident_erased"]
+    assert outbox.types() == ["need_registered", "resident_sealed", "resident_erased"]
     assert handlers.resident_of(community, NEED["id"]) is None
 
 

@@ -29,19 +29,6 @@ def test_a_need_view_through_its_whole_life_matches_its_documented_schema():
     assert shown["resources"]["delivered"] == ["pledge-a"]
 
 
-def test_a_view_keeps_its_residents_forms_until_an_erasure_whichever_comes_first():
-    registered = _event("community", "need_registered", {
-        "street": STREET, "district": DISTRICT, "category": "errands", "urgency": "high",
-        "registered_at": T0, "requirements": EVERYTHING, "has_resident": True})
-    erased = _event("community", "resident_erased", {"resident_id": "res-1"})
-    kept = {"id": "res-1", "sealed": {"name": "pii1:k:x"}, "masked": {"name": "欧***"}}
-    view = project(blank(NEED_ID), registered, kept)
-    assert view["resident"] == kept and "resident" not in public(view)  # shown only with its caller's scope
-    assert project(view, erased)["resident"] is None
-    # the erasure projected first: the registration's forms are not kept
-    assert project(project(blank(NEED_ID), erased), registered, kept)["resident"] is None
-
-
 def test_a_view_is_linked_or_escalated_only_once_the_community_says_so():
     """The parts folded here can be ahead of the community, whose word a resolve waits for."""
     registered = _event("community", "need_registered", {
@@ -62,3 +49,42 @@ def test_a_view_is_linked_or_escalated_only_once_the_community_says_so():
     assert short["status"] == "linking"
     escalated = _event("community", "need_escalated", {"missing": ["worker"], "escalated_to": DISTRICT})
     assert project(short, escalated)["status"] == "escalated"
+
+
+def test_a_residents_forms_are_kept_whichever_reaches_the_view_first_until_an_erasure():
+    """`resident_sealed` may reach the gateway before or after the need's `need_registered`
+    (two queues); either way the view ends the same. An erasure wins over both."""
+    import mongomock
+
+    from gateway.readmodel import GatewayStore
+    registered = _event("community", "need_registered", {
+        "street": STREET, "district": DISTRICT, "category": "errands", "urgency": "high",
+        "registered_at": T0, "requirements": EVERYTHING, "has_resident": True, "channel": "gateway"})
+    erased = _event("community", "resident_erased", {"resident_id": "res-1"})
+    kept = {"id": "res-1", "sealed": {"name": "pii1:k:x"}, "masked": {"name": "欧***"}}
+    expected = {**project(blank(NEED_ID), registered), "resident": kept}
+    del expected["version"]
+
+    def store():
+        return GatewayStore(mongomock.MongoClient().db)
+
+    sealed_first, registered_first = store(), store()
+    assert sealed_first.keep_resident(NEED_ID, kept)
+    sealed_first.apply(NEED_ID, registered)
+    registered_first.apply(NEED_ID, registered)
+    assert registered_first.keep_resident(NEED_ID, kept)
+    assert not registered_first.keep_resident(NEED_ID, kept)  # redelivered: nothing written
+    for views in (sealed_first, registered_first):
+        view = views.needs.find_one({"_id": NEED_ID})
+        assert {k: v for k, v in view.items() if k != "version"} == expected
+        assert "resident" not in public(view)  # shown only with its caller's scope
+    # an erasure drops them; forms that come after it (or after the gateway's own forgetting)
+    # are not kept
+    registered_first.apply(NEED_ID, erased)
+    assert registered_first.needs.find_one({"_id": NEED_ID})["resident"] is None
+    for erasure in ("event", "gateway"):
+        late = store()
+        late.apply(NEED_ID, registered)
+        late.apply(NEED_ID, erased) if erasure == "event" else late.forget_resident(NEED_ID, T1)
+        assert not late.keep_resident(NEED_ID, kept)
+        assert late.needs.find_one({"_id": NEED_ID})["resident"] is None

@@ -19,8 +19,7 @@ import re
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-FIELDS = ("name", "phone", "address")
-FORMAT = "pii1"  # a sealed value reads pii1:<key id>:<base64url of nonce, ciphertext and tag>
+from wushe.contract.vocabulary import RESIDENT_FIELDS as FIELDS, SEALED as FORMAT
 NONCE_BYTES = 12
 KEY_BYTES = 32
 

@@ -17,6 +17,8 @@ URGENCIES = ("critical", "high", "normal", "low")  # 轻重缓急
 CERTIFICATIONS = ("none", "assistant", "intermediate", "senior")  # 助理/中级/高级社工师
 DONOR_KINDS = ("enterprise", "foundation", "individual", "community_fund")
 ORG_STAGES = ("incubating", "active")
+RESIDENT_FIELDS = ("name", "phone", "address")  # a resident's personal data, kept sealed
+SEALED = "pii1"  # a sealed value reads pii1:<key id>:<base64url of nonce, ciphertext and tag>
 FUNDS = "funds"        # the item name of a money line; its unit is CENTS
 CENTS = "cents"
 

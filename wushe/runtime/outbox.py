@@ -20,7 +20,8 @@ from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 
-from wushe.runtime import metrics
+from wushe.runtime import metrics, topology
+from wushe.contract.events.catalog import INTERNAL
 from wushe.contract.clock import iso, now
 from wushe.runtime.config import settings
 
@@ -61,9 +62,13 @@ class Outbox(DependencyProvider):
 
     def setup(self):
         cfg = settings(self.container)
-        self.exchange = get_event_exchange(self.container.service_name, self.container.config)
-        self.publisher = Publisher(self.container.config["AMQP_URI"], serializer="json",
-                                   declare=[self.exchange], use_confirms=True)
+        service, config = self.container.service_name, self.container.config
+        self.exchange = get_event_exchange(service, config)
+        # the internal events' exchanges (the gateway's copy of a resident's forms goes there)
+        self.internal = {event_type: topology.event_exchange(source, event_type, config)
+                         for source, event_type in INTERNAL if source == service}
+        self.publisher = Publisher(config["AMQP_URI"], serializer="json",
+                                   declare=[self.exchange, *self.internal.values()], use_confirms=True)
         self.relay_seconds = cfg["OUTBOX_RELAY_SECONDS"]
         self.grace_seconds = cfg["OUTBOX_GRACE_SECONDS"]
         self.lease_seconds = cfg["OUTBOX_LEASE_SECONDS"]
@@ -79,7 +84,7 @@ class Outbox(DependencyProvider):
 
     def publish(self, envelope):
         self.publisher.publish(
-            envelope, exchange=self.exchange, routing_key=envelope["type"],
+            envelope, exchange=self.internal.get(envelope["type"], self.exchange), routing_key=envelope["type"],
             message_id=envelope["id"], timestamp=None, content_encoding="utf-8")
         metrics.EVENTS_DISPATCHED.labels(self.container.service_name, envelope["type"]).inc()
 

@@ -1,6 +1,7 @@
 """`on_event`: the entrypoint every Wushe handler uses instead of nameko's `event_handler`.
 
-It binds a durable queue to one or more `<source>.events` exchanges, decodes and validates each
+It binds a durable queue to one or more `<source>.events` exchanges (`<source>.internal` for an
+internal event, `wushe.runtime.topology.event_exchange`), decodes and validates each
 body itself (against the event catalog) and hands the handler an `Event`. Nothing is dropped:
 - the handler succeeds → ack;
 - the handler raises → republished to a retry tier with back-off (attempt count in the
@@ -23,7 +24,6 @@ from kombu import Queue, binding
 from nameko.amqp.publish import Publisher
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
-from nameko.standalone.events import get_event_exchange
 
 from wushe.contract import events
 
@@ -84,7 +84,8 @@ class EventConsumer(Consumer):
         queue_type = cfg["QUEUE_TYPE"]
         name = self.queue_name or "evt-{}-{}--{}.{}".format(
             "+".join(self.sources), "+".join(self.event_types), self.service, self.method_name)
-        bindings = [binding(get_event_exchange(source, self.container.config), routing_key=event_type)
+        config = self.container.config
+        bindings = [binding(topology.event_exchange(source, event_type, config), routing_key=event_type)
                     for source in self.sources for event_type in self.event_types]
         bindings.append(binding(topology.REQUEUE, arguments=topology.requeue_binding_arguments(name)))
         self.queue = Queue(name, bindings=bindings, durable=True,

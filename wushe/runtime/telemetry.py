@@ -17,7 +17,7 @@ from wushe.runtime.errors import WusheError, from_refusal
 from wushe.contract.events import Event
 from wushe.runtime.outbox import Outbox
 from wushe.runtime.subscribe import DUPLICATE, EventConsumer
-from wushe.contract.events.catalog import CATALOG
+from wushe.contract.events.catalog import CATALOG, INTERNAL
 from wushe.runtime.logs import configure
 
 log = structlog.get_logger("wushe")
@@ -52,7 +52,7 @@ class Telemetry(DependencyProvider):
         its source, when it has an outbox) and subscribes to (its `on_event` entrypoints)."""
         service = self.container.service_name
         outbox = any(isinstance(d, Outbox) for d in self.container.dependencies)
-        published = sorted(t for s, t in CATALOG if s == service) if outbox else []
+        published = sorted(t for s, t in [*CATALOG, *INTERNAL] if s == service) if outbox else []
         subscribed = sorted({t for e in self.container.entrypoints if isinstance(e, EventConsumer)
                              for t in e.event_types})
         metrics.zero_events(service, published, subscribed, outbox=outbox)

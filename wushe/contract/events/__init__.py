@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict
 from marshmallow import Schema, ValidationError, fields, validate
 
 from wushe.contract.clock import now_iso
-from wushe.contract.events.catalog import CATALOG, SOURCES, STATION, STATION_SOURCE, producer, whole
+from wushe.contract.events.catalog import CATALOG, INTERNAL, SOURCES, STATION, STATION_SOURCE, producer, whole
 from wushe.contract.fields import instance
 
 VERSION = 1
@@ -68,9 +68,10 @@ class Unread(Event):
 def _schema(source, event_type):
     """The catalog schema's one instance (wushe.contract.fields.instance)."""
     key = (producer(source), event_type)
-    if key not in CATALOG:
+    schema = CATALOG.get(key) or INTERNAL.get(key)
+    if schema is None:
         raise InvalidEvent({"type": [f"{source} publishes no event {event_type!r} in v1"]})
-    return instance(CATALOG[key])
+    return instance(schema)
 
 
 def new_event(source, event_type, data, *, subject=None, correlation_id=None, event_id=None, time=None):

@@ -4,13 +4,17 @@ Readers are tolerant (unknown fields are dropped, so a producer may add fields w
 writers are strict (dispatch validates the data it is about to publish).
 No schema here has a field for a resident's name, phone or address, except `need_reported`,
 the one inbound event, which the community service keeps to its own store.
+
+`INTERNAL` events pass between Wushe's own services only: published on `<source>.internal`,
+never on `<source>.events` where station software binds, and not in the AsyncAPI document.
+`resident_sealed` carries a resident's details sealed (and masked) to the gateway's read model.
 """
 import re
 
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema, ValidationError
 
 from wushe.contract.fields import FullMatch, Timestamp, region, record_id, strict
-from wushe.contract.vocabulary import CATEGORIES, URGENCIES
+from wushe.contract.vocabulary import CATEGORIES, RESIDENT_FIELDS, SEALED, URGENCIES
 
 
 class Tolerant(Schema):
@@ -437,6 +441,28 @@ CATALOG = {
     ("station", "need_reported"): NeedReported,
     ("charity", "fund_contributed"): FundContributed,
     ("charity", "donation_received"): DonationReceived,
+}
+
+
+# --- internal -----------------------------------------------------------------------------------
+class ResidentForms(Tolerant):
+    """What a read model keeps of a resident (`wushe.contract.residents.forms`): the fields still
+    sealed, which open only with the residents' keys, and their masked forms; never the plaintext."""
+    id = fields.String(required=True)
+    sealed = fields.Dict(keys=fields.String(validate=validate.OneOf(RESIDENT_FIELDS)),
+                         values=fields.String(validate=validate.Regexp(f"^{SEALED}:")), required=True)
+    masked = fields.Dict(keys=fields.String(validate=validate.OneOf(RESIDENT_FIELDS)), values=fields.String(),
+                         required=True)
+
+
+class ResidentSealed(NeedEvent):
+    """A registered need's resident, sealed apart by the community: for the gateway's read
+    model, so that no read of the need asks the community for them."""
+    resident = fields.Nested(ResidentForms, required=True)
+
+
+INTERNAL = {
+    ("community", "resident_sealed"): ResidentSealed,
 }
 SOURCES = ("community", "orgs", "workers", "volunteers", "charity", "station")
 # what station software puts in an envelope's `source` (CloudEvents: it names the producer):
