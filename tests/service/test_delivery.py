@@ -88,6 +88,27 @@ def test_bad_bodies_are_parked_at_once_and_never_hold_up_good_ones(flaky, config
     assert dlq.counts(config["AMQP_URI"], ["flaky", "nobody"]) == {"flaky": 2}
 
 
+def test_a_body_that_breaks_the_check_itself_is_parked_and_the_consumer_goes_on(flaky, config, monkeypatch):
+    """No body the catalog's checks did not foresee may end the consumer (it would come back on
+    every restart): one that makes the check raise is parked as invalid, with what it raised."""
+    from wushe.contract import events
+    load = events.load
+
+    def breaks_on_c4(body):
+        if body.get("data", {}).get("call_id") == "c4":
+            raise TypeError("unhashable type: 'list'")
+        return load(body)
+
+    monkeypatch.setattr(events, "load", breaks_on_c4)
+    broken = opened("c4")
+    publish(config, broken)
+    publish(config, opened("c5"))
+    wait_for(lambda: calls["c5"] == 1, timeout=5)
+    parked = wait_for(lambda: dlq.browse(config["AMQP_URI"], "flaky"), timeout=5)
+    assert [(p.id, p.reason) for p in parked] == [(broken["id"], "invalid")]
+    assert "TypeError: unhashable type" in parked[0].error and calls["c4"] == 0
+
+
 def test_retry_tiers_are_queues_with_their_own_delay(flaky, config, rabbit_config, rabbit_manager):
     FAIL_TIMES["c4"] = 1
     publish(config, opened("c4"))
