@@ -136,3 +136,46 @@ def test_a_request_that_waits_at_the_edge_its_longest_gets_the_gateways_503(slow
     assert waited.status_code == 503 and 0.25 < took < 0.9
     assert waited.headers["Content-Type"].startswith("application/problem+json")
     assert waited.headers["Retry-After"] == "1" and waited.json()["status"] == 503
+
+
+# a stand-in for a second gateway process, answering every request (its /readyz too) with 200
+STAND_IN = """
+import http.server, sys
+class Answer(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"{}")
+    def log_message(self, *args): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Answer).serve_forever()
+"""
+
+
+def test_a_request_the_edge_cannot_hand_to_a_gateway_that_died_goes_to_another(platform):
+    """A gateway process that dies refuses connections: the edge gives the request to another
+    gateway (nothing of it was sent), takes the dead one out at its first refusal, and no client
+    sees it — not even in the seconds before its health check would have noticed."""
+    import subprocess
+    import sys
+
+    from tests.conftest import wait_for
+    from wushe.ops.edge import Edge
+    port = free_port()
+    second = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port)])
+    try:
+        with Edge([int(platform.base.rsplit(":", 1)[1]), port], free_port(),
+                  metrics_bind=f"127.0.0.1:{free_port()}") as edge:
+            wait_for(lambda: edge_servers_up(edge) == 2)
+            second.kill()  # kill -9: its port refuses connections; the edge's next check is seconds away
+            second.wait()
+            answers = [platform.session.get(edge.url + "/api/v1/needs", timeout=10) for _ in range(20)]
+            assert edge_servers_up(edge) == 1
+    finally:
+        second.kill()
+    assert [a.status_code for a in answers] == [200] * 20, [a.text[:200] for a in answers if a.status_code != 200]
+
+
+def edge_servers_up(edge):
+    text = requests.get(edge.metrics_url, timeout=5).text
+    return sum(1 for line in text.splitlines()
+               if line.startswith('haproxy_server_status{proxy="gateways"') and 'state="UP"' in line
+               and line.endswith(" 1"))
