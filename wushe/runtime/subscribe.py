@@ -119,8 +119,9 @@ class EventConsumer(Consumer):
                 return self._park_apart(message, "invalid", str(exc.errors)[:2000], event_type)
         except Exception as exc:  # noqa: BLE001 — a body the checks did not foresee: raised here, it
             # would end this consumer's thread (and the service) and come back on every restart
-            log.error("event.check_failed", error=f"{type(exc).__name__}: {exc}"[:300], event_type=event_type)
-            return self._park_apart(message, "invalid", f"{type(exc).__name__}: {exc}"[:2000], event_type)
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("event.check_failed", error=error[:300], event_type=event_type)
+            return self._park_apart(message, "invalid", error[:2000], event_type)
         # An event's correlation id is its envelope's. nameko's context headers (nameko.user_id,
         # nameko.auth, nameko.call_id_stack…) are whatever the publisher, station software
         # included, chose to send, and nameko would hand them to the worker and on to every call
