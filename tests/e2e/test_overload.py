@@ -179,3 +179,33 @@ def edge_servers_up(edge):
     return sum(1 for line in text.splitlines()
                if line.startswith('haproxy_server_status{proxy="gateways"') and 'state="UP"' in line
                and line.endswith(" 1"))
+
+
+def test_with_no_gateway_up_the_edge_says_so_in_its_503():
+    """The last gateway gone, the edge answers at once that none is up — not that one is at
+    capacity — as the same kind of problem, with when to try again."""
+    import subprocess
+    import sys
+
+    from tests.conftest import wait_for
+    from wushe.ops.edge import Edge
+    port = free_port()
+    only = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port)])
+    try:
+        with Edge([port], free_port(), metrics_bind=f"127.0.0.1:{free_port()}") as edge:
+            wait_for(lambda: edge_servers_up(edge) == 1)
+            assert requests.get(edge.url + "/api/v1/needs", timeout=10).status_code == 200
+            only.kill()
+            only.wait()
+            answers = [requests.get(edge.url + path, timeout=10) for path in ("/api/v1/needs", "/api/v1/needs", "/readyz")]
+    finally:
+        only.kill()
+    # the first request after the death finds the refusal and takes the gateway out; from then
+    # on the edge answers itself
+    for answer in answers[1:]:
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Content-Type"].startswith("application/problem+json")
+        assert answer.headers["Retry-After"] == "2"
+        assert answer.json() == {"type": "https://wushe.dev/problems/503", "title": "Service unavailable",
+                                 "status": 503, "detail": "no gateway is up; try again shortly"}
+    assert answers[0].status_code == 503
