@@ -3,13 +3,17 @@ requests at once; one more is answered at once with a 503 problem and Retry-Afte
 while probes and scrapes are still answered. The edge (HAProxy, deploy/edge/) in front holds a
 gateway to its share and refuses the rest with the same 503. Containers only: a route is slowed
 in this process."""
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 
 import eventlet
 import pytest
 import requests
 
 from gateway import docs
+from tests.conftest import wait_for
 from tests.netports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -74,9 +78,13 @@ def edge_refused_so_far(edge):
 def edge_in_front_of(platform, **settings):
     """The edge (deploy/edge/haproxy.cfg) in front of the platform's gateway, with these
     WUSHE_EDGE_* settings."""
+    return edge_before([int(platform.base.rsplit(":", 1)[1])], **settings)
+
+
+def edge_before(ports, **settings):
+    """The edge in front of the gateways on these ports."""
     from wushe.ops.edge import Edge
-    port = int(platform.base.rsplit(":", 1)[1])
-    return Edge([port], free_port(), metrics_bind=f"127.0.0.1:{free_port()}", settings=settings)
+    return Edge(ports, free_port(), metrics_bind=f"127.0.0.1:{free_port()}", settings=settings)
 
 
 @pytest.fixture
@@ -150,27 +158,27 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Answer).serve_forever()
 """
 
 
+@contextmanager
+def stand_in_gateway():
+    """(its port, its process): a stand-in gateway process, killed on the way out."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port)])
+    try:
+        yield port, process
+    finally:
+        process.kill()
+
+
 def test_a_request_the_edge_cannot_hand_to_a_gateway_that_died_goes_to_another(platform):
     """A gateway process that dies refuses connections: the edge gives the request to another
     gateway (nothing of it was sent), takes the dead one out at its first refusal, and no client
     sees it — not even in the seconds before its health check would have noticed."""
-    import subprocess
-    import sys
-
-    from tests.conftest import wait_for
-    from wushe.ops.edge import Edge
-    port = free_port()
-    second = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port)])
-    try:
-        with Edge([int(platform.base.rsplit(":", 1)[1]), port], free_port(),
-                  metrics_bind=f"127.0.0.1:{free_port()}") as edge:
-            wait_for(lambda: edge_servers_up(edge) == 2)
-            second.kill()  # kill -9: its port refuses connections; the edge's next check is seconds away
-            second.wait()
-            answers = [platform.session.get(edge.url + "/api/v1/needs", timeout=10) for _ in range(20)]
-            assert edge_servers_up(edge) == 1
-    finally:
-        second.kill()
+    with stand_in_gateway() as (port, second), edge_before([int(platform.base.rsplit(":", 1)[1]), port]) as edge:
+        wait_for(lambda: edge_servers_up(edge) == 2)
+        second.kill()  # kill -9: its port refuses connections; the edge's next check is seconds away
+        second.wait()
+        answers = [platform.session.get(edge.url + "/api/v1/needs", timeout=10) for _ in range(20)]
+        assert edge_servers_up(edge) == 1
     assert [a.status_code for a in answers] == [200] * 20, [a.text[:200] for a in answers if a.status_code != 200]
 
 
@@ -184,22 +192,12 @@ def edge_servers_up(edge):
 def test_with_no_gateway_up_the_edge_says_so_in_its_503():
     """The last gateway gone, the edge answers at once that none is up — not that one is at
     capacity — as the same kind of problem, with when to try again."""
-    import subprocess
-    import sys
-
-    from tests.conftest import wait_for
-    from wushe.ops.edge import Edge
-    port = free_port()
-    only = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port)])
-    try:
-        with Edge([port], free_port(), metrics_bind=f"127.0.0.1:{free_port()}") as edge:
-            wait_for(lambda: edge_servers_up(edge) == 1)
-            assert requests.get(edge.url + "/api/v1/needs", timeout=10).status_code == 200
-            only.kill()
-            only.wait()
-            answers = [requests.get(edge.url + path, timeout=10) for path in ("/api/v1/needs", "/api/v1/needs", "/readyz")]
-    finally:
+    with stand_in_gateway() as (port, only), edge_before([port]) as edge:
+        wait_for(lambda: edge_servers_up(edge) == 1)
+        assert requests.get(edge.url + "/api/v1/needs", timeout=10).status_code == 200
         only.kill()
+        only.wait()
+        answers = [requests.get(edge.url + path, timeout=10) for path in ("/api/v1/needs", "/api/v1/needs", "/readyz")]
     # the first request after the death finds the refusal and takes the gateway out; from then
     # on the edge answers itself
     for answer in answers[1:]:
