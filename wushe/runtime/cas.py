@@ -9,6 +9,7 @@ from pymongo.errors import DuplicateKeyError
 
 from wushe.contract.decisions import Event
 from wushe.contract.events import stamped
+from wushe.runtime.outbox import own
 
 AGAIN = object()  # an attempt lost the race: read again
 ATTEMPTS = 50
@@ -66,4 +67,4 @@ def _write(collection, doc_id, doc, decided, source, at):
     pushed = {**({"outbox": {"$each": envelopes}} if envelopes else {}), **decided.appended}
     if pushed:
         update["$push"] = pushed
-    return collection.find_one_and_update(guard, update, return_document=ReturnDocument.AFTER)
+    return own(collection.find_one_and_update(guard, update, return_document=ReturnDocument.AFTER), update)

@@ -5,10 +5,13 @@ A crash after the write and before the publish loses nothing: the relay (a manag
 every container) republishes any entry still pending after a grace period. Delivery is
 therefore at-least-once; every handler is idempotent on the event id.
 
-One flusher per document at a time: a flush first takes a short lease on the document (one
-conditional write); a flush that finds it held leaves its events to the holder, which looks at
-the outbox again as it lets go. So without a fault every event goes out exactly once; a repeat
-takes a holder that stalled past its lease, or a crash between the publish and the pull.
+Each change's events are published by the writer that made the change, and by nobody else
+while they are fresh: the write hands back the document with only its own entries in `outbox`
+(`own`), so two writers racing on one document — two claims on one call — never publish each
+other's. The relays take a short lease on a document (one conditional write) so that two
+instances of a service do not both republish what a crash left. So without a fault every event
+goes out exactly once; a repeat takes a writer stalled past the grace period, or a crash between
+the publish and the pull.
 """
 from datetime import timedelta
 
@@ -35,7 +38,7 @@ PENDING_INDEX = "outbox_pending"
 PENDING = {"outbox.time": {"$exists": True}}
 
 
-# The lease: the time until which one flusher holds a document's outbox; there only while held.
+# The lease: the time until which one relay holds a document's outbox; there only while held.
 LEASE = "outbox_lease"
 # A document as read to be shown or decided on: without its pending events and lease.
 WITHOUT = {"outbox": 0, LEASE: 0}
@@ -49,6 +52,20 @@ def pending_since_before(cutoff):
 def entries(*envelopes):
     """The update clause that stores envelopes in a document's outbox."""
     return {"$push": {"outbox": {"$each": list(envelopes)}}}
+
+
+def own(doc, update):
+    """`doc` as written by `update`, with only the entries `update` stored in its outbox: the
+    others pending there are their own writers' to publish."""
+    if doc is not None:
+        written = (update.get("$push") or {}).get("outbox")
+        written = written.get("$each", [written]) if written else None  # {"$each": [...]} or one
+        doc.pop(LEASE, None)
+        if written:
+            doc["outbox"] = list(written)
+        else:
+            doc.pop("outbox", None)
+    return doc
 
 
 class Outbox(DependencyProvider):
@@ -89,32 +106,31 @@ class Outbox(DependencyProvider):
         metrics.EVENTS_DISPATCHED.labels(self.container.service_name, envelope["type"]).inc()
 
     def flush(self, collection, doc):
-        """Publish the events in `doc`'s outbox (as it is in the store, not as `doc` was read),
-        then pull them; the count published. A failure leaves them to the relay."""
-        if not (doc or {}).get("outbox"):
+        """Publish the events in `doc`'s outbox — the writer's own, as `own` left them — in
+        order, then pull them; the count published. A failure leaves the rest to the relay."""
+        pending = (doc or {}).get("outbox")
+        if not pending:
             return 0
-        published = 0
-        held = self._lease(collection, doc["_id"])
-        while held:  # None: another flusher holds the lease, and will see these events
-            sent, failed = self._publish_all(held["outbox"])
-            published += len(sent)
-            # pull what went out and let go in one write, seeing what came in meanwhile
-            after = collection.find_one_and_update(
-                {"_id": doc["_id"]}, {"$pull": {"outbox": {"id": {"$in": sent}}}, "$unset": {LEASE: ""}},
-                projection={"outbox": 1}, return_document=ReturnDocument.AFTER)
-            if failed or not (after or {}).get("outbox"):
-                break
-            held = self._lease(collection, doc["_id"])
-        return published
+        sent, _ = self._publish_all(pending)
+        if sent:
+            collection.update_one({"_id": doc["_id"]}, {"$pull": {"outbox": {"id": {"$in": sent}}}})
+        return len(sent)
 
-    def _lease(self, collection, doc_id):
-        """The document's outbox, if it has events and no flusher holds it; held by us now."""
+    def _relay(self, collection, doc_id, cutoff):
+        """Publish a document's entries older than `cutoff` under the relays' lease, pull them
+        and let go; the count published (none while another relay holds it)."""
         at = now()
-        return collection.find_one_and_update(
+        held = collection.find_one_and_update(
             {"_id": doc_id, "outbox.0": {"$exists": True},
              "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": iso(at)}}]},
             {"$set": {LEASE: iso(at + timedelta(seconds=self.lease_seconds))}},
             projection={"outbox": 1}, return_document=ReturnDocument.AFTER)
+        if held is None:
+            return 0
+        # the fresh ones are still their writers' to publish
+        sent, _ = self._publish_all([e for e in held["outbox"] if e["time"] < cutoff])
+        collection.update_one({"_id": doc_id}, {"$pull": {"outbox": {"id": {"$in": sent}}}, "$unset": {LEASE: ""}})
+        return len(sent)
 
     def _publish_all(self, pending):
         """(the ids published, whether one failed): in order, stopping at the first failure."""
@@ -136,8 +152,8 @@ class Outbox(DependencyProvider):
         store = _store_of(self.container)
         backlog = 0
         for collection in self.collections(store):
-            for doc in collection.find(pending_since_before(cutoff)).limit(500):
-                published += self.flush(collection, doc)
+            for doc in collection.find(pending_since_before(cutoff), {"_id": 1}).limit(500):
+                published += self._relay(collection, doc["_id"], cutoff)
             backlog += sum(len(d["outbox"]) for d in collection.find(PENDING, {"outbox.id": 1}))
         metrics.OUTBOX_BACKLOG.labels(self.container.service_name).set(backlog)
         return published

@@ -16,6 +16,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError
 from wushe.contract.clock import new_id, now_iso
 from wushe.runtime.config import settings
 from wushe.runtime.errors import Conflict, InvalidInput, NotFound
+from wushe.runtime.outbox import own
 
 log = structlog.get_logger("wushe.runtime.store")
 _clients = {}
@@ -111,8 +112,9 @@ def found(collection, record_id, what, field=None):
 
 
 def after(collection, filter_, update, **kwargs):
-    """find_one_and_update returning the document after the change (None when nothing matched)."""
-    return collection.find_one_and_update(filter_, update, return_document=ReturnDocument.AFTER, **kwargs)
+    """find_one_and_update returning the document after the change (None when nothing matched),
+    its outbox holding only the events this update stored (`outbox.own`)."""
+    return own(collection.find_one_and_update(filter_, update, return_document=ReturnDocument.AFTER, **kwargs), update)
 
 
 def page(collection, filter_, limit, cursor=None, sort_key="_id"):
