@@ -3,7 +3,13 @@ that reads are fast and do not depend on every service being up. The linkage is 
 `wushe.contract.linkage`, the same rules the community service uses. Of a need's resident it
 keeps only what a caller of each scope may see, as the community sent them (`resident_sealed`):
 the masked forms, and the fields still sealed (`wushe.contract.residents.forms`), opened only
-for a caller who may see them — never the plaintext. An erasure drops them."""
+for a caller who may see them — never the plaintext. An erasure drops them.
+
+Each view also keeps its answer to `GET /needs/{id}` as JSON text (`page`, without the resident,
+whose form depends on the caller), rendered once per change instead of on every read: a read is
+one lookup of a few fields and one string."""
+import json
+
 from pymongo import ASCENDING
 
 from gateway.keys import KeyStore
@@ -79,6 +85,23 @@ def public(view, resident=None):
     return shown
 
 
+PAGE = "page"
+# what a read needs of a view: its page, and what decides who sees it and its resident's form
+SHOWN = {PAGE: 1, "community": 1, "registered_at": 1, "has_resident": 1, "resident": 1, "resident_erased_at": 1}
+
+
+def rendered(view):
+    """The view's page: `public(view)` as JSON text (as the gateway's answers are written)."""
+    return json.dumps(public(view), ensure_ascii=False)
+
+
+def page_with(page, resident=None):
+    """A page with the resident a caller may see: `public(view, resident)` as JSON text."""
+    if resident is None:
+        return page
+    return f'{page[:-1]}, "resident": {json.dumps(resident, ensure_ascii=False)}}}'
+
+
 def _fields(view):
     return {k: v for k, v in view.items() if k not in ("_id", "version")}
 
@@ -102,10 +125,18 @@ class GatewayStore:
         def decide(view):
             if view and event.id in view["applied"]:
                 return None
-            return Change(_fields(project(view or blank(need_id), event)))
+            projected = project(view or blank(need_id), event)
+            return Change({**_fields(projected), PAGE: rendered(projected)})
 
         view, change = cas.change(self.needs, need_id, decide, what=f"need view {need_id}")
         return view if change else None
+
+    def need_shown(self, need_id):
+        """What a read of the need needs (`SHOWN`), or None."""
+        return self.needs.find_one({"_id": need_id}, SHOWN)
+
+    def need(self, need_id):
+        return self.needs.find_one({"_id": need_id})
 
     def keep_resident(self, need_id, forms):
         """A resident's forms (`resident_sealed`), kept unless the resident was erased; before or
@@ -122,7 +153,8 @@ class GatewayStore:
         def decide(view):
             if view is None or (view.get("resident") is None and view.get("resident_erased_at")):
                 return None
-            return Change({"resident": None, "resident_erased_at": view.get("resident_erased_at") or erased_at})
+            forgotten = {"resident": None, "resident_erased_at": view.get("resident_erased_at") or erased_at}
+            return Change({**forgotten, PAGE: rendered({**view, **forgotten})})
 
         cas.change(self.needs, need_id, decide, what=f"need view {need_id}")
 

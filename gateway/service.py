@@ -14,10 +14,10 @@ from gateway import docs, keys, openapi, schemas as gs
 from gateway.access import ADMIN, BOOTSTRAP, CALLER, EVERYONE, OFFICIALS, Caller, Scope, caller_of, narrowed
 from gateway.idempotency import Idempotency
 from gateway.limits import RateLimiter
-from gateway.readmodel import GatewayStore, public
+from gateway.readmodel import PAGE, GatewayStore, page_with, public
 from gateway.routes import NOTHING, forwards
 from gateway.web import (ROUTES, UNAUTHORISED, HttpProblem, ProblemHttpHandler, ServiceTimeout, bearer,
-                         json_response, query_args, route)
+                         json_response, json_text_response, query_args, route)
 from wushe.contract import asyncapi, residents
 from wushe.ops import dlq
 from wushe.runtime.config import settings
@@ -276,14 +276,19 @@ class GatewayService:
            roles=EVERYONE, response=gs.NeedView, errors=(404,),
            scope=Scope(answer="community"))
     def get_need(self, request, body, need_id):
-        view = self.store.needs.find_one({"_id": need_id})
+        view = self.store.need_shown(need_id)
         if view is None or view.get("registered_at") is None:
             # just registered, its event not projected yet: ask the owner
             need = self.call("community", "get_need", need_id)
             view = {**need, "timeline": [], "applied": [], "has_resident": bool(need.get("resident_id"))}
-        if not caller_of(request).sees(view.get("community")):  # before the resident is looked up
+        # here, not by the route's check of the answer (an answer rendered already is not looked
+        # into), and before the resident is looked up
+        if not caller_of(request).sees(view.get("community")):
             raise NotFound(f"no need {need_id}")
-        return 200, public(view, self._resident(request, view))
+        resident = self._resident(request, view)
+        if PAGE not in view:  # asked of the owner, or a view kept before views kept their page
+            return 200, public(self.store.need(need_id) if "timeline" not in view else view, resident)
+        return json_text_response(page_with(view[PAGE], resident))
 
     @route("GET", "/api/v1/needs", "Needs, filtered; a region filter includes everything under it", "needs",
            roles=EVERYONE, query=gs.NeedsQuery, response=gs.NeedPage)

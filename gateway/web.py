@@ -107,8 +107,12 @@ def no_content(headers=None):
 def json_response(body, status=200, headers=None):
     if status == 204:
         return no_content(headers)
-    return Response(json.dumps(body, ensure_ascii=False), status=status, headers=headers,
-                    content_type="application/json; charset=utf-8")
+    return json_text_response(json.dumps(body, ensure_ascii=False), status, headers)
+
+
+def json_text_response(text, status=200, headers=None):
+    """An answer whose JSON was rendered already (a read model's page)."""
+    return Response(text, status=status, headers=headers, content_type="application/json; charset=utf-8")
 
 
 def problem_response(p):

@@ -195,9 +195,9 @@ def test_a_failure_in_the_gateway_is_a_generic_500_without_its_type_or_message(p
     seed(platform)
     need_id = ok(platform.post("/needs", need(volunteers=0, rice=0)), 202)["id"]
 
-    def broken(view, resident=None):
+    def broken(page, resident=None):
         raise ZeroDivisionError("view of 王秀英")
-    monkeypatch.setattr(gateway.service, "public", broken)
+    monkeypatch.setattr(gateway.service, "page_with", broken)  # what makes the answer of a read
     response = platform.get(f"/needs/{need_id}")
     assert problem(response, 500)["detail"] == "the request failed; it has been logged with its correlation id"
     assert "ZeroDivisionError" not in response.text and "王秀英" not in response.text

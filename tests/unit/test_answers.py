@@ -1,7 +1,9 @@
 """Answers match the schemas the OpenAPI document declares for them (found by the fuzz test)."""
 import dataclasses
 
-from gateway.readmodel import blank, project, public
+import json
+
+from gateway.readmodel import PAGE, blank, page_with, project, public, rendered
 from gateway.schemas import NeedView
 from tests.unit.helpers import COMMUNITY, DISTRICT, EVERYTHING, NEED_ID, STREET, T0, T1, event
 from wushe.contract.events import load, new_event
@@ -27,6 +29,20 @@ def test_a_need_view_through_its_whole_life_matches_its_documented_schema():
     shown = public(view)["linkage"]
     assert shown["worker"]["case_stage"] == "assessed" and shown["worker"]["case_state"] == "closed"
     assert shown["resources"]["delivered"] == ["pledge-a"]
+
+
+def test_a_views_page_with_a_resident_is_the_answer_rendered_whole():
+    """GET /needs/{id} answers with the page the projection rendered, the caller's form of the
+    resident added: the same JSON, key for key and in the same order, as rendering it whole."""
+    registered = _event("community", "need_registered", {
+        "street": STREET, "district": DISTRICT, "category": "errands", "urgency": "high",
+        "registered_at": T0, "requirements": EVERYTHING, "has_resident": True})
+    view = project(project(blank(NEED_ID), registered), event("org_matched"))
+    masked = {"id": "res-1", "name": "欧***", "phone": "138****0000", "address": "泰达街道***", "masked": True}
+    for resident in (None, masked):
+        page = page_with(rendered(view), resident)
+        assert page == json.dumps(public(view, resident), ensure_ascii=False)
+        assert NeedView().validate(json.loads(page)) == {}
 
 
 def test_a_view_is_linked_or_escalated_only_once_the_community_says_so():
@@ -63,6 +79,7 @@ def test_a_residents_forms_are_kept_whichever_reaches_the_view_first_until_an_er
     erased = _event("community", "resident_erased", {"resident_id": "res-1"})
     kept = {"id": "res-1", "sealed": {"name": "pii1:k:x"}, "masked": {"name": "欧***"}}
     expected = {**project(blank(NEED_ID), registered), "resident": kept}
+    expected[PAGE] = rendered(expected)  # the resident is not in it: its form is the caller's
     del expected["version"]
 
     def store():
