@@ -291,6 +291,13 @@ class GatewayWebServer(WebServer):
     def get_wsgi_app(self):
         return GatewayWsgiApp(self)
 
+    def get_wsgi_server(self, sock, wsgi_app, **kwargs):
+        server = super().get_wsgi_server(sock, wsgi_app, **kwargs)
+        # eventlet formats its line per request before the logger looks at the level: with the
+        # access log off (WUSHE_ACCESS_LOG), not at all
+        server.log_output = self.container.config.get("ACCESS_LOG", False)
+        return server
+
 
 class ProblemHttpHandler(HttpRequestHandler):
     """nameko's http entrypoint, except that a failure outside the route's own handling (a
