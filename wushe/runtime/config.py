@@ -49,7 +49,7 @@ def nameko_config(env=os.environ, **overrides):
         "EVENTS_PAGE_DIR": env.get("WUSHE_EVENTS_PAGE_DIR", ""),
         "OUTBOX_RELAY_SECONDS": float(env.get("WUSHE_OUTBOX_RELAY_SECONDS", "1")),
         "OUTBOX_GRACE_SECONDS": float(env.get("WUSHE_OUTBOX_GRACE_SECONDS", "2")),
-        # one flusher per document's outbox: a flusher silent this long (crashed) is taken over
+        # one relay per document's outbox at a time: a relay silent this long (crashed) is taken over
         "OUTBOX_LEASE_SECONDS": float(env.get("WUSHE_OUTBOX_LEASE_SECONDS", "10")),
         # how often the timers look: calls' deadlines, bookings and pending time-bank movements
         # (volunteers); the gauges recounted from the stores (orgs, workers, volunteers); needs
