@@ -7,6 +7,7 @@ import uuid
 import eventlet
 import kombu
 import structlog
+from eventlet.event import Event
 from nameko.containers import ServiceContainer
 
 log = structlog.get_logger("chaos")
@@ -146,12 +147,14 @@ def store_outage(server, down, now, stop):
     return 1
 
 
-def broker_outage(seconds, after, stop):
-    """Stop the local broker's app for `seconds`, once, `after` seconds into the run (never
-    with `seconds` 0)."""
+def broker_outage(seconds, after, stop, early=None):
+    """Stop the local broker's app for `seconds`, once, `after` seconds into the run or when
+    `early` fires, whichever comes first (never with `seconds` 0): a load driven faster than
+    `after` still meets the outage."""
     if seconds <= 0:
         return 0
-    eventlet.sleep(after)
+    with eventlet.Timeout(after, False):
+        (early or Event()).wait()
     if stop.ready():
         return 0
     log.info("chaos.broker_down", seconds=seconds)

@@ -42,6 +42,7 @@ class Options:
     kill_every: float = 3.0       # seconds between container kills (randomised ±50%)
     broker_down: float = 12.0     # seconds the broker is stopped, once
     broker_after: float = 20.0    # seconds into the load
+    broker_at: float = 0.3        # … or once this share of the needs is driven, if that is sooner
     republish: float = 0.05       # share of the sampled events published a second time
     poison: int = 20
     seed: int = 7
@@ -84,7 +85,8 @@ def run(options=None):
         db = checks.stores(config["WUSHE"])
         tap = faults.Tap(amqp_uri, [s for s in SOURCES if s != "station"], rng)
         background = [eventlet.spawn(tap.run, stop), eventlet.spawn(faults.killer, cluster, o.kill_every, rng, stop)]
-        outage = eventlet.spawn(faults.broker_outage, o.broker_down, o.broker_after, stop)
+        broker_now = Event()
+        outage = eventlet.spawn(faults.broker_outage, o.broker_down, o.broker_after, stop, broker_now)
         poison = faults.inject_poison(amqp_uri, POISON_QUEUES, o.poison)
 
         driver = drive.Driver(client, o.seed)
@@ -92,6 +94,8 @@ def run(options=None):
         for done, _ in enumerate(pool.imap(driver.need, range(o.needs)), 1):
             if done % max(1, o.needs // 10) == 0:
                 o.say(f"  {done}/{o.needs} needs driven, {cluster.kills} kills, {time.monotonic() - started:.0f} s")
+            if done == max(1, int(o.needs * o.broker_at)) and not broker_now.ready():
+                broker_now.send(True)
             if done == o.needs // 2:
                 tap.republish(o.republish)
         tap.republish(o.republish)
