@@ -11,8 +11,11 @@ def interleave_mongomock():
     """Make every mongomock collection operation yield to other greenlets first, so that
     concurrent handlers interleave between a read and a write as they do on a real MongoDB."""
     from mongomock.collection import Collection
+
+    from wushe.runtime import mongomock_speedups
     if getattr(Collection, "_wushe_interleaved", False):
         return
+    mongomock_speedups.install()  # first, so that what yields is the embedded store as it runs
     for name in _OPERATIONS:
         original = getattr(Collection, name)
 

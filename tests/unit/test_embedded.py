@@ -37,6 +37,30 @@ def test_lookup_finds_what_the_scan_finds(both, query):
         mc.Collection._iter_documents = embedded._scan
 
 
+PROJECTIONS = [None, {}, {"n": 1}, {"n": 1, "_id": 0}, {"n": 0}, {"n": 0, "tags": 0}, {"_id": 0}, {"_id": 1},
+               {"nothing": 1}, {"tags": True}, {"n": 1, "tags": 0}, {"tags": {"$slice": 1}}]
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS, ids=str)
+@pytest.mark.parametrize("query", FILTERS, ids=str)
+def test_find_one_by_id_answers_as_mongomocks_own(both, query, projection):
+    """The direct answer (a string `_id`, a plain projection) and mongomock's cursor agree on
+    every filter and projection, including those the direct answer leaves to the cursor."""
+    _, indexed = both
+    embedded.install()
+    try:
+        expected = embedded._find_one_generic(indexed, query, projection)
+    except ValueError:  # mongomock refuses to mix including and leaving out fields: so must we
+        with pytest.raises(ValueError):
+            embedded._find_one(indexed, query, projection)
+        return
+    found = embedded._find_one(indexed, query, projection)
+    assert found == expected
+    if found is not None:
+        found["n"] = "changed"  # a copy: the stored document stays as it was
+        assert embedded._find_one_generic(indexed, query, projection) == expected
+
+
 def test_writes_by_id_touch_only_their_document(both):
     scanned, indexed = both
 

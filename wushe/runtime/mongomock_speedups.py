@@ -8,8 +8,10 @@ that name one string `_id` (most of ours: needs, calls, cases, idempotency recor
 same answers: the document is the only one such a filter can match, and the whole filter is
 still tested against it. A filter that names a declared index's field finds its documents
 through that index (wushe.runtime.mongomock_indexes); other filters scan as before. And it
-copies JSON-shaped documents without the generic copy protocol (below). Only the embedded
-store is touched.
+copies JSON-shaped documents without the generic copy protocol (below). A `find_one` by one
+string `_id`, with no projection or a plain one (top-level fields, all included or all left
+out), is answered from the document directly, without mongomock's cursor (`_find_one`). Only
+the embedded store is touched.
 """
 import copy
 from collections.abc import Mapping
@@ -36,8 +38,52 @@ def _iter_documents(self, filter):
     return (document for document in found if filter_applies(filter, document))
 
 
+_find_one_generic = None  # mongomock's, as install() found it
+
+
+def _plain(projection):
+    """(include, fields) for a projection of top-level fields all included or all left out
+    (`_id` either way), else None."""
+    if projection is None:
+        return False, ()
+    if type(projection) is not dict:
+        return None
+    if any(type(v) not in (int, bool) or v not in (0, 1) or "." in k or k.startswith("$")
+           for k, v in projection.items()):
+        return None  # an operator ($slice, …), a dotted path: mongomock's own
+    fields = {k: v for k, v in projection.items() if k != "_id"}
+    kinds = set(fields.values())
+    if len(kinds) > 1:
+        return None  # mixed: mongomock's own answer (it refuses)
+    include = kinds == {1} or (not fields and projection.get("_id", 1) == 1 and bool(projection))
+    return include, fields
+
+
+def _find_one(self, filter=None, *args, **kwargs):
+    key = filter.get("_id") if type(filter) is dict and len(filter) == 1 else None
+    projection = args[0] if len(args) == 1 and not kwargs else kwargs.get("projection") if not args else None
+    plain = _plain(projection) if type(key) is str and len(args) + len(kwargs) <= 1 and \
+        set(kwargs) <= {"projection"} and not self.codec_options.tz_aware else None
+    if plain is None:
+        return _find_one_generic(self, filter, *args, **kwargs)
+    document = self._store[key] if key in self._store else None
+    if document is None:
+        return None
+    include, fields = plain
+    keep_id = projection is None or projection.get("_id", 1) == 1
+    if include:
+        found = {"_id": document["_id"]} if keep_id else {}
+        found.update((k, _deepcopy(v)) for k, v in document.items() if k in fields)
+        return found
+    return {k: _deepcopy(v) for k, v in document.items() if k not in fields and (keep_id or k != "_id")}
+
+
 def install():
     """Idempotent; called when the first embedded client is made."""
+    global _find_one_generic
+    if _find_one_generic is None:  # once: what wraps it since (the tests' interleaving) stays
+        _find_one_generic = _collection.Collection.find_one
+        _collection.Collection.find_one = _find_one
     mongomock_indexes.install()
     _collection.Collection._iter_documents = _iter_documents
     _collection._copy_field = _copy_field
