@@ -33,8 +33,10 @@ def _iter_documents(self, filter):
         # a declared index's field, if the filter names one (wushe.runtime.mongomock_indexes)
         found = mongomock_indexes.candidates(self, filter)
         return _scan(self, filter) if found is None else iter(found)
-    store = self._store
-    found = [store[key]] if key in store else []
+    try:  # one look (and one take of mongomock's lock), not `in` and then `[]`
+        found = [self._store[key]]
+    except KeyError:
+        return iter(())
     return (document for document in found if filter_applies(filter, document))
 
 
@@ -66,8 +68,9 @@ def _find_one(self, filter=None, *args, **kwargs):
         set(kwargs) <= {"projection"} and not self.codec_options.tz_aware else None
     if plain is None:
         return _find_one_generic(self, filter, *args, **kwargs)
-    document = self._store[key] if key in self._store else None
-    if document is None:
+    try:
+        document = self._store[key]
+    except KeyError:
         return None
     include, fields = plain
     keep_id = projection is None or projection.get("_id", 1) == 1
