@@ -106,6 +106,17 @@ def _fields(view):
     return {k: v for k, v in view.items() if k not in ("_id", "version")}
 
 
+def _changes(before, after):
+    """The write that turns a view into the next: only the fields that changed, and the event's
+    id and a timeline entry that comes last appended rather than rewritten (a view grows by one
+    of each per event; rewriting them cost the store a copy of the whole view each time)."""
+    appended = {"applied": after["applied"][-1]}
+    if after["timeline"][:-1] == before["timeline"]:
+        appended["timeline"] = after["timeline"][-1]
+    return Change({k: v for k, v in _fields(after).items()
+                   if k not in appended and (k not in before or before[k] != v)}, appended=appended)
+
+
 class GatewayStore:
     def __init__(self, db):
         self.needs = db.need_views
@@ -126,7 +137,8 @@ class GatewayStore:
             if view and event.id in view["applied"]:
                 return None
             projected = project(view or blank(need_id), event)
-            return Change({**_fields(projected), PAGE: rendered(projected)})
+            projected[PAGE] = rendered(projected)
+            return Change(_fields(projected)) if view is None else _changes(view, projected)
 
         view, change = cas.change(self.needs, need_id, decide, what=f"need view {need_id}")
         return view if change else None
