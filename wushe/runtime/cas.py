@@ -4,12 +4,11 @@ decide again. Every invariant that spans several writers (slots, stock, caseload
 is kept this way, on one document at a time, never by read-then-write.
 """
 import eventlet
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from wushe.contract.decisions import Event
 from wushe.contract.events import stamped
-from wushe.runtime.outbox import own
+from wushe.runtime.outbox import after
 
 AGAIN = object()  # an attempt lost the race: read again
 ATTEMPTS = 50
@@ -67,4 +66,4 @@ def _write(collection, doc_id, doc, decided, source, at):
     pushed = {**({"outbox": {"$each": envelopes}} if envelopes else {}), **decided.appended}
     if pushed:
         update["$push"] = pushed
-    return own(collection.find_one_and_update(guard, update, return_document=ReturnDocument.AFTER), update)
+    return after(collection, guard, update)

@@ -44,36 +44,34 @@ _find_one_generic = None  # mongomock's, as install() found it
 
 
 def _plain(projection):
-    """(include, fields) for a projection of top-level fields all included or all left out
-    (`_id` either way), else None."""
+    """(include, fields, keep_id) for no projection or one of top-level fields all included or
+    all left out (`_id` either way); None for anything else (mongomock's own answer)."""
     if projection is None:
-        return False, ()
-    if type(projection) is not dict:
-        return None
-    if any(type(v) not in (int, bool) or v not in (0, 1) or "." in k or k.startswith("$")
-           for k, v in projection.items()):
-        return None  # an operator ($slice, …), a dotted path: mongomock's own
+        return False, (), True
+    if type(projection) is not dict or any(type(v) not in (int, bool) or v not in (0, 1) or "." in k
+                                           or k.startswith("$") for k, v in projection.items()):
+        return None  # an operator ($slice, …), a dotted path
     fields = {k: v for k, v in projection.items() if k != "_id"}
     kinds = set(fields.values())
     if len(kinds) > 1:
-        return None  # mixed: mongomock's own answer (it refuses)
-    include = kinds == {1} or (not fields and projection.get("_id", 1) == 1 and bool(projection))
-    return include, fields
+        return None  # mixed: mongomock refuses it
+    keep_id = projection.get("_id", 1) == 1
+    return kinds == {1} or (not fields and keep_id and bool(projection)), fields, keep_id
 
 
 def _find_one(self, filter=None, *args, **kwargs):
-    key = filter.get("_id") if type(filter) is dict and len(filter) == 1 else None
-    projection = args[0] if len(args) == 1 and not kwargs else kwargs.get("projection") if not args else None
-    plain = _plain(projection) if type(key) is str and len(args) + len(kwargs) <= 1 and \
-        set(kwargs) <= {"projection"} and not self.codec_options.tz_aware else None
+    projection = kwargs.get("projection", args[0] if args else None)
+    direct = (type(filter) is dict and len(filter) == 1 and type(filter.get("_id")) is str
+              and len(args) + len(kwargs) <= 1 and set(kwargs) <= {"projection"}
+              and not self.codec_options.tz_aware)
+    plain = _plain(projection) if direct else None
     if plain is None:
         return _find_one_generic(self, filter, *args, **kwargs)
     try:
-        document = self._store[key]
+        document = self._store[filter["_id"]]
     except KeyError:
         return None
-    include, fields = plain
-    keep_id = projection is None or projection.get("_id", 1) == 1
+    include, fields, keep_id = plain
     if include:
         found = {"_id": document["_id"]} if keep_id else {}
         found.update((k, _deepcopy(v)) for k, v in document.items() if k in fields)

@@ -57,15 +57,22 @@ def entries(*envelopes):
 def own(doc, update):
     """`doc` as written by `update`, with only the entries `update` stored in its outbox: the
     others pending there are their own writers' to publish."""
-    if doc is not None:
-        written = (update.get("$push") or {}).get("outbox")
-        written = written.get("$each", [written]) if written else None  # {"$each": [...]} or one
-        doc.pop(LEASE, None)
-        if written:
-            doc["outbox"] = list(written)
-        else:
-            doc.pop("outbox", None)
+    if doc is None:
+        return None
+    pushed = (update.get("$push") or {}).get("outbox")  # {"$each": [...]}, or one entry
+    written = pushed.get("$each", [pushed]) if pushed else []
+    doc.pop(LEASE, None)
+    doc.pop("outbox", None)
+    if written:
+        doc["outbox"] = list(written)
     return doc
+
+
+def after(collection, filter_, update, **kwargs):
+    """find_one_and_update returning the document after the change (None when nothing matched),
+    its outbox holding only the events this update stored (`own`). The stores' conditional
+    write (`wushe.runtime.store.after`) and compare-and-set's."""
+    return own(collection.find_one_and_update(filter_, update, return_document=ReturnDocument.AFTER, **kwargs), update)
 
 
 class Outbox(DependencyProvider):

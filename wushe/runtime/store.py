@@ -10,13 +10,12 @@ import eventlet
 import pymongo
 import structlog
 from nameko.extensions import DependencyProvider
-from pymongo import ReturnDocument
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from wushe.contract.clock import new_id, now_iso
 from wushe.runtime.config import settings
 from wushe.runtime.errors import Conflict, InvalidInput, NotFound
-from wushe.runtime.outbox import own
+from wushe.runtime import outbox
 
 log = structlog.get_logger("wushe.runtime.store")
 _clients = {}
@@ -111,10 +110,8 @@ def found(collection, record_id, what, field=None):
     return doc
 
 
-def after(collection, filter_, update, **kwargs):
-    """find_one_and_update returning the document after the change (None when nothing matched),
-    its outbox holding only the events this update stored (`outbox.own`)."""
-    return own(collection.find_one_and_update(filter_, update, return_document=ReturnDocument.AFTER, **kwargs), update)
+# the stores' conditional write: the document after, its outbox holding only this write's events
+after = outbox.after
 
 
 def page(collection, filter_, limit, cursor=None, sort_key="_id"):
