@@ -201,6 +201,9 @@ class Tap:
     def republish(self, fraction):
         chosen = [e for e in self.sample if self.rng.random() < fraction]
         with kombu.Connection(self.amqp_uri) as connection:
+            # the broker may be in its outage now (it starts at a share of the needs driven): wait
+            # for it, as a station's publisher reconnects, rather than fail the run
+            connection.ensure_connection(max_retries=120, interval_start=0.5, interval_step=0.5, interval_max=1)
             producer = connection.Producer(serializer="json")
             for envelope in chosen:
                 producer.publish(envelope, exchange=kombu.Exchange(f"{envelope['source']}.events", "topic",
