@@ -5,15 +5,17 @@ keeps only what a caller of each scope may see, as the community sent them (`res
 the masked forms, and the fields still sealed (`wushe.contract.residents.forms`), opened only
 for a caller who may see them — never the plaintext. An erasure drops them.
 
-Each view also keeps its answer to `GET /needs/{id}` as JSON text (`page`, without the resident,
-whose form depends on the caller), rendered once per change instead of on every read: a read is
-one lookup of a few fields and one string."""
+Each view also keeps its answer to `GET /needs/{id}` as JSON text (`page`), rendered once per
+change instead of on every read: the answer to a caller who sees the resident masked (every caller
+but those who may see the need's personal data), so that such a read is one lookup of a few fields
+and hands the string back as it is. A caller who may see the resident unmasked gets the page with
+the resident opened in place of the masked one (`page_resident_at` says where it starts)."""
 import json
 
 from pymongo import ASCENDING
 
 from gateway.keys import KeyStore
-from wushe.contract import linkage
+from wushe.contract import linkage, residents
 from wushe.runtime import cas
 from wushe.contract.decisions import Change
 from wushe.contract.regions import under_filter
@@ -85,18 +87,29 @@ def public(view, resident=None):
     return shown
 
 
-PAGE = "page"
-# what a read needs of a view: its page, and what decides who sees it and its resident's form
-SHOWN = {PAGE: 1, "community": 1, "registered_at": 1, "has_resident": 1, "resident": 1, "resident_erased_at": 1}
+PAGE, RESIDENT_AT = "page", "page_resident_at"
+# what a read needs of a view: its page, and what decides who sees it and in which form (the
+# resident's forms themselves only for a caller who may see them unmasked: `GatewayStore.forms`)
+SHOWN = {PAGE: 1, RESIDENT_AT: 1, "community": 1, "registered_at": 1, "has_resident": 1, "resident_erased_at": 1}
 
 
 def rendered(view):
-    """The view's page: `public(view)` as JSON text (as the gateway's answers are written)."""
-    return json.dumps(public(view), ensure_ascii=False)
+    """The view's page and where its resident starts in it: `public(view, masked resident)` as
+    JSON text (as the gateway's answers are written), the resident masked when the view keeps
+    its forms (None: the page has no resident)."""
+    page = json.dumps(public(view), ensure_ascii=False)
+    kept = view.get("resident")
+    if not kept:
+        return {PAGE: page, RESIDENT_AT: None}
+    return {PAGE: page_with(page, None, residents.shown_from_forms(kept, None, reveal=False)),
+            RESIDENT_AT: len(page) - 1}
 
 
-def page_with(page, resident=None):
-    """A page with the resident a caller may see: `public(view, resident)` as JSON text."""
+def page_with(page, resident_at=None, resident=None):
+    """A page with the resident a caller may see in place of the one it has (at `resident_at`;
+    None: it has none): `public(view, resident)` as JSON text."""
+    if resident_at is not None:
+        page = page[:resident_at] + "}"
     if resident is None:
         return page
     return f'{page[:-1]}, "resident": {json.dumps(resident, ensure_ascii=False)}}}'
@@ -137,7 +150,7 @@ class GatewayStore:
             if view and event.id in view["applied"]:
                 return None
             projected = project(view or blank(need_id), event)
-            projected[PAGE] = rendered(projected)
+            projected.update(rendered(projected))
             return Change(_fields(projected)) if view is None else _changes(view, projected)
 
         view, change = cas.change(self.needs, need_id, decide, what=f"need view {need_id}")
@@ -146,6 +159,10 @@ class GatewayStore:
     def need_shown(self, need_id):
         """What a read of the need needs (`SHOWN`), or None."""
         return self.needs.find_one({"_id": need_id}, SHOWN)
+
+    def forms(self, need_id):
+        """The forms of the need's resident the view keeps (`resident_sealed`), or None."""
+        return (self.needs.find_one({"_id": need_id}, {"resident": 1}) or {}).get("resident")
 
     def need(self, need_id):
         return self.needs.find_one({"_id": need_id})
@@ -156,7 +173,8 @@ class GatewayStore:
         def decide(view):
             if view and (view.get("resident_erased_at") or view.get("resident") == forms):
                 return None
-            return Change({"resident": forms} if view else {**_fields(blank(need_id)), "resident": forms})
+            kept = {**(view or blank(need_id)), "resident": forms}
+            return Change({"resident": forms, **rendered(kept)} if view else {**_fields(kept), **rendered(kept)})
 
         return cas.change(self.needs, need_id, decide, what=f"need view {need_id}")[1] is not None
 
@@ -166,7 +184,7 @@ class GatewayStore:
             if view is None or (view.get("resident") is None and view.get("resident_erased_at")):
                 return None
             forgotten = {"resident": None, "resident_erased_at": view.get("resident_erased_at") or erased_at}
-            return Change({**forgotten, PAGE: rendered({**view, **forgotten})})
+            return Change({**forgotten, **rendered({**view, **forgotten})})
 
         cas.change(self.needs, need_id, decide, what=f"need view {need_id}")
 

@@ -14,7 +14,7 @@ from gateway import docs, keys, openapi, schemas as gs
 from gateway.access import ADMIN, BOOTSTRAP, CALLER, EVERYONE, OFFICIALS, Caller, Scope, caller_of, narrowed
 from gateway.idempotency import Idempotency
 from gateway.limits import RateLimiter
-from gateway.readmodel import PAGE, GatewayStore, page_with, public
+from gateway.readmodel import PAGE, RESIDENT_AT, GatewayStore, page_with, public
 from gateway.routes import NOTHING, forwards
 from gateway.web import (ROUTES, UNAUTHORISED, HttpProblem, ProblemHttpHandler, ServiceTimeout, bearer,
                          json_response, json_text_response, query_args, route)
@@ -283,12 +283,15 @@ class GatewayService:
             view = {**need, "timeline": [], "applied": [], "has_resident": bool(need.get("resident_id"))}
         # here, not by the route's check of the answer (an answer rendered already is not looked
         # into), and before the resident is looked up
-        if not caller_of(request).sees(view.get("community")):
+        caller = caller_of(request)
+        if not caller.sees(view.get("community")):
             raise NotFound(f"no need {need_id}")
+        if view.get(RESIDENT_AT) is not None and not caller.reveals_personal_data(view["community"]):
+            return json_text_response(view[PAGE])  # the page as rendered: its resident masked
         resident = self._resident(request, view)
         if PAGE not in view:  # asked of the owner, or a view kept before views kept their page
             return 200, public(self.store.need(need_id) if "timeline" not in view else view, resident)
-        return json_text_response(page_with(view[PAGE], resident))
+        return json_text_response(page_with(view[PAGE], view.get(RESIDENT_AT), resident))
 
     @route("GET", "/api/v1/needs", "Needs, filtered; a region filter includes everything under it", "needs",
            roles=EVERYONE, query=gs.NeedsQuery, response=gs.NeedPage)
@@ -336,14 +339,15 @@ class GatewayService:
         return resident
 
     def _resident_kept(self, view, reveal):
-        """The resident from the forms the view keeps; None when it keeps none, or when they do
-        not open with this gateway's keys (then the owner, whose keys sealed them, is asked)."""
-        if not view.get("resident"):
+        """The resident from the forms the read model keeps; None when it keeps none, or when
+        they do not open with this gateway's keys (then the owner, whose keys sealed them, is asked)."""
+        kept = self.store.forms(view["_id"])
+        if not kept:
             return None
         try:
-            return residents.shown_from_forms(view["resident"], self.keyring, reveal)
+            return residents.shown_from_forms(kept, self.keyring, reveal)
         except residents.Unreadable as exc:
-            log.error("resident.unreadable", resident_id=view["resident"]["id"], field=exc.field, key_id=exc.key_id)
+            log.error("resident.unreadable", resident_id=kept["id"], field=exc.field, key_id=exc.key_id)
             return None
 
     # statistics -------------------------------------------------------------------------------

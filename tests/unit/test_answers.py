@@ -3,7 +3,7 @@ import dataclasses
 
 import json
 
-from gateway.readmodel import PAGE, blank, page_with, project, public, rendered
+from gateway.readmodel import PAGE, RESIDENT_AT, blank, page_with, project, public, rendered
 from gateway.schemas import NeedView
 from tests.unit.helpers import COMMUNITY, DISTRICT, EVERYTHING, NEED_ID, STREET, T0, T1, event
 from wushe.contract.events import load, new_event
@@ -32,17 +32,26 @@ def test_a_need_view_through_its_whole_life_matches_its_documented_schema():
 
 
 def test_a_views_page_with_a_resident_is_the_answer_rendered_whole():
-    """GET /needs/{id} answers with the page the projection rendered, the caller's form of the
-    resident added: the same JSON, key for key and in the same order, as rendering it whole."""
+    """GET /needs/{id} answers with the page the projection rendered — the resident masked, as
+    most callers see it — or, to a caller who may see the resident, with the resident opened in
+    place of the masked one: the same JSON, key for key and in the same order, as rendering it
+    whole."""
     registered = _event("community", "need_registered", {
         "street": STREET, "district": DISTRICT, "category": "errands", "urgency": "high",
         "registered_at": T0, "requirements": EVERYTHING, "has_resident": True})
     view = project(project(blank(NEED_ID), registered), event("org_matched"))
-    masked = {"id": "res-1", "name": "欧***", "phone": "138****0000", "address": "泰达街道***", "masked": True}
-    for resident in (None, masked):
-        page = page_with(rendered(view), resident)
-        assert page == json.dumps(public(view, resident), ensure_ascii=False)
-        assert NeedView().validate(json.loads(page)) == {}
+    plain = rendered(view)
+    assert plain[RESIDENT_AT] is None and plain[PAGE] == json.dumps(public(view), ensure_ascii=False)
+    kept = {"id": "res-1", "sealed": {"name": "pii1:k:x"}, "masked": {"name": "欧***", "phone": "138****0000"}}
+    masked = {"id": "res-1", "name": "欧***", "phone": "138****0000", "masked": True}
+    opened = {"id": "res-1", "name": "欧阳娜娜", "phone": "13800000000", "masked": False}
+    with_resident = rendered({**view, "resident": kept})
+    page, at = with_resident[PAGE], with_resident[RESIDENT_AT]
+    assert page == json.dumps(public(view, masked), ensure_ascii=False)
+    for resident in (None, masked, opened):
+        assert page_with(page, at, resident) == json.dumps(public(view, resident), ensure_ascii=False)
+        assert page_with(plain[PAGE], None, resident) == json.dumps(public(view, resident), ensure_ascii=False)
+        assert NeedView().validate(json.loads(page_with(page, at, resident))) == {}
 
 
 def test_a_view_is_linked_or_escalated_only_once_the_community_says_so():
@@ -79,7 +88,7 @@ def test_a_residents_forms_are_kept_whichever_reaches_the_view_first_until_an_er
     erased = _event("community", "resident_erased", {"resident_id": "res-1"})
     kept = {"id": "res-1", "sealed": {"name": "pii1:k:x"}, "masked": {"name": "欧***"}}
     expected = {**project(blank(NEED_ID), registered), "resident": kept}
-    expected[PAGE] = rendered(expected)  # the resident is not in it: its form is the caller's
+    expected.update(rendered(expected))  # the resident masked in it, as most callers see it
     del expected["version"]
 
     def store():
@@ -98,7 +107,9 @@ def test_a_residents_forms_are_kept_whichever_reaches_the_view_first_until_an_er
     # an erasure drops them; forms that come after it (or after the gateway's own forgetting)
     # are not kept
     registered_first.apply(NEED_ID, erased)
-    assert registered_first.needs.find_one({"_id": NEED_ID})["resident"] is None
+    after = registered_first.needs.find_one({"_id": NEED_ID})
+    assert after["resident"] is None
+    assert after[RESIDENT_AT] is None and "resident" not in json.loads(after[PAGE])  # not even masked
     for erasure in ("event", "gateway"):
         late = store()
         late.apply(NEED_ID, registered)
