@@ -58,9 +58,11 @@ def configure(level="INFO", stream=None, access=True):
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    # no line shows the caller's file and line, so the logging module need not walk the stack
-    # for them on every call (the logging HOWTO's "Optimization"; a visible share under load)
+    # no line shows the caller's file and line, nor its thread or process, so the logging module
+    # need not find them for every record (the logging HOWTO's "Optimization"; a visible share
+    # under load: the thread's name is eventlet's green current_thread(), looked up per record)
     logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(json_lines())
     root = logging.getLogger()
