@@ -70,3 +70,25 @@ def test_a_record_that_keeps_changing_gives_contention(calls):
     with pytest.raises(cas.Contention, match="changing too fast"):
         cas.change(calls, "call-1", always_overtaken, source="volunteers", at=AT, attempts=5)
     assert calls.find_one()["claimed"] == [] and calls.find_one()["version"] == 5
+
+
+def test_the_document_after_is_what_the_store_holds_with_only_the_changes_own_events(calls):
+    """Made from the document read and the change (not sent back by the store): the same
+    document, appended values and version included, its outbox holding only this change's
+    events (another writer's pending ones are theirs to publish); a change naming a path into
+    the document is written and read back by the store."""
+    pending = {"id": "theirs", "type": "call_opened", "time": AT}
+    calls.insert_one({"_id": "call-1", "slots": 3, "claimed": [], "version": 4, "seen": ["e-0"], "outbox": [pending]})
+    for n, volunteer in enumerate(["vol-1", "vol-2"], start=1):
+        def decide(call, volunteer=volunteer, n=n):
+            claimed = claim(volunteer)(call)
+            return Change(claimed.fields, claimed.events, appended={"seen": f"e-{n}"})
+        after, change = cas.change(calls, "call-1", decide, source="volunteers", at=AT)
+        stored = calls.find_one({"_id": "call-1"})
+        assert [e["data"]["volunteer_id"] for e in after["outbox"]] == [volunteer]
+        assert after == {**stored, "outbox": stored["outbox"][-1:]}
+    assert stored["version"] == 6 and stored["seen"] == ["e-0", "e-1", "e-2"] and stored["claimed"] == ["vol-1", "vol-2"]
+    assert [e["id"] for e in stored["outbox"]][0] == "theirs"
+    nested, _ = cas.change(calls, "call-1", lambda call: Change({"team.lead": "vol-1"}), source="volunteers", at=AT)
+    assert nested == {k: v for k, v in calls.find_one({"_id": "call-1"}).items() if k != "outbox"}
+    assert nested["team"] == {"lead": "vol-1"} and nested["version"] == 7

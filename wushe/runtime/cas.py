@@ -8,7 +8,7 @@ from pymongo.errors import DuplicateKeyError
 
 from wushe.contract.decisions import Event
 from wushe.contract.events import stamped
-from wushe.runtime.outbox import after
+from wushe.runtime.outbox import after, own
 
 AGAIN = object()  # an attempt lost the race: read again
 ATTEMPTS = 50
@@ -36,7 +36,13 @@ def change(collection, doc_id, decide, *, source=None, at=None, attempts=ATTEMPT
     for a document that is not there; a change to it creates it. A refusal (`Refused`) raised by
     `decide` is the caller's. `read`: the document as the caller just read it, to start from.
     The change's events are stamped (`source`, `at`) and stored in the document's outbox in the
-    same write."""
+    same write.
+
+    The document after is the one `decide` saw with the change applied, its outbox holding the
+    change's events (`outbox.own`): the version guard says nobody changed it in between, except
+    by writes that leave the version alone (an outbox's pull, a relay's lease, a call's
+    completions), which are not in it. Made here rather than sent back by the store: the store
+    would find the document a second time and copy it whole, on every write."""
 
     def attempt():
         nonlocal read
@@ -66,4 +72,9 @@ def _write(collection, doc_id, doc, decided, source, at):
     pushed = {**({"outbox": {"$each": envelopes}} if envelopes else {}), **decided.appended}
     if pushed:
         update["$push"] = pushed
-    return after(collection, guard, update)
+    if any("." in name for name in decided.fields):  # a path into the document: the store says what it became
+        return after(collection, guard, update)
+    if not collection.update_one(guard, update).matched_count:
+        return None
+    appended = {name: [*doc.get(name, ()), value] for name, value in decided.appended.items()}
+    return own({**doc, **update["$set"], **appended}, update)
