@@ -1,6 +1,7 @@
 """One flow from start to stop: its processes (in a vhost of their own, on free ports, and for
 ours on the local store a store server of their own), rising loads until it saturates, then
-gateway reads; the figures of each step."""
+gateway reads; the figures of each step. Flows compared in a run are measured in turns
+(`interleaved`), each up the whole time."""
 import math
 import os
 import secrets
@@ -24,11 +25,46 @@ def label_of(name, local):
 def run_flow(name, options, progress, local=False):
     """`name` is floor or wushe; `local` runs ours on a local store server of its own
     (MONGO_URI=its URI) instead of each service's embedded store."""
+    return interleaved([phases(name, options, progress, local)])[0]
+
+
+def interleaved(flows):
+    """Run flows (`phases` of each, all started) a measurement of each in turn: the first load
+    step of each, then the second…, then each read phase of each — so that two flows compared in
+    one run are measured seconds apart, not minutes, on a box whose speed drifts. A flow that
+    saturated waits for the others' steps before its reads. Their results, in order."""
+    results, waiting = [None] * len(flows), {}
+    try:
+        for i, flow in enumerate(flows):  # started one after the other: each up before any is measured
+            waiting[i] = _advance(flow, results, i)
+        while any(kind is not None for kind in waiting.values()):
+            kind = "step" if "step" in waiting.values() else "reads"
+            for i in sorted(i for i, k in waiting.items() if k == kind):
+                waiting[i] = _advance(flows[i], results, i)
+        return results
+    finally:
+        for flow in flows:  # one failed: the others' processes stop too (their `finally`)
+            flow.close()
+
+
+def _advance(flow, results, i):
+    """Run a flow up to the next measurement it is about to make: its kind ("step", "reads"), or
+    None when it is done (its result in `results[i]`)."""
+    try:
+        return next(flow)
+    except StopIteration as done:
+        results[i] = done.value
+        return None
+
+
+def phases(name, options, progress, local=False):
+    """One flow as a generator that yields before each measurement (`interleaved`) and returns
+    its figures."""
     label = label_of(name, local)
     label += "".join(f"-{service}{n}" for service, n in sorted(options.scale.items()) if n > 1)  # its own logs
     logs = Path(options.out) / "logs"
     with (local_store.LocalStore(logs / f"{label}-store.log") if local else nullcontext()) as store:
-        return _run(name, label, options, progress, store, logs)
+        return (yield from _run(name, label, options, progress, store, logs))
 
 
 def _run(name, label, options, progress, store, logs):
@@ -57,6 +93,7 @@ def _run(name, label, options, progress, store, logs):
             messages0 = vhost.settled_message_stats(options.settle_seconds)
             steps, linked_ids, profiled, messages = [], [], None, None
             for rate in options.rates:
+                yield "step"
                 profiling = spy.linkage(options, procs, name, rate)
                 cpu0, ops0 = procs.cpu(), store.counters() if store else None
                 begun = time.monotonic()
@@ -91,7 +128,7 @@ def _run(name, label, options, progress, store, logs):
                      f"published and {report.fmt(messages['per_need']['delivered'])} delivered per linked need")
             load.close()
             profiling = spy.reads(options, procs, name)
-            reads = _reads(flow, options, linked_ids, load.with_resident, progress, procs, store)
+            reads = yield from _reads(flow, options, linked_ids, load.with_resident, progress, procs, store)
             if profiling:
                 reads["profile"] = spy.finish(profiling, {"offered_per_s": None})
             out = {"steps": steps, "reads": reads, "profile": profiled, "pids": procs.pids(), "idle_cores": idle,
@@ -194,6 +231,7 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
     the community service for the (masked) resident."""
     if not need_ids or options.reads_seconds <= 0:
         return None
+    yield "reads"
     name = flow.name
     ok = lambda rs: [lat for lat, status in rs if status == 200]  # noqa: E731
 
@@ -213,6 +251,7 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
     out = {"closed": closed(need_ids, "all")}
     plain = [n for n in need_ids if n not in with_resident]
     if plain and len(plain) < len(need_ids):
+        yield "reads"
         out["closed_without_resident"] = closed(plain, "without a resident")
     def past_capacity(closed, where="", via=flow):
         # the flow's own closed-loop rate times `overload`, from more senders than a gateway
@@ -239,10 +278,13 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
                 "errors": len(results) - len(ok(results)) - shed - unanswered,
                 "within_1s": sum(1 for lat in by({200, 503}) if lat <= 1.0),
                 "latency_ms": report.latencies_ms([lat for lat, _ in results]), "cpu_cores": busy}
+    yield "reads"
     out["paced"] = paced(options.read_rate, 64, "")
     if options.overload and out["closed"]["per_s"]:  # nothing answered: no capacity to go past
+        yield "reads"
         out["overload"] = past_capacity(out["closed"])
     if options.edge:
+        yield "reads"
         out["edge"] = _behind_the_edge(flow, options, need_ids, progress, procs, closed, paced, past_capacity)
     return out
 

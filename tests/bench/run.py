@@ -1,7 +1,9 @@
-"""One bench run: the floor, then ours on each store asked for — the embedded store inside each
+"""One bench run: the floor and ours on each store asked for — the embedded store inside each
 service's process, and the local store server that they share — each offered rising loads until
-it saturates, then gateway reads; on the local store ours again with two instances of its
-busiest service. The figures, and their ratios: ours to the floor, local to embedded, 2 to 1."""
+it saturates, then gateway reads; the floor and ours on the embedded store in turns, a step or a
+read phase of each (flow.interleaved), ours on the local store after them; then on the local
+store ours again with two instances of its busiest service. The figures, and their ratios: ours
+to the floor, local to embedded, 2 to 1."""
 import os
 import platform as host
 import sys
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tests.bench import store as local_store
-from tests.bench.flow import label_of, run_flow
+from tests.bench.flow import interleaved, label_of, phases, run_flow
 from tests.bench.platform import SERVICES
 from wushe.runtime.store import is_embedded
 
@@ -81,11 +83,20 @@ def run(options, progress=None):
     if options.scale_out:
         result["scale_out"] = scale_out(options, progress)
     else:
-        for name, local in runs(options):
+        chosen = list(runs(options))
+        for name, local in chosen:
             why = refused(name, options.scale, local)
             if why:
                 raise SystemExit(f"bench: {label_of(name, local)} with --scale {options.scale}: {why}")
-            result["flows"][label_of(name, local)] = run_flow(name, options, progress, local=local)
+        # the floor and ours on the embedded store, whose ratios the targets are, measured in turns
+        # (flow.interleaved); ours on the local store server after them, on its own
+        together = [(name, local) for name, local in chosen if not local]
+        for (name, local), figures in zip(together, interleaved([phases(name, options, progress, local)
+                                                                 for name, local in together])):
+            result["flows"][label_of(name, local)] = figures
+        for name, local in chosen:
+            if local:
+                result["flows"][label_of(name, local)] = run_flow(name, options, progress, local=local)
         local = result["flows"].get("wushe-local")
         if local and options.local_scale_out and not options.scale:
             result["scale_out"] = {"wushe-local": local_twice(options, progress, local)}
