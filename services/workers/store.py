@@ -10,6 +10,10 @@ from wushe.contract.regions import under_filter
 from wushe.runtime.store import after, insert_new
 
 NO_OUTBOX = outbox.WITHOUT
+# a worker as assignment ranks and takes them: without the cases they hold (an array as long as
+# their caseload that assignment never reads; copied out with every read of a worker, it made
+# each need cost more the more cases a station's workers held)
+WITHOUT_CASES = {"cases": 0}
 
 
 class WorkersStore:
@@ -60,7 +64,8 @@ class WorkersStore:
         return self.workers.find_one({"_id": worker_id})
 
     def station_workers(self, station_id, active=True):
-        return list(self.workers.find({"station_id": station_id, **({"active": True} if active else {})}))
+        return list(self.workers.find({"station_id": station_id, **({"active": True} if active else {})},
+                                      WITHOUT_CASES))
 
     def certify(self, worker, fields):
         """Record a certification decided on `worker` as read: only while its level is the one
@@ -74,19 +79,23 @@ class WorkersStore:
 
     # caseload -----------------------------------------------------------------------------------
     def take_case(self, worker, need_id, case_id):
-        """Add the case to the worker's caseload if it still has room (one atomic update)."""
+        """Add the case to the worker's caseload if it still has room (one atomic update); the
+        worker after, without their cases."""
         return after(self.workers,
                      {"_id": worker["_id"], "active": True, "cases.need_id": {"$ne": need_id},
                       "max_caseload": worker["max_caseload"], "caseload": {"$lt": worker["max_caseload"]}},
-                     {"$push": {"cases": {"need_id": need_id, "case_id": case_id}}, "$inc": {"caseload": 1}})
+                     {"$push": {"cases": {"need_id": need_id, "case_id": case_id}}, "$inc": {"caseload": 1}},
+                     projection=WITHOUT_CASES)
 
     def holder_of(self, need_id):
-        """The active worker whose caseload holds the need (a take cut short before its decision)."""
-        return self.workers.find_one({"cases.need_id": need_id, "active": True})
+        """The active worker whose caseload holds the need (a take cut short before its decision),
+        without their cases."""
+        return self.workers.find_one({"cases.need_id": need_id, "active": True}, WITHOUT_CASES)
 
     def release_case(self, need_id, worker_id=None):
         filter_ = {"cases.need_id": need_id, **({"_id": worker_id} if worker_id else {})}
-        return after(self.workers, filter_, {"$pull": {"cases": {"need_id": need_id}}, "$inc": {"caseload": -1}})
+        return after(self.workers, filter_, {"$pull": {"cases": {"need_id": need_id}}, "$inc": {"caseload": -1}},
+                     projection=WITHOUT_CASES)
 
     # cases --------------------------------------------------------------------------------------
     def case(self, case_id):
