@@ -51,13 +51,13 @@ WHOLE = {
 # pass by recording nothing): (database, collection, command, a piece of the filter's shape).
 HOT = {
     "a need by id": ("community", "needs", "find", "{'_id': 'str'}"),
-    "a need's compare-and-set": ("community", "needs", "findAndModify", "'version'"),
+    "a need's compare-and-set": ("community", "needs", "update", "'version'"),
     "the caseload: a case taken under the cap": ("workers", "workers", "findAndModify", "'caseload'"),
     "a station's workers": ("workers", "workers", "find", "'station_id'"),
     "the district queue": ("workers", "needs", "find", "'outcome'"),
     "lot candidates": ("charity", "lots", "find", "'item'"),
     "open calls": ("volunteers", "calls", "find", "{'state': 'str'"),
-    "a claim's compare-and-set": ("volunteers", "calls", "findAndModify", "'version'"),
+    "a claim's compare-and-set": ("volunteers", "calls", "update", "'version'"),
     "the outbox backlog (community)": ("community", "needs", "find", "'outbox.time'"),
     "the outbox backlog (workers)": ("workers", "cases", "find", "'outbox.time'"),
     "the outbox backlog (volunteers)": ("volunteers", "calls", "find", "'outbox.time'"),
