@@ -227,8 +227,8 @@ def _store_at(steps):
 
 def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
     """GET /needs/{id} over the linked needs: as fast as the clients go, then paced (open loop);
-    and, closed loop, over the needs without a resident only: a need with one costs an RPC to
-    the community service for the (masked) resident."""
+    and, closed loop, over the needs without a resident only (a need with one answers with its
+    resident, masked). Yields before each phase (`interleaved`)."""
     if not need_ids or options.reads_seconds <= 0:
         return None
     yield "reads"
