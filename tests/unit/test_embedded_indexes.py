@@ -20,6 +20,7 @@ def calls():
     coll.create_index("cases.need_id")
     coll.create_index([("state", 1), ("n", 1)])
     coll.create_index("tags")
+    coll.create_index("due", sparse=True)
     yield coll
     mc.Collection._iter_documents = embedded._scan
 
@@ -28,13 +29,21 @@ def filters(rng):
     need = rng.choice(NEEDS)
     return [{"need_id": need}, {"need_id": need, "state": "open"}, {"cases.need_id": need},
             {"cases.need_id": need, "n": {"$gte": 3}}, {"state": rng.choice(["open", "filled"])},
-            {"tags": rng.choice(["a", "b", "c"])}, {"state": "open", "tags": "a"}, {"need_id": "nobody's"}]
+            {"tags": rng.choice(["a", "b", "c"])}, {"state": "open", "tags": "a"}, {"need_id": "nobody's"},
+            # conditions only a holder of the field meets: answered from every document the index holds
+            {"due": {"$exists": True}}, {"due": {"$lt": rng.choice(DUES[2:])}}, {"due": {"$gte": 2}},
+            {"need_id": {"$gt": need}, "state": "open"}, {"cases.need_id": {"$gte": need, "$lte": "need-5"}}]
+
+
+# a sparse field: strings (times, as the outboxes' entries have), numbers, null, or no field
+DUES = [None, 3, "2026-12-01T08:00:00Z", "2026-12-01T09:30:00Z", "2026-12-02T07:15:00Z"]
 
 
 def a_document(rng, i):
     return {"_id": f"call-{i}", "need_id": f"need-{i}", "state": rng.choice(["open", "filled"]),
             "n": rng.randrange(6), "tags": rng.sample(["a", "b", "c"], rng.randrange(3)),
-            "cases": [{"need_id": rng.choice(NEEDS)} for _ in range(rng.randrange(3))]}
+            "cases": [{"need_id": rng.choice(NEEDS)} for _ in range(rng.randrange(3))],
+            **({"due": rng.choice(DUES)} if rng.random() < 0.5 else {})}
 
 
 def write(coll, rng, i):
@@ -47,9 +56,11 @@ def write(coll, rng, i):
     elif kind == 1:
         coll.update_one(target, {"$set": {"state": rng.choice(["open", "filled"]), "n": rng.randrange(6)}})
     elif kind == 2:
-        coll.update_one(target, {"$push": {"cases": {"need_id": rng.choice(NEEDS)}, "tags": rng.choice("abc")}})
+        coll.update_one(target, {"$push": {"cases": {"need_id": rng.choice(NEEDS)}, "tags": rng.choice("abc")},
+                                 "$set": {"due": rng.choice(DUES)}})
     elif kind == 3:
-        coll.update_many({"state": "open", "n": {"$lt": 2}}, {"$pull": {"tags": "a"}, "$unset": {"need_id": ""}})
+        coll.update_many({"state": "open", "n": {"$lt": 2}},
+                         {"$pull": {"tags": "a"}, "$unset": {"need_id": "", "due": ""}})
     elif kind == 4:
         coll.replace_one(target, {**a_document(rng, i), "_id": target["_id"], "need_id": f"need-replaced-{i}"})
     elif kind == 5:
@@ -81,7 +92,7 @@ def test_every_indexed_query_answers_as_the_scan_through_every_write(calls, seed
             assert list(calls.find(query)) == scanned, (i, query)
             assert calls.find_one(query) == (scanned[0] if scanned else None)
             compared += 1
-    assert compared == 160 * 8
+    assert compared == 160 * 13
 
 
 def test_an_indexed_field_is_answered_from_its_index_and_others_by_scan(calls):
@@ -91,5 +102,10 @@ def test_an_indexed_field_is_answered_from_its_index_and_others_by_scan(calls):
         {"_id": "call-2", "need_id": "need-2", "state": "open"}]
     assert mongomock_indexes.candidates(calls, {"n": 3}) is None          # not indexed
     assert mongomock_indexes.candidates(calls, {"need_id": {"$in": ["need-1"]}}) is None  # not one string
+    # a condition a document without the field meets: not from the index
+    assert mongomock_indexes.candidates(calls, {"need_id": {"$exists": False}}) is None
+    assert mongomock_indexes.candidates(calls, {"need_id": {"$lt": "need-3", "$ne": "need-1"}}) is None
+    assert mongomock_indexes.candidates(calls, {"need_id": {"$lt": "need-2"}}) == [
+        {"_id": "call-1", "need_id": "need-1", "state": "open"}]
     calls.drop()
     assert list(calls.find({"need_id": "need-2"})) == []

@@ -11,6 +11,12 @@ kept up to date by every write: insert, delete, drop, and updates, which mongomo
 the stored document in place. An index only names candidates: the whole filter is still tested
 against each, and they come in the store's own order, so the answers are mongomock's own
 (tests/unit/test_embedded_indexes.py compares them). Other filters scan as before.
+
+A filter that can only match documents holding the field — `{"$exists": true}` or a range of
+non-null bounds on it — takes every document the index holds (any value) as its candidates, as
+MongoDB answers it from a sparse index: the relays' look for pending events
+(`{"outbox.time": {"$lt": …}}`, every second in every service) then costs what is pending, not
+a scan of everything the service ever stored.
 """
 from collections.abc import Mapping
 
@@ -56,17 +62,22 @@ def _indexes(store):
     return found
 
 
+# the key under which a document holding the field with a value that is not a string is indexed
+# (a string filter never looks it up; a presence filter takes it with every other key)
+_NOT_A_STRING = object()
+
+
 def _values(document, field):
-    """Every string a filter `{field: value}` could match in `document` (a superset: the filter
-    is tested again on each candidate)."""
+    """Every string a filter `{field: value}` could match in `document`, and `_NOT_A_STRING` if
+    it holds the field with any other value (a superset: the filter is tested again on each
+    candidate)."""
     out, stack, parts = set(), [(document, 0)], field.split(".")
     while stack:
         value, depth = stack.pop()
         if isinstance(value, list):
             stack.extend((item, depth) for item in value)
         elif depth == len(parts):
-            if isinstance(value, str):
-                out.add(value)
+            out.add(value if isinstance(value, str) else _NOT_A_STRING)
         elif isinstance(value, Mapping) and parts[depth] in value:
             stack.append((value[parts[depth]], depth + 1))
     return out
@@ -79,12 +90,25 @@ def _declared(store):
     return {f for f in fields if f != "_id" and not any(part.isdigit() for part in f.split("."))}
 
 
+# conditions a document without the field never meets (MongoDB's sparse-index semantics)
+_RANGE = frozenset({"$lt", "$lte", "$gt", "$gte"})
+
+
+def _needs_the_field(condition):
+    return (type(condition) is dict and bool(condition)
+            and all((op == "$exists" and condition[op] is True) or (op in _RANGE and condition[op] is not None)
+                    for op in condition))
+
+
 def candidates(collection, filter):
     """The documents an indexed field of `filter` names, in the store's order; None when no
-    field of it is indexed with one string."""
+    field of it is indexed with one string or with a condition only a holder of it meets."""
     store = collection._store
     declared = _declared(store)
     field = next((f for f, v in filter.items() if isinstance(v, str) and f in declared), None)
+    holders = field is None
+    if holders:
+        field = next((f for f, v in filter.items() if f in declared and _needs_the_field(v)), None)
     if field is None:
         return None
     with store._rwlock.reader():
@@ -96,7 +120,8 @@ def candidates(collection, filter):
                 for value in _values(document, field):
                     index.setdefault(value, set()).add(doc_id)
             indexes.by_field[field] = index
-        ids = sorted((i for i in index.get(filter[field], ()) if i in store._documents), key=indexes.place.__getitem__)
+        named = set().union(*index.values()) if holders else index.get(filter[field], ())
+        ids = sorted((i for i in named if i in store._documents), key=indexes.place.__getitem__)
         found = [store._documents[i] for i in ids]
     return [document for document in found if filter_applies(filter, document)]
 
