@@ -187,6 +187,8 @@ def _figures(load, step, cpu0, cpu1, elapsed, idle):
     return {"offered_per_s": step.rate, "seconds": step.seconds, "sent": sent, "linked": len(done),
             "throughput_per_s": round(throughput, 2), "latency_ms": report.latencies_ms(samples),
             "errors": len(step.errors), "first_errors": step.errors[:3],
+            # registrations and claims a gateway at capacity answered 503, sent again after Retry-After
+            "shed": len(step.shed),
             "cpu_seconds": cpu, "cpu_cores_total": round(sum(cpu.values()) / elapsed, 2),
             "cpu_ms_per_need": per_need, "cpu_ms_per_need_marginal": marginal,
             # kept up: every need linked, at the rate offered, none waiting a second or more

@@ -65,6 +65,7 @@ class Http:
         return self.local.port
 
     def request(self, method, path, body=None):
+        """(status, body, headers) of one request."""
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -76,12 +77,27 @@ class Http:
                 conn.request(method, path, body=data, headers=headers)
                 answer = conn.getresponse()
                 payload = answer.read()
-                return answer.status, payload
+                return answer.status, payload, answer.headers
             except (http.client.HTTPException, OSError):
                 conn.close()
                 self.local.conn = None
                 if attempt == 2:
                     raise
+
+
+    def request_retrying_shed(self, method, path, body=None, shed=None, attempts=5):
+        """`request`, as an integrator sends what the contract says to retry: a 503 with
+        `Retry-After` (a gateway at capacity sheds at once) is sent again after that delay, up to
+        `attempts` in all; each shed answer is counted in `shed` (a list, appended to)."""
+        for attempt in range(attempts):
+            status, payload, headers = self.request(method, path, body)
+            retry_after = headers.get("Retry-After") if status == 503 else None
+            if retry_after is None or attempt == attempts - 1:
+                return status, payload
+            if shed is not None:
+                shed.append(path)
+            time.sleep(float(retry_after))
+        return status, payload
 
 
 @dataclass
@@ -90,6 +106,7 @@ class Step:
     seconds: float
     sent: dict = field(default_factory=dict)      # need id → due time
     errors: list = field(default_factory=list)
+    shed: list = field(default_factory=list)      # requests answered 503 and sent again after Retry-After
 
 
 class Load:
@@ -107,6 +124,7 @@ class Load:
         self.escalated = set()
         self.with_resident = set()  # needs reported with a resident's details (hotline reports)
         self.claim_errors = []
+        self.current = None        # the Step under way: its shed claims are counted there
         self.community_index = {c: i for i, c in enumerate(world.communities())}
         self.turn = {}             # community → next volunteer to claim, so claims spread
         self.publishers = threading.local()
@@ -128,7 +146,7 @@ class Load:
     # arrivals -------------------------------------------------------------------------------------
     def step(self, rate, seconds, progress=None):
         """Offer `rate` needs/s for `seconds`; returns the Step (due times of what was sent)."""
-        step = Step(rate, seconds)
+        step = self.current = Step(rate, seconds)
         total = max(1, int(round(rate * seconds)))
         for i, due in enumerate(due_times(rate, total)):
             need = self.needs.next()
@@ -145,7 +163,7 @@ class Load:
                 self.with_resident.add(need["id"])
                 self._report(dict(need, resident=RESIDENT))
             else:
-                status, body = self.http.request("POST", "/api/v1/needs", need)
+                status, body = self.http.request_retrying_shed("POST", "/api/v1/needs", need, shed=step.shed)
                 if status not in (200, 201, 202):
                     step.errors.append(f"POST /needs {status} {body[:200]!r}")
         except Exception as exc:  # recorded, and the need counts as not linked
@@ -175,7 +193,8 @@ class Load:
 
     def _claim_one(self, call_id, volunteer_id):
         try:
-            status, body = self.http.request("POST", f"/api/v1/calls/{call_id}/claims", {"volunteer_id": volunteer_id})
+            status, body = self.http.request_retrying_shed("POST", f"/api/v1/calls/{call_id}/claims",
+                                                           {"volunteer_id": volunteer_id}, shed=self.current.shed)
             if status not in (200, 201):
                 self.claim_errors.append(f"{status} {body[:200]!r}")
         except Exception as exc:
@@ -223,7 +242,7 @@ class Reads:
     def _get(self):
         need_id = self.random.choice(self.need_ids)
         start = time.monotonic()
-        status, _ = self.http.request("GET", f"/api/v1/needs/{need_id}")
+        status, _, _ = self.http.request("GET", f"/api/v1/needs/{need_id}")
         return start, time.monotonic(), status
 
     def closed(self, clients, seconds):

@@ -37,6 +37,7 @@ def print_steps(flow, steps):
         lat = s["latency_ms"]
         print(f"  {s['offered_per_s']:>10.0f} {s['throughput_per_s']:>9.1f} {s['linked']:>4}/{s['sent']:<4}"
               f"{fmt(lat['p50']):>8} {fmt(lat['p90']):>8} {fmt(lat['p99']):>8}  {s['cpu_cores_total']:.2f}"
+              + (f"  shed {s['shed']} (sent again)" if s.get("shed") else "")
               + ("  saturated" if s["saturated"] else ""))
 
 
