@@ -32,7 +32,10 @@ def filters(rng):
             {"tags": rng.choice(["a", "b", "c"])}, {"state": "open", "tags": "a"}, {"need_id": "nobody's"},
             # conditions only a holder of the field meets: answered from every document the index holds
             {"due": {"$exists": True}}, {"due": {"$lt": rng.choice(DUES[2:])}}, {"due": {"$gte": 2}},
-            {"need_id": {"$gt": need}, "state": "open"}, {"cases.need_id": {"$gte": need, "$lte": "need-5"}}]
+            {"need_id": {"$gt": need}, "state": "open"}, {"cases.need_id": {"$gte": need, "$lte": "need-5"}},
+            # a guard that an array does not hold a value yet (wushe.runtime.mongomock_indexes.applies)
+            {"_id": f"call-{rng.randrange(60)}", "cases.need_id": {"$ne": need}},
+            {"state": "open", "tags": {"$ne": rng.choice("abc")}, "cases.0.need_id": {"$ne": need}}]
 
 
 # a sparse field: strings (times, as the outboxes' entries have), numbers, null, or no field
@@ -48,9 +51,11 @@ def a_document(rng, i):
 
 def write(coll, rng, i):
     """One write of each kind mongomock has: inserts, in-place updates ($set, $push, $pull,
-    $unset), replacement, upsert, update_many, find_one_and_*, delete, a unique-key rollback."""
+    $unset), replacement, upsert, update_many, find_one_and_*, delete, a unique-key rollback;
+    appends of one value and of several, an append that drops values ($slice), a change to an
+    element of an array by its position, $addToSet."""
     target = {"_id": f"call-{rng.randrange(i + 1)}"}
-    kind = rng.randrange(10)
+    kind = rng.randrange(14)
     if kind == 0:
         coll.insert_one({**a_document(rng, i), "need_id": f"need-new-{i}"})
     elif kind == 1:
@@ -72,6 +77,15 @@ def write(coll, rng, i):
         coll.find_one_and_delete({"tags": rng.choice("abc")})
     elif kind == 8:
         coll.delete_many({"need_id": rng.choice(NEEDS)})
+    elif kind == 10:
+        coll.update_one(target, {"$push": {"cases": {"$each": [{"need_id": rng.choice(NEEDS)} for _ in range(2)]}},
+                                 "$pull": {"tags": rng.choice("abc")}})
+    elif kind == 11:
+        coll.update_one(target, {"$push": {"cases": {"$each": [{"need_id": rng.choice(NEEDS)}], "$slice": -2}}})
+    elif kind == 12:
+        coll.update_one({**target, "cases.0": {"$exists": True}}, {"$set": {"cases.0.need_id": rng.choice(NEEDS)}})
+    elif kind == 13:
+        coll.update_one(target, {"$addToSet": {"tags": rng.choice("abc")}, "$inc": {"n": 1}})
     else:
         taken = coll.find_one({"need_id": {"$exists": True}}, {"need_id": 1})
         if taken:  # a duplicate of the unique need_id: refused, and the document rolled back
@@ -92,7 +106,7 @@ def test_every_indexed_query_answers_as_the_scan_through_every_write(calls, seed
             assert list(calls.find(query)) == scanned, (i, query)
             assert calls.find_one(query) == (scanned[0] if scanned else None)
             compared += 1
-    assert compared == 160 * 13
+    assert compared == 160 * 15
 
 
 def test_an_indexed_field_is_answered_from_its_index_and_others_by_scan(calls):
@@ -109,3 +123,33 @@ def test_an_indexed_field_is_answered_from_its_index_and_others_by_scan(calls):
         {"_id": "call-1", "need_id": "need-1", "state": "open"}]
     calls.drop()
     assert list(calls.find({"need_id": "need-2"})) == []
+
+
+def a_nested_value(rng, depth=0):
+    """A string, a number, null, or (not too deep) an array or a sub-document of such values."""
+    kind = rng.randrange(6 if depth < 3 else 3)
+    if kind == 0:
+        return rng.choice("xyz")
+    if kind == 1:
+        return rng.choice([1, 2.5])
+    if kind == 2:
+        return None
+    if kind == 3:
+        return [a_nested_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {key: a_nested_value(rng, depth + 1) for key in rng.sample("abc", rng.randrange(1, 3))}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_guard_that_an_array_lacks_a_value_answers_as_mongomocks_own(seed):
+    """`applies` without an index to look in (a walk of the path's values) against mongomock's
+    matcher, through arrays of arrays, sub-documents and values of every kind."""
+    from mongomock.filtering import filter_applies
+    rng = random.Random(seed)
+    looked_up = 0
+    for _ in range(3000):
+        document = {"_id": "doc", **{key: a_nested_value(rng) for key in rng.sample("abc", rng.randrange(1, 4))}}
+        path = ".".join(rng.choice("abc") for _ in range(rng.randrange(1, 4)))
+        filter_ = {path: {"$ne": rng.choice("xyz")}, **({"d": {"$exists": False}} if rng.random() < 0.3 else {})}
+        assert mongomock_indexes.applies(filter_, document) == filter_applies(filter_, document), (filter_, document)
+        looked_up += mongomock_indexes._absent(filter_[path]["$ne"], document, path, None)
+    assert looked_up > 1000  # most were answered by the walk, not handed to mongomock

@@ -38,13 +38,15 @@ class _Indexes:
             self.place[doc_id] = self.next_place
             self.next_place += 1
 
-    def add(self, doc_id, document):
-        for field, index in self.by_field.items():
+    def add(self, doc_id, document, fields=None):
+        for field in self.by_field if fields is None else fields:
+            index = self.by_field[field]
             for value in _values(document, field):
                 index.setdefault(value, set()).add(doc_id)
 
-    def remove(self, doc_id, document):
-        for field, index in self.by_field.items():
+    def remove(self, doc_id, document, fields=None):
+        for field in self.by_field if fields is None else fields:
+            index = self.by_field[field]
             for value in _values(document, field):
                 ids = index.get(value)
                 if ids is not None:
@@ -90,6 +92,49 @@ def _declared(store):
     return {f for f in fields if f != "_id" and not any(part.isdigit() for part in f.split("."))}
 
 
+def applies(filter, document, store=None):
+    """mongomock's `filter_applies`, with a condition `{"$ne": <string>}` on a path through fields
+    answered by looking the string up (`_absent`): when the document does not hold it, the
+    condition holds and the rest of the filter decides; when it may, mongomock tests the whole
+    filter. mongomock tests such a condition element by element through its generic matcher, so
+    a guard that a lot does not hold a pledge yet, or an organisation a need, cost more than the
+    write it guarded once the array held some hundreds. `store`: the document's collection's."""
+    rest = None
+    for field, condition in filter.items():
+        if (type(condition) is dict and len(condition) == 1 and type(condition.get("$ne")) is str
+                and not field.startswith("$") and not any(part.isdigit() for part in field.split("."))):
+            if not _absent(condition["$ne"], document, field, store):
+                return filter_applies(filter, document)
+            if rest is None:
+                rest = dict(filter)
+            del rest[field]
+    return filter_applies(filter if rest is None else rest, document)
+
+
+def _absent(value, document, field, store):
+    """True when `document` holds no `value` at `field`: by the field's index when its collection
+    declared one (an index names every document holding a value, and maybe more), otherwise by
+    walking the field's values (`_values`, a superset too)."""
+    if store is not None and "_id" in document and field in _declared(store):
+        with store._rwlock.reader():
+            return document["_id"] not in _index(store, field).get(value, ())
+    return value not in _values(document, field)
+
+
+def _index(store, field):
+    """A declared field's index (string value → ids), built at its first use, then kept by every
+    write. The caller holds the store's lock."""
+    indexes = _indexes(store)
+    index = indexes.by_field.get(field)
+    if index is None:
+        index = {}
+        for doc_id, document in store._documents.items():
+            for value in _values(document, field):
+                index.setdefault(value, set()).add(doc_id)
+        indexes.by_field[field] = index
+    return index
+
+
 # conditions a document without the field never meets (MongoDB's sparse-index semantics)
 _RANGE = frozenset({"$lt", "$lte", "$gt", "$gte"})
 
@@ -112,18 +157,11 @@ def candidates(collection, filter):
     if field is None:
         return None
     with store._rwlock.reader():
-        indexes = _indexes(store)
-        index = indexes.by_field.get(field)
-        if index is None:  # built at the first query on it, then kept by every write
-            index = {}
-            for doc_id, document in store._documents.items():
-                for value in _values(document, field):
-                    index.setdefault(value, set()).add(doc_id)
-            indexes.by_field[field] = index
+        index = _index(store, field)
         named = set().union(*index.values()) if holders else index.get(filter[field], ())
-        ids = sorted((i for i in named if i in store._documents), key=indexes.place.__getitem__)
+        ids = sorted((i for i in named if i in store._documents), key=_indexes(store).place.__getitem__)
         found = [store._documents[i] for i in ids]
-    return [document for document in found if filter_applies(filter, document)]
+    return [document for document in found if applies(filter, document, store)]
 
 
 # the writes --------------------------------------------------------------------------------------
@@ -159,18 +197,59 @@ def _dropped(self):
     self.__dict__.pop("_wushe_indexes", None)
 
 
-def _in_place(apply):
+def touched(update):
+    """The top-level fields an update document changes: name → the values it only appends to
+    that field (`$push` of a value, or of `$each` values, to the field itself), or None when it
+    changes the field otherwise; None for a replacement or an update it cannot read."""
+    if type(update) is not dict or not update:
+        return None
+    fields = {}
+    for op, changes in update.items():
+        if not op.startswith("$") or type(changes) is not dict:
+            return None
+        for path, value in changes.items():
+            names = (path, value) if op == "$rename" else (path,)
+            for name in names:
+                if type(name) is not str:
+                    return None
+                top = name.split(".", 1)[0]
+                appended = _appended(value) if op == "$push" and name == top else None
+                fields[top] = None if appended is None or top in fields and fields[top] is None \
+                    else [*fields.get(top, ()), *appended]
+    return fields
+
+
+def _appended(value):
+    """The values a `$push` of `value` appends (None when its modifiers may drop or move some)."""
+    if type(value) is dict and any(type(k) is str and k.startswith("$") for k in value):
+        return list(value["$each"]) if set(value) == {"$each"} else None
+    return [value]
+
+
+def _in_place(apply, update_at=None):
     def applied(self, existing_document, *args, **kwargs):
-        """An update changes the stored document in place: its index entries move with it."""
+        """An update changes the stored document in place: the index entries of the fields it
+        changes move with it. A field it only appends to keeps its entries and gains those of
+        the appended values: the entries of a caseload or a lot's pledges are not all taken out
+        and put back for each one added."""
         indexes = _indexes(self._store)
         doc_id = existing_document.get("_id")
         if not indexes.by_field or doc_id is None:
             return apply(self, existing_document, *args, **kwargs)
-        indexes.remove(doc_id, existing_document)
+        changed = touched(args[update_at]) if update_at is not None and len(args) > update_at else None
+        if changed is None:
+            rewritten, appended = list(indexes.by_field), {}
+        else:
+            mine = [(f, f.split(".", 1)[0]) for f in indexes.by_field if f.split(".", 1)[0] in changed]
+            rewritten = [f for f, top in mine if changed[top] is None]
+            appended = {f: {top: changed[top]} for f, top in mine if changed[top] is not None}
+        indexes.remove(doc_id, existing_document, rewritten)
         try:
             return apply(self, existing_document, *args, **kwargs)
         finally:
-            indexes.add(doc_id, existing_document)
+            indexes.add(doc_id, existing_document, rewritten)
+            for field, values in appended.items():  # entries are candidates: one too many is harmless
+                indexes.add(doc_id, values, (field,))
     return applied
 
 
@@ -178,5 +257,5 @@ def install():
     _store.CollectionStore.__setitem__ = _setitem
     _store.CollectionStore.__delitem__ = _delitem
     _store.CollectionStore.drop = _dropped
-    _collection.Collection._apply_update_document = _in_place(_apply_update)
+    _collection.Collection._apply_update_document = _in_place(_apply_update, update_at=1)
     _collection.Collection._apply_update_pipeline = _in_place(_apply_pipeline)

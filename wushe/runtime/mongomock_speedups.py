@@ -18,7 +18,6 @@ from collections.abc import Mapping
 
 from mongomock import collection as _collection
 from mongomock import helpers as _helpers
-from mongomock.filtering import filter_applies
 
 from wushe.runtime import mongomock_indexes
 
@@ -37,7 +36,7 @@ def _iter_documents(self, filter):
         found = [self._store[key]]
     except KeyError:
         return iter(())
-    return (document for document in found if filter_applies(filter, document))
+    return (document for document in found if mongomock_indexes.applies(filter, document, self._store))
 
 
 _find_one_generic = None  # mongomock's, as install() found it
