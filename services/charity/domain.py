@@ -97,7 +97,8 @@ def new_pledge(need_id, community, line, lot_id, round_id=None):
 def take(lot, pledge, wanted_quantity):
     """How much of `wanted_quantity` a pledge may take from the lot as read: up to what is
     available, money in whole fen; 0 when nothing (the lot is gone or empty, or the pledge is on
-    it already: an earlier attempt of the same round)."""
+    it already: an earlier attempt of the same round; a lot read without its pledges is
+    checked for it by the store's conditional write)."""
     if not lot or lot["available"] <= EPSILON:
         return 0
     if any(p["pledge_id"] == pledge["pledge_id"] for p in lot.get("pledges", [])):

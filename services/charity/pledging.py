@@ -59,13 +59,15 @@ def _lots_for(c, want, community):
 
 
 def _reserve_from(c, lot, pledge, wanted):
-    """Take up to `wanted` from one lot: (lot after, pledge) or None when it gives nothing. When
-    a concurrent pledge got there first, the lot is read again and what it can give decided again."""
+    """Take up to `wanted` from one lot (as read to draw from: without its pledges): (lot after,
+    pledge) or None when it gives nothing. When a concurrent pledge got there first, or the lot
+    holds this pledge already (an earlier attempt), the lot is read again and what it can give
+    decided again."""
     read = lot
 
     def attempt():
         nonlocal read
-        current, read = (read if read is not None else c.store.lot(lot["_id"])), None
+        current, read = (read if read is not None else c.store.lot_to_draw(lot["_id"], pledge["pledge_id"])), None
         quantity = domain.take(current, pledge, wanted)
         if not quantity:
             return None

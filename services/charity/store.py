@@ -11,6 +11,9 @@ from wushe.contract.regions import under_filter, within
 from wushe.runtime.store import after, insert_new, page
 
 SLIM = {**outbox.WITHOUT, "ledger": 0}  # a lot as read to be shown: without its pending events and entries
+# a lot as read to draw from: nor its pledges, which are as many as the needs it has served, and
+# which a draw neither reads nor needs copied out of the store
+TO_DRAW = {**SLIM, "pledges": 0}
 
 
 def _entries(change, at):
@@ -84,19 +87,27 @@ class CharityStore:
         return self.lots.find_one({"pledges.pledge_id": pledge_id}, SLIM)
 
     def candidates(self, item, unit, city):
+        """The lots of an item with some available in the city, to draw from (`TO_DRAW`)."""
         return list(self.lots.find({"item": item, "unit": unit, "available": {"$gt": 0},
-                                    "region": under_filter(city)}))
+                                    "region": under_filter(city)}, TO_DRAW))
+
+    def lot_to_draw(self, lot_id, pledge_id):
+        """A lot read again to draw a pledge from (`TO_DRAW`); None when it is gone or holds
+        the pledge already."""
+        return self.lots.find_one({"_id": lot_id, "pledges.pledge_id": {"$ne": pledge_id}}, TO_DRAW)
 
     def reserve(self, lot_id, pledge, quantity, ledger=None):
         """Reserve `quantity` of a lot for a pledge only if that much is still available and
         the pledge is not there yet — one conditional update, never beyond the lot's quantity.
-        Money's ledger entry goes in the same update (pending, posted to the ledger after)."""
+        Money's ledger entry goes in the same update (pending, posted to the ledger after). The
+        lot after, without its pledges."""
         push = {"pledges": {**pledge, "quantity": quantity, "state": "reserved", "delivered": 0.0}}
         if ledger:
             push["ledger"] = ledger
         return after(self.lots,
                      {"_id": lot_id, "available": {"$gte": quantity}, "pledges.pledge_id": {"$ne": pledge["pledge_id"]}},
-                     {"$inc": {"available": -quantity, "reserved": quantity}, "$push": push})
+                     {"$inc": {"available": -quantity, "reserved": quantity}, "$push": push},
+                     projection={"pledges": 0})
 
     def pledged_to(self, need_id):
         """(lot, pledge) pairs of a need."""
