@@ -1,4 +1,5 @@
 """The embedded store's `_id` lookup answers exactly as mongomock's scan does."""
+import copy
 import random
 
 import mongomock
@@ -95,3 +96,47 @@ def test_documents_are_copied_in_and_out_as_mongomock_copies_them():
         assert coll.find_one({"_id": "need-1"})["tags"] == ["a"]
     finally:
         mc.Collection._iter_documents = embedded._scan
+
+
+UPDATES = [  # (update, how likely) — appends, changes in place, no-ops, refusals by the unique key
+    lambda rng: {"$push": {"pledges": {"id": f"p-{rng.randrange(99)}", "state": "reserved"}}, "$inc": {"left": -1}},
+    lambda rng: {"$push": {"pledges": {"$each": [{"id": "e1"}, {"id": "e2"}]}, "outbox": {"id": "evt"}}},
+    lambda rng: {"$set": {"code": f"c{rng.randrange(12)}"}},                      # sometimes a duplicate
+    lambda rng: {"$push": {"pledges": {"id": "rolled back"}}, "$set": {"code": "c3"}},  # appended, then refused
+    lambda rng: {"$set": {"left": 5}},                                             # often changes nothing
+    lambda rng: {"$pull": {"outbox": {"id": "evt"}}},
+    lambda rng: {"$set": {"pledges.0.state": "released"}, "$inc": {"n.count": 1}},
+    lambda rng: {"$unset": {"code": ""}},
+    lambda rng: {"$push": {"pledges": {"$each": [{"id": "kept"}], "$slice": -3}}},
+]
+
+
+def test_updates_change_count_and_roll_back_as_mongomocks_own(monkeypatch):
+    """The update's snapshot (whole only of the fields it changes) against mongomock's whole copy:
+    the same counts of changed documents, the same refusals, the same documents after, also
+    after a refused update was put back."""
+    embedded.install()
+
+    def run():
+        rng = random.Random(7)
+        coll = mongomock.MongoClient().db.lots
+        coll.create_index("code", unique=True, sparse=True)
+        coll.insert_many([{"_id": f"lot-{i}", "code": f"c{i}", "left": 5, "outbox": [], "n": {"count": 0},
+                           "pledges": [{"id": f"p{i}-{j}", "state": "reserved"} for j in range(3)]}
+                          for i in range(10)])
+        seen = []
+        for _ in range(400):
+            target = {"_id": f"lot-{rng.randrange(10)}"}
+            try:
+                result = coll.update_one(target, rng.choice(UPDATES)(rng))
+                seen.append((result.matched_count, result.modified_count))
+            except mongomock.DuplicateKeyError:
+                seen.append("refused")
+            seen.append(coll.find_one(target))
+        return seen, list(coll.find())
+
+    ours = run()
+    assert ours[0].count("refused") > 10 and (1, 0) in ours[0] and (1, 1) in ours[0]
+    monkeypatch.setattr(mc.Collection, "_update", embedded._update_generic)
+    monkeypatch.setattr(mc, "copy", copy)  # mongomock's own: the whole document, by the copy protocol
+    assert run() == ours

@@ -14,6 +14,7 @@ out), is answered from the document directly, without mongomock's cursor (`_find
 the embedded store is touched.
 """
 import copy
+import threading
 from collections.abc import Mapping
 
 from mongomock import collection as _collection
@@ -80,10 +81,12 @@ def _find_one(self, filter=None, *args, **kwargs):
 
 def install():
     """Idempotent; called when the first embedded client is made."""
-    global _find_one_generic
+    global _find_one_generic, _update_generic
     if _find_one_generic is None:  # once: what wraps it since (the tests' interleaving) stays
         _find_one_generic = _collection.Collection.find_one
         _collection.Collection.find_one = _find_one
+        _update_generic = _collection.Collection._update
+        _collection.Collection._update = _update
     mongomock_indexes.install()
     _collection.Collection._iter_documents = _iter_documents
     _collection._copy_field = _copy_field
@@ -115,6 +118,38 @@ def _deepcopy(value, memo=None):
     return _walk(value, copy.deepcopy)
 
 
+# Snapshots. mongomock's update copies each document it changes whole before changing it in
+# place, to tell whether it changed and to put it back when a unique index refuses the change:
+# a pull from a lot's outbox copied all its pledges. Here the copy is whole only of the fields
+# the update changes (those it only appends to: the list, its elements shared, as an append
+# leaves them be); the others are the document's own, unchanged by the update, so the
+# snapshot compares and restores the same.
+_update_generic = None  # mongomock's, as install() found it
+_updating = threading.local()  # (store, fields changed) while mongomock's update runs
+
+
+def _update(self, spec, document, *args, **kwargs):
+    changed = mongomock_indexes.touched(document)
+    if changed is None:
+        return _update_generic(self, spec, document, *args, **kwargs)
+    _updating.now = (self._store, changed)
+    try:
+        return _update_generic(self, spec, document, *args, **kwargs)
+    finally:
+        _updating.now = None
+
+
+def _snapshot_or_copy(value, memo=None):
+    """mongomock's `copy.deepcopy`: of a stored document while it updates it, the snapshot."""
+    now = getattr(_updating, "now", None)
+    if now is not None and type(value) is dict:
+        store, changed = now
+        if store._documents.get(value.get("_id")) is value:
+            return {k: v if k not in changed else list(v) if changed[k] is not None and type(v) is list
+                    else _deepcopy(v) for k, v in value.items()}
+    return _deepcopy(value)
+
+
 def _copy_field(obj, container):
     if container is dict:  # what pymongo returns unless told otherwise
         return _deepcopy(obj)
@@ -139,5 +174,5 @@ def _datetimes_to_milliseconds(value):
 
 class _Copying:
     """What mongomock.collection sees as its `copy` module."""
-    deepcopy = staticmethod(_deepcopy)
+    deepcopy = staticmethod(_snapshot_or_copy)
     copy = staticmethod(copy.copy)
