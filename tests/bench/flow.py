@@ -127,10 +127,7 @@ def _run(name, label, options, progress, store, logs):
             progress(f"{label}: the broker's counters: {report.fmt(messages['per_need']['published'])} messages "
                      f"published and {report.fmt(messages['per_need']['delivered'])} delivered per linked need")
             load.close()
-            profiling = spy.reads(options, procs, name)
             reads = yield from _reads(flow, options, linked_ids, load.with_resident, progress, procs, store)
-            if profiling:
-                reads["profile"] = spy.finish(profiling, {"offered_per_s": None})
             out = {"steps": steps, "reads": reads, "profile": profiled, "pids": procs.pids(), "idle_cores": idle,
                    "messages": messages, "claim_errors": load.claim_errors[:5], "escalated": len(load.escalated),
                    "scale": dict(options.scale), **_summary(steps)}
@@ -250,7 +247,11 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
             out["store_ops_per_read"] = local_store.ops_figures(local_store.delta(ops0, ops1),
                                                                 len(ok(results))).get("per_need")
         return out
+    # recorded from here, when this flow's turn has come (`interleaved`), over the closed loop
+    profiling = spy.reads(options, procs, name)
     out = {"closed": closed(need_ids, "all")}
+    if profiling:
+        out["profile"] = spy.finish(profiling, {"offered_per_s": None})
     plain = [n for n in need_ids if n not in with_resident]
     if plain and len(plain) < len(need_ids):
         yield "reads"
