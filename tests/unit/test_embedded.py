@@ -6,6 +6,7 @@ import mongomock
 import pytest
 from mongomock import collection as mc
 
+from wushe.runtime import mongomock_indexes
 from wushe.runtime import mongomock_speedups as embedded
 
 
@@ -137,6 +138,6 @@ def test_updates_change_count_and_roll_back_as_mongomocks_own(monkeypatch):
 
     ours = run()
     assert ours[0].count("refused") > 10 and (1, 0) in ours[0] and (1, 1) in ours[0]
-    monkeypatch.setattr(mc.Collection, "_update", embedded._update_generic)
+    monkeypatch.setattr(mc.Collection, "_update", mongomock_indexes._update_generic)
     monkeypatch.setattr(mc, "copy", copy)  # mongomock's own: the whole document, by the copy protocol
     assert run() == ours

@@ -18,6 +18,7 @@ MongoDB answers it from a sparse index: the relays' look for pending events
 (`{"outbox.time": {"$lt": …}}`, every second in every service) then costs what is pending, not
 a scan of everything the service ever stored.
 """
+import threading
 from collections.abc import Mapping
 
 from mongomock import collection as _collection
@@ -89,7 +90,12 @@ def _declared(store):
     """The first field of each index the collection declared (not `_id`, nor a path through an
     array position, which this index does not follow)."""
     fields = {index["key"][0][0] for index in store.indexes.values() if index.get("key")}
-    return {f for f in fields if f != "_id" and not any(part.isdigit() for part in f.split("."))}
+    return {f for f in fields if f != "_id" and _through_fields(f)}
+
+
+def _through_fields(path):
+    """A path of field names, not through an array's positions."""
+    return not any(part.isdigit() for part in path.split("."))
 
 
 def applies(filter, document, store=None):
@@ -102,7 +108,7 @@ def applies(filter, document, store=None):
     rest = None
     for field, condition in filter.items():
         if (type(condition) is dict and len(condition) == 1 and type(condition.get("$ne")) is str
-                and not field.startswith("$") and not any(part.isdigit() for part in field.split("."))):
+                and not field.startswith("$") and _through_fields(field)):
             if not _absent(condition["$ne"], document, field, store):
                 return filter_applies(filter, document)
             if rest is None:
@@ -226,7 +232,26 @@ def _appended(value):
     return [value]
 
 
-def _in_place(apply, update_at=None):
+# the update under way in this thread: (its collection's store, what it `touched`), read by the
+# index bookkeeping below and by the snapshot mongomock takes first (wushe.runtime.mongomock_speedups)
+_update_generic = _collection.Collection._update
+_updating = threading.local()
+
+
+def _update(self, spec, document, *args, **kwargs):
+    _updating.now = (self._store, touched(document))
+    try:
+        return _update_generic(self, spec, document, *args, **kwargs)
+    finally:
+        _updating.now = None
+
+
+def update_under_way():
+    """(store, what it changes: `touched`) of the update under way in this thread; None when none is."""
+    return getattr(_updating, "now", None)
+
+
+def _in_place(apply):
     def applied(self, existing_document, *args, **kwargs):
         """An update changes the stored document in place: the index entries of the fields it
         changes move with it. A field it only appends to keeps its entries and gains those of
@@ -236,7 +261,8 @@ def _in_place(apply, update_at=None):
         doc_id = existing_document.get("_id")
         if not indexes.by_field or doc_id is None:
             return apply(self, existing_document, *args, **kwargs)
-        changed = touched(args[update_at]) if update_at is not None and len(args) > update_at else None
+        now = update_under_way()
+        changed = now[1] if now is not None and now[0] is self._store else None
         if changed is None:
             rewritten, appended = list(indexes.by_field), {}
         else:
@@ -257,5 +283,6 @@ def install():
     _store.CollectionStore.__setitem__ = _setitem
     _store.CollectionStore.__delitem__ = _delitem
     _store.CollectionStore.drop = _dropped
-    _collection.Collection._apply_update_document = _in_place(_apply_update, update_at=1)
+    _collection.Collection._update = _update
+    _collection.Collection._apply_update_document = _in_place(_apply_update)
     _collection.Collection._apply_update_pipeline = _in_place(_apply_pipeline)

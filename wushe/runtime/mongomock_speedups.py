@@ -14,7 +14,6 @@ out), is answered from the document directly, without mongomock's cursor (`_find
 the embedded store is touched.
 """
 import copy
-import threading
 from collections.abc import Mapping
 
 from mongomock import collection as _collection
@@ -81,12 +80,10 @@ def _find_one(self, filter=None, *args, **kwargs):
 
 def install():
     """Idempotent; called when the first embedded client is made."""
-    global _find_one_generic, _update_generic
+    global _find_one_generic
     if _find_one_generic is None:  # once: what wraps it since (the tests' interleaving) stays
         _find_one_generic = _collection.Collection.find_one
         _collection.Collection.find_one = _find_one
-        _update_generic = _collection.Collection._update
-        _collection.Collection._update = _update
     mongomock_indexes.install()
     _collection.Collection._iter_documents = _iter_documents
     _collection._copy_field = _copy_field
@@ -124,25 +121,10 @@ def _deepcopy(value, memo=None):
 # the update changes (those it only appends to: the list, its elements shared, as an append
 # leaves them be); the others are the document's own, unchanged by the update, so the
 # snapshot compares and restores the same.
-_update_generic = None  # mongomock's, as install() found it
-_updating = threading.local()  # (store, fields changed) while mongomock's update runs
-
-
-def _update(self, spec, document, *args, **kwargs):
-    changed = mongomock_indexes.touched(document)
-    if changed is None:
-        return _update_generic(self, spec, document, *args, **kwargs)
-    _updating.now = (self._store, changed)
-    try:
-        return _update_generic(self, spec, document, *args, **kwargs)
-    finally:
-        _updating.now = None
-
-
 def _snapshot_or_copy(value, memo=None):
     """mongomock's `copy.deepcopy`: of a stored document while it updates it, the snapshot."""
-    now = getattr(_updating, "now", None)
-    if now is not None and type(value) is dict:
+    now = mongomock_indexes.update_under_way()
+    if now is not None and now[1] is not None and type(value) is dict:
         store, changed = now
         if store._documents.get(value.get("_id")) is value:
             return {k: v if k not in changed else list(v) if changed[k] is not None and type(v) is list
