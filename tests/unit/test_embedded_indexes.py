@@ -153,3 +153,68 @@ def test_a_guard_that_an_array_lacks_a_value_answers_as_mongomocks_own(seed):
         assert mongomock_indexes.applies(filter_, document) == filter_applies(filter_, document), (filter_, document)
         looked_up += mongomock_indexes._absent(filter_[path]["$ne"], document, path, None)
     assert looked_up > 1000  # most were answered by the walk, not handed to mongomock
+
+
+# values a top-level field may hold against an equality to a string or an integer: the same
+# type, and every type Python's `==` would confuse with it (True == 1 == 1.0) or MongoDB matches
+# through (an array holding the value)
+HELD = ["x", "y", 1, 2, 0, True, False, 1.0, 2.5, None, ["x", "z"], [1, 3], [[1]], {"a": "x"}, "1"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_equality_on_a_field_of_the_same_type_answers_as_mongomocks_own(seed):
+    """`applies` compares a string or an integer with a top-level field holding that very type
+    itself; every other pairing (a bool against 1, a float, an array holding the value, a dotted
+    path, a missing field) is mongomock's. Both must agree, whatever else the filter says."""
+    from mongomock.filtering import filter_applies
+    rng = random.Random(seed)
+    direct = 0
+    for _ in range(4000):
+        document = {"_id": "doc", **{key: rng.choice(HELD) for key in rng.sample("abc", rng.randrange(0, 4))}}
+        filter_ = {key: rng.choice(["x", "y", 1, 2, 0]) for key in rng.sample("abcd", rng.randrange(1, 4))}
+        if rng.random() < 0.3:
+            filter_["a.a"] = "x"
+        if rng.random() < 0.3:
+            filter_["b"] = {"$ne": rng.choice("xy")}
+        assert mongomock_indexes.applies(filter_, document) == filter_applies(filter_, document), (filter_, document)
+        direct += any(type(document.get(k)) is type(v) and type(v) in (str, int) for k, v in filter_.items())
+    assert direct > 400  # many were answered by the comparison, not handed to mongomock
+
+
+def test_a_new_documents_keys_are_refused_as_mongomock_refuses_them():
+    """The key check of an insert (`_key_check`) against mongomock's own, over sub-documents,
+    arrays (mongomock does not look inside them; bson's encoding does) and Mapping types other
+    than dict."""
+    from collections import OrderedDict
+
+    from bson.errors import InvalidDocument
+    from mongomock.collection import _recursive_key_check_null_character as mongomocks
+
+    def outcome(check, document):
+        try:
+            check(document)
+            return None
+        except InvalidDocument as exc:
+            return str(exc)
+
+    documents = [{"a": 1}, {"a\0b": 1}, {"a": {"b\0": 1}}, {"a": [{"b\0": 1}]}, {"a": OrderedDict([("c\0", 1)])},
+                 {"a": {"b": {"c": {"d\0e": None}}}}, {"$set": 1}, {"a": "\0"}, {"a": {"b": [1, {"c": 2}]}}]
+    for document in documents:
+        assert outcome(embedded._key_check, document) == outcome(mongomocks, document), document
+    assert sum(outcome(embedded._key_check, d) is not None for d in documents) == 4
+
+
+def test_a_read_by_id_still_expires_what_a_ttl_index_says_has_expired():
+    """Reads of one document skip mongomock's lock, not its expiry: a collection with a TTL index
+    still drops a document that expired since it was stored before it is read."""
+    import time
+    from datetime import datetime, timedelta, timezone
+    embedded.install()
+    coll = mongomock.MongoClient().db.sessions
+    coll.create_index("at", expireAfterSeconds=60)
+    now = datetime.now(timezone.utc)
+    coll.insert_many([{"_id": "soon", "at": now - timedelta(seconds=59.7)}, {"_id": "later", "at": now}])
+    assert coll.find_one({"_id": "soon"}) is not None
+    time.sleep(0.5)
+    assert coll.find_one({"_id": "soon"}) is None
+    assert coll.find_one({"_id": "later"})["_id"] == "later"

@@ -18,8 +18,8 @@ MongoDB answers it from a sparse index: the relays' look for pending events
 (`{"outbox.time": {"$lt": …}}`, every second in every service) then costs what is pending, not
 a scan of everything the service ever stored.
 """
-import threading
 from collections.abc import Mapping
+from contextvars import ContextVar
 
 from mongomock import collection as _collection
 from mongomock import store as _store
@@ -99,22 +99,38 @@ def _through_fields(path):
 
 
 def applies(filter, document, store=None):
-    """mongomock's `filter_applies`, with a condition `{"$ne": <string>}` on a path through fields
-    answered by looking the string up (`_absent`): when the document does not hold it, the
+    """mongomock's `filter_applies`, with two kinds of condition answered directly: an equality
+    to a string or an integer, on a top-level field holding a value of that type (a version, a
+    state), by comparing them; and `{"$ne": <string>}` on a path through fields by looking the
+    string up (`_absent`): when the document does not hold it, the
     condition holds and the rest of the filter decides; when it may, mongomock tests the whole
     filter. mongomock tests such a condition element by element through its generic matcher, so
     a guard that a lot does not hold a pledge yet, or an organisation a need, cost more than the
     write it guarded once the array held some hundreds. `store`: the document's collection's."""
     rest = None
     for field, condition in filter.items():
-        if (type(condition) is dict and len(condition) == 1 and type(condition.get("$ne")) is str
+        kind = type(condition)
+        if kind is str or kind is int:
+            # `{field: "x"}` or `{field: 3}` on a top-level field holding a value of the very
+            # same type: equal, it matches; not, it cannot (it is no array to hold the value).
+            # Anything else (an array, a float, a dotted path) is mongomock's to decide.
+            held = document.get(field) if "." not in field else None
+            if type(held) is kind and not field.startswith("$"):
+                if held != condition:
+                    return False
+                if rest is None:
+                    rest = dict(filter)
+                del rest[field]
+        elif (kind is dict and len(condition) == 1 and type(condition.get("$ne")) is str
                 and not field.startswith("$") and _through_fields(field)):
             if not _absent(condition["$ne"], document, field, store):
                 return filter_applies(filter, document)
             if rest is None:
                 rest = dict(filter)
             del rest[field]
-    return filter_applies(filter if rest is None else rest, document)
+    if rest is None:
+        return filter_applies(filter, document)
+    return not rest or filter_applies(rest, document)
 
 
 def _absent(value, document, field, store):
@@ -232,23 +248,25 @@ def _appended(value):
     return [value]
 
 
-# the update under way in this thread: (its collection's store, what it `touched`), read by the
-# index bookkeeping below and by the snapshot mongomock takes first (wushe.runtime.mongomock_speedups)
+# the update under way in this thread (green or not): (its collection's store, what it
+# `touched`), read by the index bookkeeping below and by the snapshot mongomock takes first
+# (wushe.runtime.mongomock_speedups). A context variable: each greenlet has its own context,
+# and a get costs a fraction of eventlet's green thread-local.
 _update_generic = _collection.Collection._update
-_updating = threading.local()
+_updating = ContextVar("wushe_update_under_way", default=None)
 
 
 def _update(self, spec, document, *args, **kwargs):
-    _updating.now = (self._store, touched(document))
+    token = _updating.set((self._store, touched(document)))
     try:
         return _update_generic(self, spec, document, *args, **kwargs)
     finally:
-        _updating.now = None
+        _updating.reset(token)
 
 
 def update_under_way():
     """(store, what it changes: `touched`) of the update under way in this thread; None when none is."""
-    return getattr(_updating, "now", None)
+    return _updating.get()
 
 
 def _in_place(apply):
