@@ -17,7 +17,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, Not
 from werkzeug.wrappers import Request, Response
 
 from gateway import access
-from wushe.runtime import metrics
+from wushe.runtime import logs, metrics
 from wushe.runtime.config import settings
 from wushe.runtime.errors import WusheError
 from wushe.runtime.telemetry import correlation_of
@@ -206,8 +206,8 @@ def route(method, path, summary, tag, *, roles=frozenset(), request=None, respon
                     problem = HttpProblem(500, *INTERNAL)
                 response = problem_response(problem)
             # so that an integrator can quote it: every log line of the request carries it
-            response.headers["X-Correlation-Id"] = structlog.contextvars.get_contextvars().get("correlation_id", "")
-            metrics.HTTP_SECONDS.labels(method, path, str(response.status_code)).observe(
+            response.headers["X-Correlation-Id"] = logs.bound().get("correlation_id", "")
+            metrics.child(metrics.HTTP_SECONDS, method, path, str(response.status_code)).observe(
                 time.perf_counter() - started)
             return response
         handler.takes_path_params = True  # whatever the path matched: see ProblemHttpHandler.check_signature

@@ -76,6 +76,20 @@ def zero_events(service, published=(), subscribed=(), outbox=False):
     if outbox:
         OUTBOX_PUBLISH_FAILURES.labels(service)
 
+_children = {}
+
+
+def child(metric, *labels):
+    """`metric.labels(*labels)`, remembered: prometheus_client checks the labels and takes a lock
+    on each call, and every delivery records three or four series. For the series written on
+    every delivery, request and publish (their label sets are bounded; none is ever removed)."""
+    key = (metric, labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
 def set_counts(gauge, counts, labels):
     """Set a gauge per label from `counts`, and 0 for labels counted before but absent now."""
     for label in set(labels) | set(counts):

@@ -110,7 +110,7 @@ class Outbox(DependencyProvider):
         self.publisher.publish(
             envelope, exchange=self.internal.get(envelope["type"], self.exchange), routing_key=envelope["type"],
             message_id=envelope["id"], timestamp=None, content_encoding="utf-8")
-        metrics.EVENTS_DISPATCHED.labels(self.container.service_name, envelope["type"]).inc()
+        metrics.child(metrics.EVENTS_DISPATCHED, self.container.service_name, envelope["type"]).inc()
 
     def flush(self, collection, doc):
         """Publish the events in `doc`'s outbox — the writer's own, as `own` left them — in

@@ -18,6 +18,7 @@ from wushe.contract.events import Event
 from wushe.runtime.outbox import Outbox
 from wushe.runtime.subscribe import DUPLICATE, EventConsumer
 from wushe.contract.events.catalog import CATALOG, INTERNAL
+from wushe.runtime import logs
 from wushe.runtime.logs import configure
 
 log = structlog.get_logger("wushe")
@@ -58,21 +59,18 @@ class Telemetry(DependencyProvider):
         metrics.zero_events(service, published, subscribed, outbox=outbox)
 
     def worker_setup(self, worker_ctx):
-        structlog.contextvars.clear_contextvars()
         event = worker_ctx.args[0] if worker_ctx.args and isinstance(worker_ctx.args[0], Event) else None
         if event is not None:
-            structlog.contextvars.bind_contextvars(
-                need_id=event.need_id, correlation_id=event.correlation_id,
-                event_id=event.id, event_type=event.type)
+            context = {"need_id": event.need_id, "correlation_id": event.correlation_id,
+                       "event_id": event.id, "event_type": event.type}
         else:
             # HTTP: the integrator's X-Correlation-Id, if any; RPC: the caller's, which travels in
             # nameko's context headers
             request = worker_ctx.args[0] if worker_ctx.args and hasattr(worker_ctx.args[0], "headers") else None
-            correlation = worker_ctx.data.setdefault(
-                "correlation_id", correlation_of(request.headers if request is not None else {}))
-            structlog.contextvars.bind_contextvars(correlation_id=correlation)
-        structlog.contextvars.bind_contextvars(
-            service=self.container.service_name, entrypoint=worker_ctx.entrypoint.method_name)
+            context = {"correlation_id": worker_ctx.data.setdefault(
+                "correlation_id", correlation_of(request.headers if request is not None else {}))}
+        logs.clear()
+        logs.bind(**context, service=self.container.service_name, entrypoint=worker_ctx.entrypoint.method_name)
         self.started[worker_ctx] = time.perf_counter()
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
@@ -86,15 +84,15 @@ class Telemetry(DependencyProvider):
             log.error("worker.failed", error=type(exc_info[1]).__name__, exc_info=exc_info)
         if isinstance(entrypoint, Rpc):
             outcome = "ok" if exc_info is None else ("rejected" if expected else "error")
-            metrics.RPC_SECONDS.labels(service, entrypoint.method_name, outcome).observe(elapsed)
+            metrics.child(metrics.RPC_SECONDS, service, entrypoint.method_name, outcome).observe(elapsed)
         elif worker_ctx.args and isinstance(worker_ctx.args[0], Event):
             event_type = worker_ctx.args[0].type
-            metrics.HANDLER_SECONDS.labels(service, event_type).observe(elapsed)
+            metrics.child(metrics.HANDLER_SECONDS, service, event_type).observe(elapsed)
             outcome = "error" if exc_info is not None else ("duplicate" if result == DUPLICATE else "ok")
-            metrics.EVENTS_HANDLED.labels(service, event_type, outcome).inc()
+            metrics.child(metrics.EVENTS_HANDLED, service, event_type, outcome).inc()
             # one line per event handled (need_id, correlation_id, event_type come from the context)
             log.info("event.handled", outcome=outcome, duration_ms=round(elapsed * 1000, 2))
-        structlog.contextvars.clear_contextvars()
+        logs.clear()
 
     def get_dependency(self, worker_ctx):
         return log
