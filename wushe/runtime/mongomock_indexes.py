@@ -271,30 +271,36 @@ def update_under_way():
 
 def _in_place(apply):
     def applied(self, existing_document, *args, **kwargs):
-        """An update changes the stored document in place: the index entries of the fields it
-        changes move with it. A field it only appends to keeps its entries and gains those of
-        the appended values: the entries of a caseload or a lot's pledges are not all taken out
-        and put back for each one added."""
-        indexes = _indexes(self._store)
-        doc_id = existing_document.get("_id")
-        if not indexes.by_field or doc_id is None:
-            return apply(self, existing_document, *args, **kwargs)
         now = update_under_way()
         changed = now[1] if now is not None and now[0] is self._store else None
-        if changed is None:
-            rewritten, appended = list(indexes.by_field), {}
-        else:
-            mine = [(f, f.split(".", 1)[0]) for f in indexes.by_field if f.split(".", 1)[0] in changed]
-            rewritten = [f for f, top in mine if changed[top] is None]
-            appended = {f: {top: changed[top]} for f, top in mine if changed[top] is not None}
-        indexes.remove(doc_id, existing_document, rewritten)
-        try:
-            return apply(self, existing_document, *args, **kwargs)
-        finally:
-            indexes.add(doc_id, existing_document, rewritten)
-            for field, values in appended.items():  # entries are candidates: one too many is harmless
-                indexes.add(doc_id, values, (field,))
+        return reindexed(self._store, existing_document, changed,
+                         lambda: apply(self, existing_document, *args, **kwargs))
     return applied
+
+
+def reindexed(store, document, changed, apply):
+    """`apply()`, which changes a stored document in place, with the document's index entries
+    moved along: those of the fields it changes (`changed`, as `touched` says; None: any). A
+    field it only appends to keeps its entries and gains those of the appended values: the
+    entries of a caseload or a lot's pledges are not all taken out and put back for each one
+    added."""
+    indexes = _indexes(store)
+    doc_id = document.get("_id")
+    if not indexes.by_field or doc_id is None:
+        return apply()
+    if changed is None:
+        rewritten, appended = list(indexes.by_field), {}
+    else:
+        mine = [(f, f.split(".", 1)[0]) for f in indexes.by_field if f.split(".", 1)[0] in changed]
+        rewritten = [f for f, top in mine if changed[top] is None]
+        appended = {f: {top: changed[top]} for f, top in mine if changed[top] is not None}
+    indexes.remove(doc_id, document, rewritten)
+    try:
+        return apply()
+    finally:
+        indexes.add(doc_id, document, rewritten)
+        for field, values in appended.items():  # entries are candidates: one too many is harmless
+            indexes.add(doc_id, values, (field,))
 
 
 def install():

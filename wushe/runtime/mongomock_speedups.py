@@ -22,7 +22,7 @@ from mongomock import helpers as _helpers
 from mongomock import store as _mstore
 from packaging import version as _version
 
-from wushe.runtime import mongomock_indexes
+from wushe.runtime import mongomock_indexes, mongomock_updates
 
 _scan = _collection.Collection._iter_documents
 
@@ -89,6 +89,7 @@ def install():
         _collection.Collection.find_one = _find_one
     mongomock_indexes.install()
     _collection.Collection._iter_documents = _iter_documents
+    _collection.Collection._update = mongomock_updates.update
     _collection.version = _Versions()
     _collection._recursive_key_check_null_character = _key_check
     _mstore.CollectionStore.__getitem__ = _getitem
