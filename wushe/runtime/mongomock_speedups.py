@@ -10,8 +10,9 @@ still tested against it. A filter that names a declared index's field finds its 
 through that index (wushe.runtime.mongomock_indexes); other filters scan as before. And it
 copies JSON-shaped documents without the generic copy protocol (below). A `find_one` by one
 string `_id`, with no projection or a plain one (top-level fields, all included or all left
-out), is answered from the document directly, without mongomock's cursor (`_find_one`). Only
-the embedded store is touched.
+out), is answered from the document directly, without mongomock's cursor (`_find_one`). An
+update of the simplest kinds to one document by `_id` is applied directly
+(wushe.runtime.mongomock_updates). Only the embedded store is touched.
 """
 import copy
 import functools
