@@ -235,13 +235,13 @@ def touched(update):
                 if type(name) is not str:
                     return None
                 top = name.split(".", 1)[0]
-                appended = _appended(value) if op == "$push" and name == top else None
+                appended = appended_by(value) if op == "$push" and name == top else None
                 fields[top] = None if appended is None or top in fields and fields[top] is None \
                     else [*fields.get(top, ()), *appended]
     return fields
 
 
-def _appended(value):
+def appended_by(value):
     """The values a `$push` of `value` appends (None when its modifiers may drop or move some)."""
     if type(value) is dict and any(type(k) is str and k.startswith("$") for k in value):
         return list(value["$each"]) if set(value) == {"$each"} else None

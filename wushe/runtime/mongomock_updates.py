@@ -45,9 +45,9 @@ def _plan(document):
                 return None
             if op == "$inc" and type(value) not in _NUMBERS:
                 return None
-            if op == "$push" and type(value) is dict and _modifiers(value):
-                if len(value) != 1 or type(value.get("$each")) is not list:
-                    return None  # $slice, $sort, $position…: mongomock's
+            if op == "$push" and (type(value) is dict and "$each" in value and type(value["$each"]) is not list
+                                  or mongomock_indexes.appended_by(value) is None):
+                return None  # $slice, $sort, $position…: mongomock's
             if op == "$pull" and _pulled(value) is None:
                 return None
             plan[name] = (op, value)
@@ -87,8 +87,9 @@ def _direct(self, spec, document):
                 _collection.BSON.encode({name: value})
             except Exception:  # noqa: BLE001 — mongomock raises it, as it raises it
                 return None
-    changed = {name: _appended(value) if op == "$push" else None for name, (op, value) in plan.items()
-               if op != "$pull" or type(existing.get(name)) is list}
+    # what each field's index entries do (`touched`'s answer, read off the plan)
+    changed = {name: mongomock_indexes.appended_by(value) if op == "$push" else None
+               for name, (op, value) in plan.items()}
     modified = []
 
     def apply():
@@ -137,16 +138,3 @@ def _pullable(items, key):
         if type(item) is not dict or (key in item and type(item[key]) is not str):
             return False
     return True
-
-
-def _modifiers(value):
-    """Whether a pushed document names modifiers (`$each`…) rather than being the value."""
-    for key in value:
-        if type(key) is str and key[:1] == "$":
-            return True
-    return False
-
-
-def _appended(value):
-    """What a `$push` of `value` appends (`_plan` let through only `$each` as a modifier)."""
-    return value["$each"] if type(value) is dict and "$each" in value else [value]
