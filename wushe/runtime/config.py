@@ -87,6 +87,8 @@ def nameko_config(env=os.environ, **overrides):
         "AMQP_URI": env.get("AMQP_URI", DEFAULT_AMQP_URI),
         "WEB_SERVER_ADDRESS": f"{env.get('WUSHE_HTTP_HOST', '0.0.0.0')}:{port}",
         "serializer": "json",
+        # nameko's container, running each worker without its debug bookkeeping
+        "SERVICE_CONTAINER_CLS": "wushe.runtime.container.WusheContainer",
         "max_workers": int(env.get("WUSHE_MAX_WORKERS", "10")),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         # a line per HTTP request (the web server's own, in text): off unless asked for, as it
