@@ -30,6 +30,10 @@ def environment(config, base=os.environ):
         "WUSHE_HTTP_PORT": port,
         "WUSHE_DEMO": "0",
         "LOG_LEVEL": config.get("LOG_LEVEL", "INFO"),
+        # the suite's processes reach only this box (127.0.0.1, and localhost from /etc/hosts),
+        # so eventlet's green resolver would resolve nothing; importing it (dnspython) is a third
+        # of a process's start, and the process tiers start six processes a test
+        "EVENTLET_NO_GREENDNS": "yes",
     })
     for key in ("RPC_TIMEOUT", "RATE_LIMIT_PER_MINUTE", "OUTBOX_RELAY_SECONDS", "OUTBOX_GRACE_SECONDS",
                 "CALL_EXPIRY_CHECK_SECONDS", "MAX_ATTEMPTS", "QUEUE_TYPE", "METRICS_PORT", "MAX_IN_FLIGHT"):

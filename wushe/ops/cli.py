@@ -19,10 +19,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-import requests  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
-
-from wushe import demo  # noqa: E402
 
 from wushe.runtime import logs
 from wushe.runtime.config import DEFAULT_AMQP_URI, nameko_config  # noqa: E402
@@ -103,6 +100,7 @@ def run_in_process(chosen, env, mode):
         _wait_healthy(base_url)
         loaded = None
         if env.get("WUSHE_DEMO", "1") != "0" and len(chosen) == len(SERVICES):
+            from wushe import demo
             loaded = demo.load(base_url, env["WUSHE_ADMIN_KEY"])
         _banner(base_url, env, loaded, mode, f"one process ({', '.join(chosen)})")
     else:
@@ -156,6 +154,7 @@ def run_processes(spec, chosen, env, mode, edge_port=None):
             if deployment and deployment.demo_marker.exists():
                 loaded = f"loaded at the first start ({deployment.demo_marker}); everything since is kept"
             else:
+                from wushe import demo
                 loaded = demo.load(base_url, env["WUSHE_ADMIN_KEY"])
                 if deployment:
                     deployment.demo_marker.write_text(f"{loaded}\n")
@@ -187,6 +186,8 @@ def run_processes(spec, chosen, env, mode, edge_port=None):
 
 
 def _wait_healthy(base_url, seconds=30):
+    # imported here: a service's own process never asks (requests is a tenth of its start)
+    import requests
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -275,6 +276,7 @@ def main(argv=None):
     if args.command == "run":
         run(args)
     elif args.command == "seed":
+        from wushe import demo
         print(demo.load(args.url, args.key))
     elif args.command == "demo":
         from wushe.demo.day import Day
