@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs each argument (a shell command: one lane of the suite) side by side, then prints each
 # lane's output whole, in order, and fails if any lane failed. A pytest process is held to one
-# core by the GIL and spends much of a test waiting on the broker: two lanes use the box's two
-# cores where one left half of them idle (README, "Tests").
+# core by the GIL and spends much of a test waiting on the broker: side by side, the lanes use
+# the box's cores where one pytest left them half idle (README, "Tests").
 set -uo pipefail
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
