@@ -42,11 +42,12 @@ installed:
 ALONE       := tests/e2e/test_failures.py tests/chaos
 PROCESS_E2E := $(filter-out $(foreach m,$(SURFACE),tests/e2e/$(m).py),$(sort $(wildcard tests/e2e/test_*.py)))
 OTHER_TIERS := $(filter-out tests/e2e/ tests/chaos/,$(sort $(wildcard tests/*/)))
+FIRST_HALF  := $(wordlist 1,$(shell expr \( $(words $(PROCESS_E2E)) + 1 \) / 2),$(PROCESS_E2E))
 ignoring     = $(foreach path,$(1),--ignore=$(path))
-LANE_ONE    := WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest $(wordlist 1,7,$(PROCESS_E2E)) $(PYTEST_ARGS) \
+LANE_ONE    := WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest $(FIRST_HALF) $(PYTEST_ARGS) \
                && $(PY) -m pytest tests/e2e $(call ignoring,$(ALONE) tests/e2e/test_fuzz.py) $(PYTEST_ARGS)
 LANE_TWO    := $(PY) -m pytest $(OTHER_TIERS) tests/e2e/test_fuzz.py $(PYTEST_ARGS) \
-               && WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest $(wordlist 8,99,$(PROCESS_E2E)) $(PYTEST_ARGS)
+               && WUSHE_TEST_TOPOLOGY=processes $(PY) -m pytest $(filter-out $(FIRST_HALF),$(PROCESS_E2E)) $(PYTEST_ARGS)
 
 test: installed browser prometheus edge ## the whole suite, against the real broker and the local store server
 	./deploy/ensure-broker.sh --management
