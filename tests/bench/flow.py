@@ -97,7 +97,7 @@ def _run(name, label, options, progress, store, logs):
                 profiling = spy.linkage(options, procs, name, rate)
                 cpu0, ops0 = procs.cpu(), store.counters() if store else None
                 begun = time.monotonic()
-                step = load.step(rate, options.step_seconds,
+                step = load.step(rate, options.seconds_at(rate),
                                  progress=lambda i, n: progress(f"{label}: {rate:g}/s  {i}/{n} sent", end="\r"))
                 _drain(load, step, options.drain_seconds)
                 elapsed = time.monotonic() - begun

@@ -16,7 +16,7 @@ def linkage(options, procs, name, rate):
         return None
     wanted = [label for label in procs.pids() if options.profile == "all"
               or label.split("#")[0] in options.profile.split(",")]
-    return record(options, procs, wanted, options.step_seconds, f"linkage-{procs.label}")
+    return record(options, procs, wanted, options.seconds_at(rate), f"linkage-{procs.label}")
 
 
 def reads(options, procs, name):
