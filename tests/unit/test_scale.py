@@ -35,3 +35,34 @@ def test_gateways_take_the_following_ports_and_come_last():
     assert len(set(metrics_ports)) == len(planned)  # no two processes on one metrics port
     assert all(argv[-2:] == ["--services", label.split("#")[0]] for label, argv, _ in planned)
     assert all(e["WUSHE_DEMO"] == "0" for _, _, e in planned)
+
+
+@pytest.fixture
+def signal_handlers():
+    """supervise() takes SIGINT and SIGTERM over: given back to pytest after the test."""
+    import signal
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in kept.items():
+        signal.signal(sig, handler)
+
+
+def test_a_stop_while_starting_ends_quietly(signal_handlers, capsys):
+    # Ctrl-C while the demo loads: the processes stop under the loader, whose request then fails
+    import os
+    import signal
+
+    def ready():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise ConnectionError("Remote end closed connection without response")
+
+    scale.supervise([], on_ready=ready)
+    assert "stopped while starting" in capsys.readouterr().err
+
+
+def test_a_failure_while_starting_without_a_stop_is_raised(signal_handlers):
+    def ready():
+        raise ConnectionError("the gateway went away")
+
+    with pytest.raises(ConnectionError):
+        scale.supervise([], on_ready=ready)

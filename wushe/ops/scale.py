@@ -183,7 +183,15 @@ def supervise(processes, on_ready=None, tend_also=None, before_stop=None):
     supervisor.start()
     try:
         if on_ready:
-            on_ready()
+            try:
+                on_ready()
+            except Exception:
+                if not signals:
+                    raise
+                # stopped while starting (Ctrl-C while the demo loads): the processes it was
+                # talking to went away under it, as asked; nothing to report but the stop
+                print("wushe: stopped while starting", file=sys.stderr, flush=True)
+                return
         print(f"wushe: running {len(supervisor.running)} processes: {', '.join(supervisor.running)}", flush=True)
         while not signals:
             supervisor.tend()
