@@ -312,17 +312,15 @@ class Reads:
                 pass
             while True:
                 _, done, failed = multi.info_read()
+                finished = [(h, h.getinfo(pycurl.RESPONSE_CODE)) for h in done] + [(h, 0) for h, _, _ in failed]
+                if not finished:
+                    break
                 end = time.monotonic()
-                for handle in done:
-                    results.append((end - handle.due, handle.getinfo(pycurl.RESPONSE_CODE)))
-                for handle, _, _ in failed:
-                    results.append((end - handle.due, 0))
-                for handle in [*done, *(f[0] for f in failed)]:
+                for handle, status in finished:
+                    results.append((end - handle.due, status))
                     multi.remove_handle(handle)
                     idle.append(handle)
-                    busy -= 1
-                if not done and not failed:
-                    break
+                busy -= len(finished)
             upcoming = t0 + sent / rate - time.monotonic() if sent < total and not waiting else 0.01
             if busy:
                 multi.select(max(0.0, min(upcoming, 0.01)))

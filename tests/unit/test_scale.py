@@ -1,4 +1,7 @@
 """`wushe run --scale`: which processes it plans, and why the embedded store refuses instances."""
+import os
+import signal
+
 import pytest
 
 from wushe.ops import scale
@@ -40,7 +43,6 @@ def test_gateways_take_the_following_ports_and_come_last():
 @pytest.fixture
 def signal_handlers():
     """supervise() takes SIGINT and SIGTERM over: given back to pytest after the test."""
-    import signal
     kept = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     yield
     for sig, handler in kept.items():
@@ -49,9 +51,6 @@ def signal_handlers():
 
 def test_a_stop_while_starting_ends_quietly(signal_handlers, capsys):
     # Ctrl-C while the demo loads: the processes stop under the loader, whose request then fails
-    import os
-    import signal
-
     def ready():
         os.kill(os.getpid(), signal.SIGINT)
         raise ConnectionError("Remote end closed connection without response")
