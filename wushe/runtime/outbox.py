@@ -19,7 +19,6 @@ from pymongo import ReturnDocument
 
 import eventlet
 import structlog
-from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 
@@ -27,6 +26,7 @@ from wushe.runtime import metrics, topology
 from wushe.contract.events.catalog import INTERNAL
 from wushe.contract.clock import iso, now
 from wushe.runtime.config import settings
+from wushe.runtime.publish import ConfirmedPublisher
 
 log = structlog.get_logger("wushe.runtime.outbox")
 
@@ -91,8 +91,7 @@ class Outbox(DependencyProvider):
         # the internal events' exchanges (the gateway's copy of a resident's forms goes there)
         self.internal = {event_type: topology.event_exchange(source, event_type, config)
                          for source, event_type in INTERNAL if source == service}
-        self.publisher = Publisher(config["AMQP_URI"], serializer="json",
-                                   declare=[self.exchange, *self.internal.values()], use_confirms=True)
+        self.publisher = ConfirmedPublisher(config["AMQP_URI"], declare=[self.exchange, *self.internal.values()])
         self.relay_seconds = cfg["OUTBOX_RELAY_SECONDS"]
         self.grace_seconds = cfg["OUTBOX_GRACE_SECONDS"]
         self.lease_seconds = cfg["OUTBOX_LEASE_SECONDS"]
@@ -107,9 +106,7 @@ class Outbox(DependencyProvider):
         return self
 
     def publish(self, envelope):
-        self.publisher.publish(
-            envelope, exchange=self.internal.get(envelope["type"], self.exchange), routing_key=envelope["type"],
-            message_id=envelope["id"], timestamp=None, content_encoding="utf-8")
+        self.publisher.publish(envelope, self.internal.get(envelope["type"], self.exchange), envelope["type"], envelope["id"])
         metrics.child(metrics.EVENTS_DISPATCHED, self.container.service_name, envelope["type"]).inc()
 
     def flush(self, collection, doc):
