@@ -167,7 +167,10 @@ def main(argv=None):
                   + (f", reads {x(r.get('reads_per_s'))}×" if r.get("reads_per_s") else "")
                   + (f" ({x(r['reads_without_resident_per_s'])}× without a resident)"
                      if r.get("reads_without_resident_per_s") else "")
-                  + "".join(f", p99 at {k}/s {x(v)}×" for k, v in r["p99_at"].items()))
+                  + "".join(f", p99 at {k}/s {x(v)}×" for k, v in r["p99_at"].items())
+                  + ("\n    CPU a linked need at the loads both kept up with: "
+                     + ", ".join(f"{x(v)}× at {k}/s" for k, v in r["cpu_per_need_at"].items())
+                     if r.get("cpu_per_need_at") else ""))
     if result.get("messages"):
         print()
         report.print_messages_against_floor(result["messages"])

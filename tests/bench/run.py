@@ -179,6 +179,20 @@ def ratios(flows, ours="wushe"):
         if plain:
             out["reads_without_resident_per_s"] = _ratio(plain["per_s"], floor_plain["per_s"])
     out["p99_at"] = _p99_ratios(ours, floor)
+    out["cpu_per_need_at"] = _cpu_ratios(ours, floor)
+    return out
+
+
+def _cpu_ratios(a, b):
+    """CPU a linked need (every process, the broker and the load generator included), a's over
+    b's, at each offered load both kept up with: a figure of what a need costs that does not hang
+    on where on a rate grid either flow stopped, nor on how fast the box is that day."""
+    out = {}
+    for s in a["steps"]:
+        other = next((f for f in b["steps"] if f["offered_per_s"] == s["offered_per_s"]), None)
+        if other and not s["saturated"] and not other["saturated"]:
+            out[f"{s['offered_per_s']:g}"] = _ratio(sum(s["cpu_ms_per_need"].values()),
+                                                    sum(other["cpu_ms_per_need"].values()))
     return out
 
 
