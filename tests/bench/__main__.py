@@ -97,25 +97,40 @@ def verdicts(result):
     return out
 
 
+def _exact(a, b):
+    """a ÷ b unrounded (None without both): a verdict is taken on the figures themselves, never on
+    a ratio rounded for the JSON, where 0.6996 would print and pass as 0.70."""
+    return a / b if a is not None and b else None
+
+
 def _verdicts(ours, floor, ratios, messages):
     out = {}
     x = report.fmt
     if ratios.get("saturation") is not None:
         name = f"saturation ≥ {TARGETS['saturation_ratio']} × floor"
         if floor["saturated"]:
-            out[name] = (ratios["saturation"] >= TARGETS["saturation_ratio"], f"{ratios['saturation']:.2f}×")
+            ratio = _exact(ours["saturation_per_s"], floor["saturation_per_s"])
+            out[name] = (ratio >= TARGETS["saturation_ratio"], f"{ratio:.4g}×")
         else:  # a ratio of two unsaturated throughputs is the ratio of the offered loads: 1
             out[name] = (None, "the floor did not saturate; offer more")
     rate, most = TARGETS["p99_ratio_at"]
     if floor:
-        ratio = ratios.get("p99_at", {}).get(f"{rate:g}")
+        at = [next((s["latency_ms"]["p99"] for s in flow["steps"] if s["offered_per_s"] == rate), None)
+              for flow in (ours, floor)]
+        ratio = _exact(*at)
         out[f"p99 at {rate:g}/s ≤ {most} × floor"] = (
             None if ratio is None else ratio <= most,
-            f"{ratio:.2f}×" if ratio is not None else f"not measured at {rate:g}/s by both")
-    for key, label in (("reads_per_s", "all needs"), ("reads_without_resident_per_s", "needs without a resident")):
-        if ratios.get(key) is not None:
-            out[f"reads ≥ {TARGETS['reads_ratio']} × floor, {label}"] = (ratios[key] >= TARGETS["reads_ratio"],
-                                                                         f"{ratios[key]:.2f}×")
+            f"{ratio:.4g}×" if ratio is not None else f"not measured at {rate:g}/s by both")
+    if ours.get("reads") and (floor or {}).get("reads"):
+        floor_all = floor["reads"]["closed"]
+        # the floor's needs are the same ones: its answer does not depend on a resident
+        floor_plain = floor["reads"].get("closed_without_resident") or floor_all
+        for mode, against, label in (("closed", floor_all, "all needs"),
+                                     ("closed_without_resident", floor_plain, "needs without a resident")):
+            if ours["reads"].get(mode):
+                ratio = _exact(ours["reads"][mode]["per_s"], against["per_s"])
+                out[f"reads ≥ {TARGETS['reads_ratio']} × floor, {label}"] = (ratio >= TARGETS["reads_ratio"],
+                                                                             f"{ratio:.4g}×")
     reads = ours.get("reads") or {}
     for where, steps in (("", reads), (", behind the edge", reads.get("edge") or {})):
         paced = steps.get("paced")
@@ -127,11 +142,12 @@ def _verdicts(ours, floor, ratios, messages):
         over = steps.get("overload")
         if over:
             late = over["requests"] - over["within_1s"]
+            goodput = _exact(over["per_s"], steps["closed"]["per_s"]) or 0
             out[f"{over['offered_per_s']:,.0f}/s, past capacity{where}: all within 1 s, "
                 f"goodput ≥ {TARGETS['goodput_ratio']}×"] = (
-                late == 0 and (over["goodput_ratio"] or 0) >= TARGETS["goodput_ratio"],
+                late == 0 and goodput >= TARGETS["goodput_ratio"],
                 f"{over['requests'] - late:,} of {over['requests']:,} within 1 s ({over['shed']:,} shed, "
-                f"{over['unanswered']:,} unanswered), goodput {x(over['goodput_ratio'])}×, "
+                f"{over['unanswered']:,} unanswered), goodput {goodput:.4g}×, "
                 f"{x(over.get('goodput_per_gateway_core_ratio'))}× per gateway core")
     if messages and messages["published"]["difference"] is not None:
         published = messages["published"]
