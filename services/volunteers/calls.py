@@ -87,7 +87,8 @@ def claim(c, call_id, volunteer_id, wait=False, within=""):
     """Take a slot (抢单), or join the waiting list of a full call with `wait`. A windowed call's
     window is booked on the volunteer first; a refused claim gives it back."""
     found = call(c, call_id, within)
-    claimant = volunteer(c, volunteer_id, field="volunteer_id")
+    # the claimant too: a claim books the volunteer's window and later credits their hours
+    claimant = volunteer(c, volunteer_id, field="volunteer_id", within=within)
     domain.skilled(found, claimant)
     at = c.now()
     booked = _book(c, claimant, found, at)
@@ -151,7 +152,7 @@ def check_out(c, call_id, volunteer_id, within=""):
 def complete(c, call_id, volunteer_id, hours, within=""):
     """A coordinator records a service done (when nobody checked in and out on the call)."""
     found = call(c, call_id, within)
-    volunteer(c, volunteer_id, field="volunteer_id")
+    volunteer(c, volunteer_id, field="volunteer_id", within=within)
     domain.completable(found, volunteer_id)
     credited = credit(c, found, volunteer_id, hours)
     if not credited:

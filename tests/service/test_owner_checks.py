@@ -80,7 +80,11 @@ def test_a_record_named_in_the_body_outside_the_region_is_refused_on_its_field(v
     assert refusal(volunteers, "offer", "call-none", {"team_id": "team-xh"}, within=HUAYUAN) == (
         NotFound, "no call call-none")
     for method, record, body, field in [("offer", "call-o1", {"team_id": "team-xh"}, "team_id"),
+                                        ("claim", "call-o1", {"volunteer_id": "v-xh"}, "volunteer_id"),
+                                        ("complete", "call-o1", {"volunteer_id": "v-xh", "hours": 1}, "volunteer_id"),
                                         ("join_team", "team-hy", {"volunteer_id": "v-xh"}, "volunteer_id"),
                                         ("transfer", "v0", {"to_volunteer_id": "v-xh", "hours": 1}, "to_volunteer_id")]:
         assert refusal(volunteers, method, record, body, within=HUAYUAN) == (
             InvalidInput, {field: [f"no {field.removeprefix('to_').removesuffix('_id')} {body[field]}"]})
+    with entrypoint_hook(volunteers, "get_call") as get_call:
+        assert get_call("call-o1")["claimed"] == []  # the volunteer outside was neither claimed for nor credited
