@@ -166,24 +166,26 @@ def compare_instances(service, by_n, chosen):
     return out
 
 
-def ratios(flows, ours="wushe"):
+def ratios(flows, ours="wushe", digits=2):
+    """Ours against the floor: saturation, reads, p99 and CPU a need at each load; to `digits`
+    decimals (the JSON's), or unrounded with None (what the targets' verdicts are taken on)."""
     ours, floor = flows.get(ours), flows.get("floor")
     if not ours or not floor:
         return {}
-    out = {"saturation": _ratio(ours["saturation_per_s"], floor["saturation_per_s"])}
+    out = {"saturation": _ratio(ours["saturation_per_s"], floor["saturation_per_s"], digits)}
     if ours.get("reads") and floor.get("reads"):
-        out["reads_per_s"] = _ratio(ours["reads"]["closed"]["per_s"], floor["reads"]["closed"]["per_s"])
+        out["reads_per_s"] = _ratio(ours["reads"]["closed"]["per_s"], floor["reads"]["closed"]["per_s"], digits)
         # the floor's needs are the same ones: its answer does not depend on a resident
         plain = ours["reads"].get("closed_without_resident")
         floor_plain = floor["reads"].get("closed_without_resident") or floor["reads"]["closed"]
         if plain:
-            out["reads_without_resident_per_s"] = _ratio(plain["per_s"], floor_plain["per_s"])
-    out["p99_at"] = _p99_ratios(ours, floor)
-    out["cpu_per_need_at"] = _cpu_ratios(ours, floor)
+            out["reads_without_resident_per_s"] = _ratio(plain["per_s"], floor_plain["per_s"], digits)
+    out["p99_at"] = _p99_ratios(ours, floor, digits)
+    out["cpu_per_need_at"] = _cpu_ratios(ours, floor, digits)
     return out
 
 
-def _cpu_ratios(a, b):
+def _cpu_ratios(a, b, digits=2):
     """CPU a linked need (every process, the broker and the load generator included), a's over
     b's, at each offered load both kept up with: a figure of what a need costs that does not hang
     on where on a rate grid either flow stopped, nor on how fast the box is that day."""
@@ -192,7 +194,7 @@ def _cpu_ratios(a, b):
         other = next((f for f in b["steps"] if f["offered_per_s"] == s["offered_per_s"]), None)
         if other and not s["saturated"] and not other["saturated"]:
             out[f"{s['offered_per_s']:g}"] = _ratio(sum(s["cpu_ms_per_need"].values()),
-                                                    sum(other["cpu_ms_per_need"].values()))
+                                                    sum(other["cpu_ms_per_need"].values()), digits)
     return out
 
 
@@ -221,14 +223,16 @@ def topologies(result):
             "store": result["machine"].get("local_store")}
 
 
-def _p99_ratios(a, b):
+def _p99_ratios(a, b, digits=2):
     out = {}
     for s in a["steps"]:
         other = next((f for f in b["steps"] if f["offered_per_s"] == s["offered_per_s"]), None)
         if other:
-            out[f"{s['offered_per_s']:g}"] = _ratio(s["latency_ms"]["p99"], other["latency_ms"]["p99"])
+            out[f"{s['offered_per_s']:g}"] = _ratio(s["latency_ms"]["p99"], other["latency_ms"]["p99"], digits)
     return out
 
 
-def _ratio(a, b):
-    return round(a / b, 2) if a is not None and b else None
+def _ratio(a, b, digits=2):
+    if a is None or not b:
+        return None
+    return a / b if digits is None else round(a / b, digits)
