@@ -1,0 +1,28 @@
+"""Where the bench stops raising the load: at the first step a flow could not keep up with by
+throughput, not at one it kept up with in throughput and was only late in (its linked rate there is
+the rate offered, a floor under its ceiling)."""
+from tests.bench.flow import _late_only, _summary
+
+
+def step(offered, linked_per_s, sent, linked, p99_ms):
+    saturated = linked < sent or linked_per_s < 0.9 * offered or p99_ms >= 1000
+    return {"offered_per_s": offered, "throughput_per_s": linked_per_s, "sent": sent, "linked": linked,
+            "saturated": saturated, "latency_ms": {"p99": p99_ms},
+            "cpu_ms_per_need": {"gateway": 1.0}, "cpu_ms_per_need_marginal": {"gateway": 1.0}}
+
+
+def test_a_step_only_late_offers_the_next_load():
+    assert _late_only(step(50, 49.5, 600, 600, 1418.0))
+
+
+def test_a_step_short_of_the_offer_or_with_a_need_unlinked_ends_the_rise():
+    assert not _late_only(step(80, 74.3, 960, 960, 2076.0))  # linked 93 % of the offer
+    assert not _late_only(step(60, 59.0, 720, 695, 1500.0))  # 25 needs never linked
+    assert not _late_only(step(40, 40.0, 480, 480, 250.0))   # kept up: not saturated at all
+
+
+def test_the_saturation_is_the_most_any_step_linked_and_the_cpu_is_quoted_where_it_kept_up():
+    steps = [step(40, 39.9, 480, 480, 251.0), step(50, 49.5, 600, 600, 1418.0), step(60, 52.1, 720, 720, 2900.0)]
+    summary = _summary(steps)
+    assert summary["saturation_per_s"] == 52.1
+    assert summary["saturated"] and summary["cpu_ms_per_need_at"] == 40
