@@ -194,11 +194,11 @@ def _figures(load, step, cpu0, cpu1, elapsed, idle):
 
 
 def _late_only(figures):
-    """A step not kept up with by its lateness alone: every need linked, at the rate offered (95 %).
-    Its throughput is then the offer's, a floor under the flow's ceiling and not the ceiling, so the
-    next load is offered as well; the saturation is the most any step linked."""
+    """A step not kept up with by its p99 alone: every need linked, at the rate offered (90 %, as
+    `saturated` has it). What it linked is then the offer, a floor under the flow's ceiling and not
+    the ceiling, so the next load is offered as well; the saturation is the most any step linked."""
     return (figures["saturated"] and figures["linked"] == figures["sent"]
-            and figures["throughput_per_s"] >= 0.95 * figures["offered_per_s"])
+            and figures["throughput_per_s"] >= 0.9 * figures["offered_per_s"])
 
 
 def percentile_ms(samples, q):

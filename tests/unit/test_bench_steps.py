@@ -1,6 +1,6 @@
-"""Where the bench stops raising the load: at the first step a flow could not keep up with by
-throughput, not at one it kept up with in throughput and was only late in (its linked rate there is
-the rate offered, a floor under its ceiling)."""
+"""Where the bench stops raising the load: at the first step a flow could not keep up with in
+throughput, not at one it was only late in (what it linked there is the rate offered, a floor
+under its ceiling)."""
 from tests.bench.flow import _late_only, _summary
 
 
@@ -16,7 +16,8 @@ def test_a_step_only_late_offers_the_next_load():
 
 
 def test_a_step_short_of_the_offer_or_with_a_need_unlinked_ends_the_rise():
-    assert not _late_only(step(80, 74.3, 960, 960, 2076.0))  # linked 93 % of the offer
+    assert _late_only(step(80, 74.3, 960, 960, 2076.0))  # 93 % of the offer: as kept up as 10/s is
+    assert not _late_only(step(80, 70.0, 960, 960, 2076.0))  # 88 % of the offer
     assert not _late_only(step(60, 59.0, 720, 695, 1500.0))  # 25 needs never linked
     assert not _late_only(step(40, 40.0, 480, 480, 250.0))   # kept up: not saturated at all
 
