@@ -8,6 +8,7 @@
     make bench BENCH_ARGS="--profile community" # py-spy flame graph of one of our services
 """
 import argparse
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -191,5 +192,12 @@ def main(argv=None):
     return 0
 
 
+def _stopped(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    # stopped (kill, a CI timeout): unwind as Ctrl-C does, so that every flow stops the processes
+    # it started, in sessions of their own, and deletes its vhost; Python's default just exits
+    signal.signal(signal.SIGTERM, _stopped)
     sys.exit(main())

@@ -2,8 +2,15 @@
 store in each process, a local store server the processes share) and writes its JSON and plot.
 Only that it runs is checked here; what it measures is a benchmark's business, never a test's."""
 import json
+import signal
 import subprocess
+import sys
 from pathlib import Path
+
+import psutil
+import requests
+
+from tests.bench.platform import AUTH, MANAGEMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,3 +39,36 @@ def test_make_bench_quick_writes_its_result(tmp_path):
     assert set(result["messages"]) == {"wushe", "wushe-local"}
     assert "published per need: ours" in done.stdout
     assert "ours / floor" in done.stdout and "embedded store vs local store server" in done.stdout
+
+
+def test_a_bench_stopped_with_sigterm_leaves_no_process_and_no_vhost(tmp_path):
+    """Stopped part-way (a kill, a CI timeout), the bench still stops the services it started — each
+    in a session of its own, which a signal to the bench's group does not reach — and deletes its
+    vhosts."""
+    bench = subprocess.Popen([sys.executable, "-m", "tests.bench", "--quick", "--flows", "floor,wushe", "--store",
+                              "embedded", "--out", str(tmp_path / "bench")], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    started, ours = [], set()
+    try:
+        for line in bench.stdout:  # until ours is up, the floor's services with it
+            if "wushe: idle" in line:
+                break
+        started = psutil.Process(bench.pid).children(recursive=True)
+        ours = {v for v in _vhosts() if v.startswith("wushe-bench-")}
+        assert len(started) >= 12 and len(ours) >= 2, (started, ours)
+        bench.send_signal(signal.SIGTERM)
+        code = bench.wait(timeout=60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+        left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        vhosts = ours & _vhosts()
+        for process in left:  # not for the next test to meet
+            process.kill()
+        for vhost in vhosts:
+            requests.delete(f"{MANAGEMENT}/vhosts/{vhost}", auth=AUTH, timeout=30)
+    assert (code, left, vhosts) == (128 + signal.SIGTERM, [], set())
+
+
+def _vhosts():
+    return {v["name"] for v in requests.get(f"{MANAGEMENT}/vhosts", auth=AUTH, timeout=10).json()}
