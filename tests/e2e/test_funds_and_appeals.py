@@ -242,11 +242,17 @@ def test_concurrent_donations_and_needs_keep_every_lot_whole_and_every_ledger_ba
     wanted = {need_id: (body["requirements"]["resources"][0]) for need_id, body in zip(need_ids, bodies)}
     charity = database(config["WUSHE"], "charity")
 
+    waiting = {}  # what the last look was still waiting for, for the failure to say
+
     def quiet():
         """Every need settled and shown as the store holds it; no appeal could take a lot that sits available."""
         views = {need_id: platform.need(need_id) for need_id in need_ids}
-        if any(v["linkage"]["resources"]["state"] not in ("pledged", "shortfall")
-               or v["status"] in ("registered", "linking") for v in views.values()):  # the community's word too
+        unsettled = {n: (v["status"], v["linkage"]["resources"]["state"]) for n, v in views.items()
+                     if v["linkage"]["resources"]["state"] not in ("pledged", "shortfall")
+                     or v["status"] in ("registered", "linking")}  # the community's word too
+        waiting.clear()
+        if unsettled:
+            waiting["unsettled"] = unsettled
             return None
         lots = list(charity.lots.find())
         held = {}
@@ -254,17 +260,25 @@ def test_concurrent_donations_and_needs_keep_every_lot_whole_and_every_ledger_ba
             for p in lot["pledges"]:
                 if p["state"] != "released":
                     held.setdefault(p["need_id"], set()).add(p["pledge_id"])
-        if any({p["pledge_id"] for p in v["linkage"]["resources"]["pledges"]} != held.get(need_id, set())
-               for need_id, v in views.items()):
+        unlike = {need_id: (sorted(p["pledge_id"] for p in v["linkage"]["resources"]["pledges"]),
+                            sorted(held.get(need_id, set())))
+                  for need_id, v in views.items()
+                  if {p["pledge_id"] for p in v["linkage"]["resources"]["pledges"]} != held.get(need_id, set())}
+        if unlike:
+            waiting["shown unlike the lots (shown, held)"] = unlike
             return None
         servable = [(l["_id"], need_id) for l in lots if l["available"] > 0 for need_id, v in views.items()
                     if domain.draw_tier(l, v["community"]) is not None and any(
                         (m["item"], m["unit"]) == (l["item"], l["unit"]) for m in v["linkage"]["resources"]["shortfall"])]
         if servable or any(l.get("ledger") for l in lots):
+            waiting.update(servable=servable, ledger_pending=[l["_id"] for l in lots if l.get("ledger")])
             return None
         return views, lots
 
-    views, lots = wait_for(quiet, timeout=30)
+    try:
+        views, lots = wait_for(quiet, timeout=30)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still waiting for {waiting}") from None
     for lot in lots:
         reserved = sum(p["quantity"] - p["delivered"] for p in lot["pledges"] if p["state"] == "reserved")
         assert 0 <= lot["reserved"] + lot["delivered"] <= lot["quantity"] + 1e-9, lot["_id"]
