@@ -215,8 +215,9 @@ def topped_up(allocation, new_pledges, shortfall):
 
 
 def holder_silent(pending, at, lease_seconds):
-    """Whether a top-up round's holder has been silent longer than its lease (it crashed)."""
-    return pending["at"] < later(at, seconds=-lease_seconds)
+    """Whether a top-up round's holder has been silent longer than its lease (it crashed), or let
+    the round go (it failed part-way)."""
+    return pending.get("let_go", False) or pending["at"] < later(at, seconds=-lease_seconds)
 
 
 def priority(urgency, registered_at, need_id):

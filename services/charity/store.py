@@ -241,6 +241,12 @@ class CharityStore:
                      {"$set": {"pending": {"token": token, "round": round_id, "at": at, "adopt": adopt}},
                       "$inc": {"version": 1}})
 
+    def let_go(self, need_id, token):
+        """Give up a round part-way (it failed): its holder counts as silent from now on, so the next
+        pass takes it over, adopting what it reserved, without waiting for its lease."""
+        return self.allocations.update_one({"_id": need_id, "pending.token": token},
+                                           {"$set": {"pending.let_go": True}}).matched_count == 1
+
     def ask_recheck(self, allocation):
         """Tell the holder of a round that new lots arrived meanwhile: it goes round once more."""
         return self.allocations.update_one(

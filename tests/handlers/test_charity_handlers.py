@@ -12,6 +12,7 @@ from services.charity.store import CharityStore
 from tests.unit.helpers import COMMUNITY, DISTRICT, STREET
 from wushe.contract.clock import later
 from wushe.contract.decisions import Refused
+from wushe.runtime.cas import Contention
 from wushe.runtime.errors import loaded
 from wushe.contract.events import load, new_event
 from wushe.runtime.subscribe import DUPLICATE
@@ -241,3 +242,35 @@ def test_donations_handled_at_once_never_pledge_an_appeal_beyond_its_shortfall(c
     assert sum(lot["reserved"] for lot in lots) == 10 and all(0 <= lot["reserved"] <= 3 for lot in lots)
     assert {p["pledge_id"] for lot in lots for p in lot["pledges"]} == {p["pledge_id"] for p in allocation["pledges"]}
     assert len(published(outbox, "resource_pledged", "need-t")) == 1
+
+
+def test_a_round_that_fails_part_way_lets_the_appeal_go_at_once(charity, outbox, monkeypatch):
+    """A top-up round that fails after it reserved part of the shortfall (here a lot changing too
+    fast) gives the appeal up at once: the next pass takes it over, adopts what the failed round
+    reserved and tops it up, instead of finding it held until the round's lease runs out (a
+    minute in which no lot reaches the appeal)."""
+    flour = {"item": "flour", "quantity": 10, "unit": "kg"}
+    handlers.need_registered(charity, registered("need-f", flour))
+    donate(charity, STREET, {**flour, "quantity": 4})
+    donate(charity, STREET, {**flour, "quantity": 25})
+    reserve, reserved = charity.store.reserve, []
+
+    def second_lot_too_fast(*args, **kwargs):
+        if reserved:
+            raise Contention("lot is changing too fast; try again")
+        reserved.append(args[0])
+        return reserve(*args, **kwargs)
+
+    monkeypatch.setattr(charity.store, "reserve", second_lot_too_fast)
+    received(charity, outbox)
+    assert charity.store.lot(reserved[0])["reserved"] == 4  # the first lot's part, reserved by the failed round
+    assert charity.store.allocation("need-f")["state"] == "shortfall"
+    monkeypatch.setattr(charity.store, "reserve", reserve)
+    handlers.settle(charity)  # the periodic pass, well within the lease
+
+    allocation = charity.store.allocation("need-f")
+    assert allocation["state"] == "pledged" and "pending" not in allocation
+    assert sum(p["quantity"] for p in allocation["pledges"]) == 10
+    lots = list(charity.store.lots.find({"item": "flour"}))
+    assert sum(lot["reserved"] for lot in lots) == 10
+    assert {p["pledge_id"] for lot in lots for p in lot["pledges"]} == {p["pledge_id"] for p in allocation["pledges"]}
