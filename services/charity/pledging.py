@@ -119,10 +119,7 @@ def _fill(c, need_id):
     """Top the appeal up, round after round while its holder is asked to look again (lots
     arrived meanwhile); None, or BUSY when another worker holds it."""
 
-    failed = None
-
     def attempt():
-        nonlocal failed
         held = _hold(c, need_id)
         if held in (None, BUSY):
             return held
@@ -131,20 +128,19 @@ def _fill(c, need_id):
         except Exception as exc:
             # given up at once, not held until its lease runs out: the next pass takes the round
             # over and adopts what it reserved
-            failed = exc
             c.store.let_go(need_id, held["pending"]["token"])
-            raise
+            if not isinstance(exc, Contention):
+                raise
+            # a lot changing too fast: the next pass, or the periodic check (`settle`), carries on
+            c.log.warning("appeal.round_failed", need_id=need_id, error=str(exc)[:200])
+            return None
         return cas.AGAIN if before and before.get("pending", {}).get("recheck") else None
 
     try:
         return cas.until_written(attempt, attempts=ROUNDS, what=f"appeal {need_id}")
-    except Contention as exc:
-        # a lot changing too fast for the round, or asked to look again ROUNDS times in a row:
-        # the next pass, or the periodic check (`settle`), carries on
-        if exc is failed:
-            c.log.warning("appeal.round_failed", need_id=need_id, error=str(exc)[:200])
-        else:
-            c.log.warning("appeal.rounds_exhausted", need_id=need_id, rounds=ROUNDS)
+    except Contention:
+        # asked to look again ROUNDS times in a row: the periodic check (`settle`) carries on
+        c.log.warning("appeal.rounds_exhausted", need_id=need_id, rounds=ROUNDS)
         return None
 
 

@@ -116,14 +116,15 @@ def _run(name, label, options, progress, store, logs):
                          + (f", store {figures['store']['per_need']['total']:.0f} ops and "
                             f"{report.fmt(figures['store']['cpu_ms_per_need'])} CPU ms a need" if store else "")
                          + ("  (saturated)" if figures["saturated"] else "")
-                         + (": late, but linked as offered; the next load too" if _late_only(figures) else ""))
+                         + (": late, but linked as offered; the next load too"
+                            if figures["saturated"] and not figures["behind_offer"] else ""))
                 vhost.idle(60)
                 if messages is None:
                     # over the first, lowest load only, which every flow keeps up with: past
                     # saturation needs still unlinked would count their messages to the linked ones
                     messages = _messages(messages0, vhost.settled_message_stats(options.settle_seconds),
                                          figures["linked"], rate)
-                if figures["saturated"] and not _late_only(figures):
+                if figures["behind_offer"]:
                     break
             progress(f"{label}: the broker's counters: {report.fmt(messages['per_need']['published'])} messages "
                      f"published and {report.fmt(messages['per_need']['delivered'])} delivered per linked need")
@@ -182,6 +183,7 @@ def _figures(load, step, cpu0, cpu1, elapsed, idle):
     # what one more need costs: the step's CPU less what the processes burn idle in as long
     marginal = {label: round(1000 * max(0.0, used - idle.get(label, 0.0) * elapsed) / len(done), 2)
                 for label, used in cpu.items()} if done else {}
+    saturated, behind = kept_up(sent, len(done), throughput, step.rate, percentile_ms(samples, 99))
     return {"offered_per_s": step.rate, "seconds": step.seconds, "sent": sent, "linked": len(done),
             "throughput_per_s": round(throughput, 2), "latency_ms": report.latencies_ms(samples),
             "errors": len(step.errors), "first_errors": step.errors[:3],
@@ -189,16 +191,17 @@ def _figures(load, step, cpu0, cpu1, elapsed, idle):
             "shed": len(step.shed),
             "cpu_seconds": cpu, "cpu_cores_total": round(sum(cpu.values()) / elapsed, 2),
             "cpu_ms_per_need": per_need, "cpu_ms_per_need_marginal": marginal,
-            # kept up: every need linked, at the rate offered, none waiting a second or more
-            "saturated": len(done) < sent or throughput < 0.9 * step.rate or percentile_ms(samples, 99) >= 1000}
+            "saturated": saturated, "behind_offer": behind}
 
 
-def _late_only(figures):
-    """A step not kept up with by its p99 alone: every need linked, at the rate offered (90 %, as
-    `saturated` has it). What it linked is then the offer, a floor under the flow's ceiling and not
-    the ceiling, so the next load is offered as well; the saturation is the most any step linked."""
-    return (figures["saturated"] and figures["linked"] == figures["sent"]
-            and figures["throughput_per_s"] >= 0.9 * figures["offered_per_s"])
+def kept_up(sent, linked, linked_per_s, offered_per_s, p99_ms):
+    """(saturated, behind the offer) for a step. Kept up: every need linked, at the rate offered
+    (90 %), none waiting a second or more. Behind the offer: a need left unlinked or less than
+    that rate linked — what it linked is the flow's ceiling, and the rise ends there. A step
+    saturated by its p99 alone linked the offer, a floor under the ceiling, so the next load is
+    offered as well; the saturation is the most any step linked."""
+    behind = linked < sent or linked_per_s < 0.9 * offered_per_s
+    return behind or p99_ms >= 1000, behind
 
 
 def percentile_ms(samples, q):

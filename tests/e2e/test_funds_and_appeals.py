@@ -260,10 +260,10 @@ def test_concurrent_donations_and_needs_keep_every_lot_whole_and_every_ledger_ba
             for p in lot["pledges"]:
                 if p["state"] != "released":
                     held.setdefault(p["need_id"], set()).add(p["pledge_id"])
-        unlike = {need_id: (sorted(p["pledge_id"] for p in v["linkage"]["resources"]["pledges"]),
-                            sorted(held.get(need_id, set())))
-                  for need_id, v in views.items()
-                  if {p["pledge_id"] for p in v["linkage"]["resources"]["pledges"]} != held.get(need_id, set())}
+        shown = {need_id: {p["pledge_id"] for p in v["linkage"]["resources"]["pledges"]}
+                 for need_id, v in views.items()}
+        unlike = {need_id: (sorted(ids), sorted(held.get(need_id, set())))
+                  for need_id, ids in shown.items() if ids != held.get(need_id, set())}
         if unlike:
             waiting["shown unlike the lots (shown, held)"] = unlike
             return None

@@ -1,25 +1,25 @@
 """Where the bench stops raising the load: at the first step a flow could not keep up with in
 throughput, not at one it was only late in (what it linked there is the rate offered, a floor
 under its ceiling)."""
-from tests.bench.flow import _late_only, _summary
+from tests.bench.flow import _summary, kept_up
 
 
 def step(offered, linked_per_s, sent, linked, p99_ms):
-    saturated = linked < sent or linked_per_s < 0.9 * offered or p99_ms >= 1000
+    saturated, behind = kept_up(sent, linked, linked_per_s, offered, p99_ms)
     return {"offered_per_s": offered, "throughput_per_s": linked_per_s, "sent": sent, "linked": linked,
-            "saturated": saturated, "latency_ms": {"p99": p99_ms},
+            "saturated": saturated, "behind_offer": behind, "latency_ms": {"p99": p99_ms},
             "cpu_ms_per_need": {"gateway": 1.0}, "cpu_ms_per_need_marginal": {"gateway": 1.0}}
 
 
 def test_a_step_only_late_offers_the_next_load():
-    assert _late_only(step(50, 49.5, 600, 600, 1418.0))
+    assert kept_up(600, 600, 49.5, 50, 1418.0) == (True, False)
 
 
 def test_a_step_short_of_the_offer_or_with_a_need_unlinked_ends_the_rise():
-    assert _late_only(step(80, 74.3, 960, 960, 2076.0))  # 93 % of the offer: as kept up as 10/s is
-    assert not _late_only(step(80, 70.0, 960, 960, 2076.0))  # 88 % of the offer
-    assert not _late_only(step(60, 59.0, 720, 695, 1500.0))  # 25 needs never linked
-    assert not _late_only(step(40, 40.0, 480, 480, 250.0))   # kept up: not saturated at all
+    assert kept_up(960, 960, 74.3, 80, 2076.0) == (True, False)  # 93 % of the offer: as kept up as 10/s is
+    assert kept_up(960, 960, 70.0, 80, 2076.0) == (True, True)  # 88 % of the offer
+    assert kept_up(720, 695, 59.0, 60, 1500.0) == (True, True)  # 25 needs never linked
+    assert kept_up(480, 480, 40.0, 40, 250.0) == (False, False)  # kept up: not saturated at all
 
 
 def test_the_saturation_is_the_most_any_step_linked_and_the_cpu_is_quoted_where_it_kept_up():
