@@ -82,7 +82,8 @@ def _run(name, label, options, progress, store, logs):
             token = seed(port, admin_key) if name == "wushe" else ""
             vhost.idle(30)
             flow = Flow(label, procs.ports(), prefix="floor_" if name == "floor" else "", token=token)
-            load = Load(flow, vhost.uri(), station_share=options.station_share)
+            # a request shed at capacity is sent again for as long as the step's drain waits for its need
+            load = Load(flow, vhost.uri(), station_share=options.station_share, retry_seconds=options.drain_seconds)
             load.start()
             ops0 = store.counters() if store else None
             idle = _idle(procs, 2.0 if options.step_seconds < 10 else 5.0)

@@ -90,19 +90,22 @@ class Http:
                     raise
 
 
-    def request_retrying_shed(self, method, path, body=None, shed=None, attempts=5):
+    def request_retrying_shed(self, method, path, body=None, shed=None, for_seconds=15.0):
         """`request`, as an integrator sends what the contract says to retry: a 503 with
-        `Retry-After` (a gateway at capacity sheds at once) is sent again after that delay, up to
-        `attempts` in all; each shed answer is counted in `shed` (a list, appended to)."""
-        for attempt in range(attempts):
+        `Retry-After` (a gateway at capacity sheds at once) is sent again after that delay, for
+        as long as `for_seconds` allows; each shed answer is counted in `shed` (a list, appended
+        to). A request shed in a burst is then answered late, and its need linked late — which
+        the step's p99 says — rather than given up on after a few tries and counted as never
+        linked, which made a burst of sheds look like the flow's ceiling."""
+        give_up = time.monotonic() + for_seconds
+        while True:
             status, payload, headers = self.request(method, path, body)
             retry_after = headers.get("Retry-After") if status == 503 else None
-            if retry_after is None or attempt == attempts - 1:
+            if retry_after is None or time.monotonic() + float(retry_after) > give_up:
                 return status, payload
             if shed is not None:
                 shed.append(path)
             time.sleep(float(retry_after))
-        return status, payload
 
 
 @dataclass
@@ -117,8 +120,9 @@ class Step:
 class Load:
     """One flow's load generator and observer; `step(rate, seconds)` runs one offered load."""
 
-    def __init__(self, flow, amqp_uri, station_share=0.5, senders=64, seed=8):
+    def __init__(self, flow, amqp_uri, station_share=0.5, senders=64, seed=8, retry_seconds=15.0):
         self.flow = flow
+        self.retry_seconds = retry_seconds  # how long a shed request is sent again for (the drain's length)
         self.amqp_uri = amqp_uri
         self.http = Http(flow.ports, flow.token)
         self.station_share = station_share
@@ -168,7 +172,8 @@ class Load:
                 self.with_resident.add(need["id"])
                 self._report(dict(need, resident=RESIDENT))
             else:
-                status, body = self.http.request_retrying_shed("POST", "/api/v1/needs", need, shed=step.shed)
+                status, body = self.http.request_retrying_shed("POST", "/api/v1/needs", need, shed=step.shed,
+                                                                  for_seconds=self.retry_seconds)
                 if status not in (200, 201, 202):
                     step.errors.append(f"POST /needs {status} {body[:200]!r}")
         except Exception as exc:  # recorded, and the need counts as not linked
@@ -199,7 +204,8 @@ class Load:
     def _claim_one(self, call_id, volunteer_id):
         try:
             status, body = self.http.request_retrying_shed("POST", f"/api/v1/calls/{call_id}/claims",
-                                                           {"volunteer_id": volunteer_id}, shed=self.current.shed)
+                                                           {"volunteer_id": volunteer_id}, shed=self.current.shed,
+                                                           for_seconds=self.retry_seconds)
             if status not in (200, 201):
                 self.claim_errors.append(f"{status} {body[:200]!r}")
         except Exception as exc:
