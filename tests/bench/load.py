@@ -90,7 +90,7 @@ class Http:
                     raise
 
 
-    def request_retrying_shed(self, method, path, body=None, shed=None, for_seconds=15.0):
+    def request_retrying_shed(self, method, path, body=None, shed=None, *, for_seconds):
         """`request`, as an integrator sends what the contract says to retry: a 503 with
         `Retry-After` (a gateway at capacity sheds at once) is sent again after that delay, for
         as long as `for_seconds` allows; each shed answer is counted in `shed` (a list, appended
