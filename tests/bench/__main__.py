@@ -42,6 +42,12 @@ def parse(argv):
                         "(default %(default)s)")
     p.add_argument("--drain-seconds", type=float, default=defaults.drain_seconds)
     p.add_argument("--reads-seconds", type=float, default=defaults.reads_seconds)
+    p.add_argument("--read-rounds", type=int, default=defaults.read_rounds,
+                   help="the closed-loop reads in this many rounds, in turns with the other flows; their ratio "
+                        "is the median of the rounds' (default %(default)s)")
+    p.add_argument("--saturation-repeats", type=int, default=defaults.saturation_repeats,
+                   help="the load a flow linked the most at, offered again this many times, in turns; its "
+                        "saturation is the median (default %(default)s)")
     p.add_argument("--read-rate", type=float, default=defaults.read_rate)
     p.add_argument("--read-clients", type=int, default=defaults.read_clients)
     p.add_argument("--overload", type=float, default=defaults.overload,
@@ -68,7 +74,9 @@ def parse(argv):
     args = p.parse_args(argv)
     options = Options(rates=args.rates, step_seconds=args.step_seconds, p99_seconds=args.p99_seconds,
                       drain_seconds=args.drain_seconds,
-                      reads_seconds=args.reads_seconds, read_rate=args.read_rate, read_clients=args.read_clients,
+                      reads_seconds=args.reads_seconds, read_rounds=args.read_rounds,
+                      saturation_repeats=args.saturation_repeats,
+                      read_rate=args.read_rate, read_clients=args.read_clients,
                       overload=args.overload, edge=not args.no_edge,
                       station_share=args.station_share, flows=tuple(f for f in args.flows.split(",") if f),
                       stores=STORES if args.store == "both" else (args.store,),
@@ -79,6 +87,7 @@ def parse(argv):
     if args.quick:
         options.rates, options.step_seconds, options.drain_seconds = [5.0], 3.0, 15.0
         options.reads_seconds, options.read_rate, options.read_clients = 1.0, 50.0, 2
+        options.read_rounds = 2  # in turns, as a full run reads
         options.overload = 0
         # the counters are printed, not measured: two reads 2 s apart, where the management API
         # folds its figures in every 5 s, may miss the last of them
@@ -156,7 +165,7 @@ def main(argv=None):
     result["targets"] = verdicts(result)
     print()
     for flow, data in result["flows"].items():
-        report.print_steps(flow, data["steps"])
+        report.print_steps(flow, data)
         report.print_cpu(flow, data)
         report.print_store(flow, data)
         report.print_messages(flow, data)

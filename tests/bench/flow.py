@@ -5,6 +5,7 @@ gateway reads; the figures of each step. Flows compared in a run are measured in
 import math
 import os
 import secrets
+import statistics
 import time
 from contextlib import nullcontext
 from dataclasses import replace
@@ -93,9 +94,10 @@ def _run(name, label, options, progress, store, logs):
             progress(f"{label}: idle, the processes use {sum(idle.values()):.2f} cores")
             messages0 = vhost.settled_message_stats(options.settle_seconds)
             steps, linked_ids, profiled, messages = [], [], None, None
-            for rate in options.rates:
-                yield "step"
-                profiling = spy.linkage(options, procs, name, rate)
+
+            def measure(rate, again=False):
+                nonlocal profiled
+                profiling = None if again else spy.linkage(options, procs, name, rate)
                 cpu0, ops0 = procs.cpu(), store.counters() if store else None
                 begun = time.monotonic()
                 step = load.step(rate, options.seconds_at(rate),
@@ -108,18 +110,23 @@ def _run(name, label, options, progress, store, logs):
                     figures["store"] = local_store.step_figures(
                         local_store.delta(ops0, ops1), figures["linked"], figures["cpu_seconds"], elapsed,
                         os.cpu_count(), idle_ops)
-                steps.append(figures)
-                linked_ids += [n for n in step.sent if n in load.linked]
+                linked_ids.extend(n for n in step.sent if n in load.linked)
                 if profiling:
                     profiled = spy.finish(profiling, figures)
-                progress(f"{label}: {rate:g}/s → {figures['throughput_per_s']:.1f} linked/s, "
+                progress(f"{label}: {rate:g}/s{' again' if again else ''} → {figures['throughput_per_s']:.1f} linked/s, "
                          f"p99 {report.fmt(figures['latency_ms']['p99'])} ms"
                          + (f", store {figures['store']['per_need']['total']:.0f} ops and "
                             f"{report.fmt(figures['store']['cpu_ms_per_need'])} CPU ms a need" if store else "")
-                         + ("  (saturated)" if figures["saturated"] else "")
+                         + ("  (saturated)" if figures["saturated"] and not again else "")
                          + (": late, but linked as offered; the next load too"
-                            if figures["saturated"] and not figures["behind_offer"] else ""))
+                            if figures["saturated"] and not figures["behind_offer"] and not again else ""))
                 vhost.idle(60)
+                return figures
+
+            for rate in options.rates:
+                yield "step"
+                figures = measure(rate)
+                steps.append(figures)
                 if messages is None:
                     # over the first, lowest load only, which every flow keeps up with: past
                     # saturation needs still unlinked would count their messages to the linked ones
@@ -127,13 +134,22 @@ def _run(name, label, options, progress, store, logs):
                                          figures["linked"], rate)
                 if figures["behind_offer"]:
                     break
+            # the load it linked the most at, offered again (in turns with the other flows): one
+            # step at saturation moves by a fifth between runs minutes apart, and the most of
+            # several steps near it is the luckiest of them
+            again = []
+            ceiling = _ceiling(steps)
+            if ceiling is not None:
+                for _ in range(options.saturation_repeats):
+                    yield "step"
+                    again.append(measure(ceiling["offered_per_s"], again=True))
             progress(f"{label}: the broker's counters: {report.fmt(messages['per_need']['published'])} messages "
                      f"published and {report.fmt(messages['per_need']['delivered'])} delivered per linked need")
             load.close()
             reads = yield from _reads(flow, options, linked_ids, load.with_resident, progress, procs, store)
             out = {"steps": steps, "reads": reads, "profile": profiled, "pids": procs.pids(), "idle_cores": idle,
                    "messages": messages, "claim_errors": load.claim_errors[:5], "escalated": len(load.escalated),
-                   "scale": dict(options.scale), **_summary(steps)}
+                   "scale": dict(options.scale), "saturation_again": again, **_summary(steps, again)}
             if store:
                 out["store"] = {**store.describe(), "idle_ops_per_s": {k: round(v, 1) for k, v in idle_ops.items()},
                                 "at": _store_at(steps)}
@@ -216,9 +232,21 @@ def _at(steps):
     return unsaturated[-1] if unsaturated else (steps[-1] if steps else None)
 
 
-def _summary(steps):
+def _ceiling(steps):
+    """The step a flow linked the most at, if the flow saturated (one that kept up with every load
+    offered has shown no ceiling to measure again)."""
+    if not any(s["saturated"] for s in steps):
+        return None
+    return max(steps, key=lambda s: s["throughput_per_s"])
+
+
+def _summary(steps, again=()):
+    """The saturation is the median of what the flow linked at its ceiling: the most any step of
+    the rise linked, and that step's load offered again (`again`)."""
     at = _at(steps)
-    return {"saturation_per_s": max((s["throughput_per_s"] for s in steps), default=0.0),
+    most = max((s["throughput_per_s"] for s in steps), default=0.0)
+    return {"saturation_per_s": statistics.median([most, *(s["throughput_per_s"] for s in again)]),
+            "saturation_rise_per_s": most,
             "saturated": any(s["saturated"] for s in steps),
             "cpu_ms_per_need": at["cpu_ms_per_need"] if at else {},
             "cpu_ms_per_need_marginal": at["cpu_ms_per_need_marginal"] if at else {},
@@ -247,28 +275,46 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
     name = flow.name
     ok = lambda rs: [lat for lat, status in rs if status == 200]  # noqa: E731
 
-    def closed(ids, label, via=flow):
-        progress(f"{name}: GET /needs/{{id}} ({label}), {options.read_clients} clients for {options.reads_seconds:g} s")
-        cpu0, ops0 = procs.cpu(), store.counters() if store else None
-        results, elapsed = Reads(via, ids).closed(options.read_clients, options.reads_seconds)
-        cpu1, ops1 = procs.cpu(), store.counters() if store else None
-        busy = _busy(cpu0, cpu1, elapsed)
+    def closed(ids, label, via=flow, rounds=1):
+        """16 clients as fast as they go, in `rounds` of equal length; between two, the other
+        flows read theirs (`interleaved`), so that each round's rate has its counterpart
+        seconds away (the ratio is taken round by round: `run.ratios`)."""
+        progress(f"{name}: GET /needs/{{id}} ({label}), {options.read_clients} clients for {options.reads_seconds:g} s"
+                 + (f" in {rounds} rounds" if rounds > 1 else ""))
+        results, elapsed, cpu, ops, per_round = [], 0.0, {}, {}, []
+        for i in range(rounds):
+            if i:
+                yield "reads"
+            cpu0, ops0 = procs.cpu(), store.counters() if store else None
+            got, took = Reads(via, ids).closed(options.read_clients, options.reads_seconds / rounds)
+            cpu1 = procs.cpu()
+            for label_, used in cpu1.items():
+                cpu[label_] = cpu.get(label_, 0.0) + used - cpu0.get(label_, 0.0)
+            if store:
+                for kind, n in local_store.delta(ops0, store.counters()).items():
+                    ops[kind] = ops.get(kind, 0) + n
+            results += got
+            elapsed += took
+            per_round.append(round(len(ok(got)) / took, 1))
         out = {"clients": options.read_clients, "requests": len(results), "needs": label,
                "per_s": round(len(ok(results)) / elapsed, 1), "errors": len(results) - len(ok(results)),
-               "latency_ms": report.latencies_ms(ok(results)), "cpu_cores": busy}
+               "latency_ms": report.latencies_ms(ok(results)), "cpu_cores": _busy({}, cpu, elapsed)}
+        if rounds > 1:
+            out["rounds_per_s"] = per_round
         if store:  # operations per answered read (per_need here means per read)
-            out["store_ops_per_read"] = local_store.ops_figures(local_store.delta(ops0, ops1),
-                                                                len(ok(results))).get("per_need")
+            out["store_ops_per_read"] = local_store.ops_figures(ops, len(ok(results))).get("per_need")
         return out
     # recorded from here, when this flow's turn has come (`interleaved`), over the closed loop
-    profiling = spy.reads(options, procs, name)
-    out = {"closed": closed(need_ids, "all")}
+    rounds = max(1, options.read_rounds)
+    profiling = spy.reads(options, procs, name, rounds)
+    out = {"closed": (yield from closed(need_ids, "all", rounds=rounds))}
     if profiling:
         out["profile"] = spy.finish(profiling, {"offered_per_s": None})
     plain = [n for n in need_ids if n not in with_resident]
     if plain and len(plain) < len(need_ids):
         yield "reads"
-        out["closed_without_resident"] = closed(plain, "without a resident")
+        out["closed_without_resident"] = yield from closed(plain, "without a resident", rounds=rounds)
+
     def past_capacity(closed, where="", via=flow):
         # the flow's own closed-loop rate times `overload`, from more senders than a gateway
         # serves at once, so that it must shed; goodput against that closed loop, and per core
@@ -305,6 +351,15 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
     return out
 
 
+def _finished(phase):
+    """The figures of a phase in one round, which has nothing to wait for: run to its end."""
+    try:
+        next(phase)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("a phase of one round yielded: it would wait for a turn nothing gives it")
+
+
 def _per_gateway_core(reads):
     cores = sum(v for k, v in reads["cpu_cores"].items() if k.split("#")[0] == "gateway")
     return reads["per_s"] / cores if cores else None
@@ -329,7 +384,7 @@ def _behind_the_edge(flow, options, need_ids, progress, procs, closed, paced, pa
         via = replace(flow, ports=[edge.port])
         procs.watch["edge"] = edge.process.pid  # its CPU among the cores busy
         try:
-            out = {"closed": closed(need_ids, "all, behind the edge", via),
+            out = {"closed": _finished(closed(need_ids, "all, behind the edge", via)),
                    "paced": paced(options.read_rate, 64, " behind the edge", via)}
             if options.overload and out["closed"]["per_s"]:
                 out["overload"] = past_capacity(out["closed"], " behind the edge", via)

@@ -30,15 +30,20 @@ def fmt(value, unit=""):
     return f"{value}{unit}"
 
 
-def print_steps(flow, steps):
+def print_steps(flow, data):
     print(f"\n  {flow}: registration → need_linked")
     print(f"  {'offered/s':>10} {'linked/s':>9} {'linked':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  cpu cores")
-    for s in steps:
+    again = data.get("saturation_again") or []
+    for n, s in enumerate(data["steps"] + again):
         lat = s["latency_ms"]
         print(f"  {s['offered_per_s']:>10.0f} {s['throughput_per_s']:>9.1f} {s['linked']:>4}/{s['sent']:<4}"
               f"{fmt(lat['p50']):>8} {fmt(lat['p90']):>8} {fmt(lat['p99']):>8}  {s['cpu_cores_total']:.2f}"
               + (f"  shed {s['shed']} (sent again)" if s.get("shed") else "")
-              + ("  saturated" if s["saturated"] else ""))
+              + ("  again" if n >= len(data["steps"]) else "  saturated" if s["saturated"] else ""))
+    if again:
+        repeated = ", ".join(f"{s['throughput_per_s']:.1f}" for s in again)
+        print(f"  {flow}: saturation {data['saturation_per_s']:.1f} needs/s, the median of the rise's most "
+              f"({data['saturation_rise_per_s']:.1f}) and its load offered again ({repeated})")
 
 
 def print_cpu(flow, data):
@@ -113,6 +118,8 @@ def print_reads(flow, reads):
                     f"({fmt(r.get('goodput_per_gateway_core_ratio'))}× per gateway core), from {r['senders']} senders"
                     if mode == "overload" else "")
                  if mode in ("paced", "overload") and "shed" in r else "")
+              + (f"\n      in {len(r['rounds_per_s'])} rounds: " + ", ".join(f"{v:,.0f}" for v in r["rounds_per_s"])
+                 + " req/s" if r.get("rounds_per_s") else "")
               + ("\n      cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores"].items())
                  if r.get("cpu_cores") else "")
               + (f"\n      store ops a read: {ops['total']:g} ("

@@ -19,12 +19,14 @@ def linkage(options, procs, name, rate):
     return record(options, procs, wanted, options.seconds_at(rate), f"linkage-{procs.label}")
 
 
-def reads(options, procs, name):
-    """The gateways during the read phase."""
+def reads(options, procs, name, rounds=1):
+    """The gateways during the closed-loop reads of all needs. In rounds, the other flows read
+    theirs between two: the recording spans twice the phase (py-spy leaves idle time out)."""
     if name != "wushe" or not options.profile or options.reads_seconds <= 0:
         return None
     gateways = [label for label in procs.pids() if label.startswith("gateway")]
-    return record(options, procs, gateways, options.reads_seconds, f"reads-{procs.label}")
+    seconds = options.reads_seconds * (2 if rounds > 1 else 1)
+    return record(options, procs, gateways, seconds, f"reads-{procs.label}")
 
 
 def record(options, procs, labels, seconds, tag):

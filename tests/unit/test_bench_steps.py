@@ -1,7 +1,7 @@
 """Where the bench stops raising the load: at the first step a flow could not keep up with in
 throughput, not at one it was only late in (what it linked there is the rate offered, a floor
 under its ceiling)."""
-from tests.bench.flow import _summary, kept_up
+from tests.bench.flow import _ceiling, _summary, kept_up
 
 
 def step(offered, linked_per_s, sent, linked, p99_ms):
@@ -27,3 +27,20 @@ def test_the_saturation_is_the_most_any_step_linked_and_the_cpu_is_quoted_where_
     summary = _summary(steps)
     assert summary["saturation_per_s"] == 52.1
     assert summary["saturated"] and summary["cpu_ms_per_need_at"] == 40
+
+
+def test_the_saturation_is_the_median_of_the_rises_most_and_that_load_offered_again():
+    steps = [step(40, 39.9, 480, 480, 251.0), step(50, 49.5, 600, 600, 1418.0), step(60, 52.1, 720, 720, 2900.0)]
+    assert _ceiling(steps)["offered_per_s"] == 60
+    again = [step(60, 44.6, 720, 720, 4100.0), step(60, 50.3, 720, 720, 3300.0)]
+    summary = _summary(steps, again)
+    assert summary["saturation_per_s"] == 50.3 and summary["saturation_rise_per_s"] == 52.1
+    # one lucky repeat moves it no more than one unlucky one does
+    assert _summary(steps, [step(60, 71.0, 720, 720, 900.0), step(60, 50.3, 720, 720, 3300.0)])[
+        "saturation_per_s"] == 52.1
+
+
+def test_a_flow_that_kept_up_with_every_load_has_no_ceiling_to_offer_again():
+    steps = [step(5, 5.0, 60, 60, 40.0), step(10, 10.0, 120, 120, 45.0)]
+    assert _ceiling(steps) is None
+    assert _summary(steps)["saturation_per_s"] == 10.0
