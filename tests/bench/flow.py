@@ -288,8 +288,8 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
             cpu0, ops0 = procs.cpu(), store.counters() if store else None
             got, took = Reads(via, ids).closed(options.read_clients, options.reads_seconds / rounds)
             cpu1 = procs.cpu()
-            for label_, used in cpu1.items():
-                cpu[label_] = cpu.get(label_, 0.0) + used - cpu0.get(label_, 0.0)
+            for process, used in cpu1.items():
+                cpu[process] = cpu.get(process, 0.0) + used - cpu0.get(process, 0.0)
             if store:
                 for kind, n in local_store.delta(ops0, store.counters()).items():
                     ops[kind] = ops.get(kind, 0) + n
