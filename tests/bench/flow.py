@@ -7,6 +7,7 @@ import os
 import secrets
 import statistics
 import time
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -113,13 +114,14 @@ def _run(name, label, options, progress, store, logs):
                 linked_ids.extend(n for n in step.sent if n in load.linked)
                 if profiling:
                     profiled = spy.finish(profiling, figures)
+                rise_saturated = figures["saturated"] and not again  # a repeat is no step of the rise
                 progress(f"{label}: {rate:g}/s{' again' if again else ''} → {figures['throughput_per_s']:.1f} linked/s, "
                          f"p99 {report.fmt(figures['latency_ms']['p99'])} ms"
                          + (f", store {figures['store']['per_need']['total']:.0f} ops and "
                             f"{report.fmt(figures['store']['cpu_ms_per_need'])} CPU ms a need" if store else "")
-                         + ("  (saturated)" if figures["saturated"] and not again else "")
+                         + ("  (saturated)" if rise_saturated else "")
                          + (": late, but linked as offered; the next load too"
-                            if figures["saturated"] and not figures["behind_offer"] and not again else ""))
+                            if rise_saturated and not figures["behind_offer"] else ""))
                 vhost.idle(60)
                 return figures
 
@@ -281,18 +283,15 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
         seconds away (the ratio is taken round by round: `run.ratios`)."""
         progress(f"{name}: GET /needs/{{id}} ({label}), {options.read_clients} clients for {options.reads_seconds:g} s"
                  + (f" in {rounds} rounds" if rounds > 1 else ""))
-        results, elapsed, cpu, ops, per_round = [], 0.0, {}, {}, []
+        results, elapsed, cpu, ops, per_round = [], 0.0, Counter(), Counter(), []
         for i in range(rounds):
             if i:
                 yield "reads"
             cpu0, ops0 = procs.cpu(), store.counters() if store else None
             got, took = Reads(via, ids).closed(options.read_clients, options.reads_seconds / rounds)
-            cpu1 = procs.cpu()
-            for process, used in cpu1.items():
-                cpu[process] = cpu.get(process, 0.0) + used - cpu0.get(process, 0.0)
+            cpu.update({process: used - cpu0.get(process, 0.0) for process, used in procs.cpu().items()})
             if store:
-                for kind, n in local_store.delta(ops0, store.counters()).items():
-                    ops[kind] = ops.get(kind, 0) + n
+                ops.update(local_store.delta(ops0, store.counters()))
             results += got
             elapsed += took
             per_round.append(round(len(ok(got)) / took, 1))
@@ -302,7 +301,7 @@ def _reads(flow, options, need_ids, with_resident, progress, procs, store=None):
         if rounds > 1:
             out["rounds_per_s"] = per_round
         if store:  # operations per answered read (per_need here means per read)
-            out["store_ops_per_read"] = local_store.ops_figures(ops, len(ok(results))).get("per_need")
+            out["store_ops_per_read"] = local_store.ops_figures(dict(ops), len(ok(results))).get("per_need")
         return out
     # recorded from here, when this flow's turn has come (`interleaved`), over the closed loop
     rounds = max(1, options.read_rounds)

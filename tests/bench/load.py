@@ -120,9 +120,9 @@ class Step:
 class Load:
     """One flow's load generator and observer; `step(rate, seconds)` runs one offered load."""
 
-    def __init__(self, flow, amqp_uri, station_share=0.5, senders=64, seed=8, retry_seconds=15.0):
+    def __init__(self, flow, amqp_uri, station_share=0.5, senders=64, seed=8, *, retry_seconds):
         self.flow = flow
-        self.retry_seconds = retry_seconds  # how long a shed request is sent again for (the drain's length)
+        self.retry_seconds = retry_seconds  # how long a shed request is sent again for (the caller's drain)
         self.amqp_uri = amqp_uri
         self.http = Http(flow.ports, flow.token)
         self.station_share = station_share

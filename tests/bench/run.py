@@ -196,10 +196,10 @@ def _reads_ratio(a, b, digits=2):
     """a's closed-loop reads over b's: the median of the ratios round by round when both were
     read in the same rounds, in turns (each round's two rates seconds apart); else the ratio of
     the two phases' rates."""
-    rounds = list(zip(a.get("rounds_per_s") or [], b.get("rounds_per_s") or []))
-    if len(rounds) < 2 or len(a["rounds_per_s"]) != len(b["rounds_per_s"]) or not all(y for _, y in rounds):
+    ours, theirs = a.get("rounds_per_s") or [], b.get("rounds_per_s") or []
+    if len(ours) < 2 or len(ours) != len(theirs) or not all(theirs):
         return _ratio(a["per_s"], b["per_s"], digits)
-    return _ratio(statistics.median(x / y for x, y in rounds), 1, digits)
+    return _ratio(statistics.median(x / y for x, y in zip(ours, theirs)), 1, digits)
 
 
 def _cpu_ratios(a, b, digits=2):
