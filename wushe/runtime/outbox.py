@@ -97,9 +97,10 @@ class Outbox(DependencyProvider):
         self.lease_seconds = cfg["OUTBOX_LEASE_SECONDS"]
 
     def start(self):
-        # after every setup, so after the Store's: its server has answered by now
-        for collection in self.collections(_store_of(self.container)):
-            collection.create_index("outbox.time", sparse=True, name=PENDING_INDEX)
+        # after every setup, so after the Store's; the store may have gone away since
+        store = _store_dependency(self.container)
+        store.until_reachable(lambda: [collection.create_index("outbox.time", sparse=True, name=PENDING_INDEX)
+                                       for collection in self.collections(store.store)])
         self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
 
     def get_dependency(self, worker_ctx):
@@ -153,7 +154,7 @@ class Outbox(DependencyProvider):
         """Publish every entry older than the grace period; the count published."""
         cutoff = iso(now() - timedelta(seconds=max(0.0, self.grace_seconds)))
         published = 0
-        store = _store_of(self.container)
+        store = _store_dependency(self.container).store
         backlog = 0
         for collection in self.collections(store):
             for doc in collection.find(pending_since_before(cutoff), {"_id": 1}).limit(500):
@@ -173,9 +174,9 @@ class Outbox(DependencyProvider):
                 log.warning("outbox.relay_failed", error=str(exc))
 
 
-def _store_of(container):
+def _store_dependency(container):
     from wushe.runtime.store import Store
     for dependency in container.dependencies:
         if isinstance(dependency, Store):
-            return dependency.store
+            return dependency
     raise RuntimeError(f"{container.service_name} has an Outbox but no Store")

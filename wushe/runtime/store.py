@@ -64,13 +64,17 @@ class Store(DependencyProvider):
     def setup(self):
         self.db = database(self.container, self.name or self.container.service_name)
         self.store = self.store_cls(self.db)
-        # a store that is away (restarting) at start is waited for, as nameko waits for the
-        # broker: exiting would make a supervisor restart the process every few seconds, and
-        # `wushe run`'s stops the whole platform after five such deaths in a minute
+        self.until_reachable(self.store.ensure_indexes)
+
+    def until_reachable(self, action):
+        """`action()`'s result, waiting while the store is away (restarting). At start this is
+        waited for, as nameko waits for the broker: exiting would make a supervisor restart the
+        process every few seconds, and `wushe run`'s stops the whole platform after five such
+        deaths in a minute. The store can go away between two dependencies' starts too, so each
+        start-time write goes through here."""
         for attempt in itertools.count(1):
             try:
-                self.store.ensure_indexes()
-                return
+                return action()
             except ConnectionFailure as exc:
                 log.warning("store.unreachable_at_start", service=self.container.service_name, attempt=attempt,
                             error=str(exc)[:300])
