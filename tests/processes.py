@@ -36,7 +36,8 @@ def environment(config, base=os.environ):
         "EVENTLET_NO_GREENDNS": "yes",
     })
     for key in ("RPC_TIMEOUT", "RATE_LIMIT_PER_MINUTE", "OUTBOX_RELAY_SECONDS", "OUTBOX_GRACE_SECONDS",
-                "CALL_EXPIRY_CHECK_SECONDS", "MAX_ATTEMPTS", "QUEUE_TYPE", "METRICS_PORT", "MAX_IN_FLIGHT"):
+                "CALL_EXPIRY_CHECK_SECONDS", "MAX_ATTEMPTS", "QUEUE_TYPE", "METRICS_PORT", "MAX_IN_FLIGHT",
+                "MAX_WRITES_IN_FLIGHT"):
         if key in wushe:
             env[f"WUSHE_{key}"] = str(wushe[key])
     if "RETRY_DELAYS_MS" in wushe:

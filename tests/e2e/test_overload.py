@@ -1,5 +1,6 @@
 """Overload that sheds (README, "Overload sheds"): a gateway process serves at most WUSHE_MAX_IN_FLIGHT
-requests at once; one more is answered at once with a 503 problem and Retry-After, never queued,
+requests at once when a read comes in (WUSHE_MAX_WRITES_IN_FLIGHT when a write does); one more is
+answered at once with a 503 problem and Retry-After, never queued,
 while probes and scrapes are still answered. The edge (HAProxy, deploy/edge/) in front holds a
 gateway to its share and refuses the rest with the same 503. Containers only: a route is slowed
 in this process."""
@@ -28,6 +29,7 @@ def shed_so_far(base):
 @pytest.fixture
 def slow_platform(request, config, monkeypatch):
     config["WUSHE"]["MAX_IN_FLIGHT"] = LIMIT
+    config["WUSHE"]["MAX_WRITES_IN_FLIGHT"] = LIMIT + 1  # writes: one more
     page = docs.page
 
     def slow(*args):  # a docs page that takes a second: requests pile up in the gateway
@@ -65,6 +67,44 @@ def test_past_its_limit_a_gateway_sheds_at_once_and_still_answers_probes(slow_pl
     assert shed_so_far(base) - shed_before == 5
     # and once they are answered, the gateway takes requests again
     assert requests.get(base + "/api/v1/openapi.json", timeout=10).status_code == 200
+
+
+@pytest.mark.in_process("it slows the gateway's code in this process")
+def test_a_write_is_admitted_past_the_reads_bound_up_to_its_own(slow_platform, monkeypatch):
+    """A write waits on its service for most of its time in flight, so it has its own, larger
+    bound (WUSHE_MAX_WRITES_IN_FLIGHT): with the reads' bound taken, a read is shed and a write
+    is still served, until the writes' bound is taken too."""
+    from gateway.service import GatewayService
+    base = slow_platform.base
+    call = GatewayService.call
+
+    def slow_call(self, *args, **kwargs):  # a service that takes a second to answer
+        eventlet.sleep(1)
+        return call(self, *args, **kwargs)
+    monkeypatch.setattr(GatewayService, "call", slow_call)
+
+    def timed(send):
+        started = time.monotonic()
+        answer = send()
+        return answer, time.monotonic() - started
+
+    def region(path):
+        return lambda: slow_platform.post("/regions", {"path": path, "name": path, "level": "city"})
+
+    pool = eventlet.GreenPool()
+    reads = [pool.spawn(timed, lambda: requests.get(base + "/api/v1/docs", timeout=10)) for _ in range(LIMIT)]
+    eventlet.sleep(0.3)  # the reads' bound is taken
+    read = pool.spawn(timed, lambda: requests.get(base + "/api/v1/docs", timeout=10))
+    write = pool.spawn(timed, region("shenzhen"))
+    eventlet.sleep(0.3)  # and now the writes' too
+    second_write = pool.spawn(timed, region("wuhan"))
+
+    (read_answer, read_took), (second_answer, second_took) = read.wait(), second_write.wait()
+    assert read_answer.status_code == 503 and read_took < 0.5
+    assert second_answer.status_code == 503 and second_took < 0.5
+    assert second_answer.headers["Content-Type"].startswith("application/problem+json")
+    assert write.wait()[0].status_code == 201, write.wait()[0].text
+    assert [answer.status_code for answer, _ in (g.wait() for g in reads)] == [200] * LIMIT
 
 
 def edge_refused_so_far(edge):

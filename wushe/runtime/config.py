@@ -33,6 +33,7 @@ def rules_from_env(cls, env=os.environ):
 def nameko_config(env=os.environ, **overrides):
     """The nameko config for a container or runner, from the environment plus overrides."""
     port = int(env.get("WUSHE_HTTP_PORT", "8000"))
+    workers = int(env.get("WUSHE_MAX_WORKERS", "10"))
     wushe = {
         "MONGO_URI": env.get("MONGO_URI", "mongomock://"),
         # every service's database is <prefix><service>; tests give each run its own prefix
@@ -66,11 +67,17 @@ def nameko_config(env=os.environ, **overrides):
         # back-off before the 1st, 2nd, … retry (the last repeats)
         "RETRY_DELAYS_MS": [int(ms) for ms in env.get("WUSHE_RETRY_DELAYS_MS", "1000,5000,30000,120000").split(",")],
         "QUEUE_TYPE": env.get("WUSHE_QUEUE_TYPE", "classic"),
-        # requests one gateway process serves at once (waiting for a worker included); one more is
-        # shed at once with 503 and Retry-After, not queued behind the others (README, "Overload
-        # sheds"). Twice its workers: past that, a request admitted waits behind the others for
-        # longer than a client waits (at 128, 1.7 s at three times capacity; at 20, 15 ms)
-        "MAX_IN_FLIGHT": int(env.get("WUSHE_MAX_IN_FLIGHT") or 2 * int(env.get("WUSHE_MAX_WORKERS", "10"))),
+        # requests one gateway process serves at once (waiting for a worker included) when a read
+        # comes in; past it the read is shed at once with 503 and Retry-After, not queued behind
+        # the others (README, "Overload sheds"). Twice its workers: past that, a read admitted
+        # waits behind the others for longer than a client waits (at 128, 1.7 s at three times
+        # capacity; at 20, 15 ms)
+        "MAX_IN_FLIGHT": int(env.get("WUSHE_MAX_IN_FLIGHT") or 2 * workers),
+        # the same when a write comes in: a write spends most of its time in flight waiting on its
+        # service's answer, so past the platform's ceiling a bound of 20 shed writes on the
+        # services' queues while the box idled; six times the workers kept it busy (README). Never
+        # below MAX_IN_FLIGHT: the gateway takes the larger
+        "MAX_WRITES_IN_FLIGHT": int(env.get("WUSHE_MAX_WRITES_IN_FLIGHT") or 6 * workers),
         # how long a gateway trusts an API key as it last read it: a key revoked on another
         # gateway stops working there within this (at most 1 s; 0: read on every request)
         "KEY_CACHE_SECONDS": min(float(env.get("WUSHE_KEY_CACHE_SECONDS", "1")), 1.0),
@@ -89,7 +96,7 @@ def nameko_config(env=os.environ, **overrides):
         "serializer": "json",
         # nameko's container, running each worker without its debug bookkeeping
         "SERVICE_CONTAINER_CLS": "wushe.runtime.container.WusheContainer",
-        "max_workers": int(env.get("WUSHE_MAX_WORKERS", "10")),
+        "max_workers": workers,
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         # a line per HTTP request (the web server's own, in text): off unless asked for, as it
         # costs a busy gateway a twentieth of its reads; wushe_http_request_seconds counts them
