@@ -47,7 +47,8 @@ HTTP_SECONDS = Histogram(
     "wushe_http_request_seconds", "Time to answer one HTTP request", ["method", "route", "status"],
     buckets=LATENCY_BUCKETS)
 HTTP_SHED = Counter(
-    "wushe_http_shed_total", "Requests a gateway answered 503 at once, at capacity (WUSHE_MAX_IN_FLIGHT)")
+    "wushe_http_shed_total",
+    "Requests a gateway answered 503 at once, at capacity (WUSHE_MAX_IN_FLIGHT, WUSHE_MAX_WRITES_IN_FLIGHT)")
 OUTBOX_PUBLISH_FAILURES = Counter(
     "wushe_outbox_publish_failures_total", "Outbox publishes that failed and stay pending", ["service"])
 OUTBOX_BACKLOG = Gauge(
