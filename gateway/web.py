@@ -216,7 +216,7 @@ def route(method, path, summary, tag, *, roles=frozenset(), request=None, respon
 
 
 UNSHED = frozenset({"/healthz", "/readyz", "/metrics"})
-READS = ("GET", "HEAD", "OPTIONS")
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # past its capacity a gateway answers at once, so that a client backs off or tries another
 # gateway instead of waiting in a queue that only grows
 # (made once: a shed request should cost the gateway as little as it can)
@@ -239,14 +239,14 @@ class GatewayWsgiApp(WsgiApp):
         cfg = settings(server.container)
         # a read is admitted while fewer than MAX_IN_FLIGHT are in flight, so that it waits
         # behind few; a write, which waits on its service most of its time, up to the larger bound
-        self.bounds = {method: cfg["MAX_IN_FLIGHT"] for method in READS}
+        self.reads_bound = cfg["MAX_IN_FLIGHT"]
         self.writes_bound = max(cfg["MAX_WRITES_IN_FLIGHT"], cfg["MAX_IN_FLIGHT"])
         self.in_flight = 0  # green threads of one hub: no lock needed
 
     def __call__(self, environ, start_response):
         # probes and scrapes are never shed: an orchestrator would restart a gateway that is busy
-        if self.in_flight >= self.bounds.get(environ.get("REQUEST_METHOD"), self.writes_bound) and \
-                environ.get("PATH_INFO") not in UNSHED:
+        bound = self.reads_bound if environ.get("REQUEST_METHOD") in READS else self.writes_bound
+        if self.in_flight >= bound and environ.get("PATH_INFO") not in UNSHED:
             metrics.HTTP_SHED.inc()
             start_response(AT_CAPACITY_STATUS, list(AT_CAPACITY_HEADERS))
             return [AT_CAPACITY_BODY]

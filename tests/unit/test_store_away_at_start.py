@@ -2,6 +2,8 @@
 indexes and the outbox's, which is made a moment later when the Outbox starts, go through the
 same wait. (A process that died here was restarted into the same outage, and five such deaths
 in a minute stop `wushe run`'s whole platform.)"""
+from types import SimpleNamespace
+
 import pytest
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
@@ -48,13 +50,7 @@ def started(store):
 
 def test_the_outbox_index_is_waited_for_when_the_store_goes_away_after_the_stores_setup():
     calls = AwayFor(3, ServerSelectionTimeoutError)
-
-    class CallsStore:
-        pass
-
-    store = CallsStore()
-    store.calls = calls
-    container, _ = started(store)
+    container, _ = started(SimpleNamespace(calls=calls))
     outbox = Outbox(lambda s: [s.calls])
     outbox.container = container
     outbox.start()

@@ -98,10 +98,13 @@ class Outbox(DependencyProvider):
 
     def start(self):
         # after every setup, so after the Store's; the store may have gone away since
-        store = _store_dependency(self.container)
-        store.until_reachable(lambda: [collection.create_index("outbox.time", sparse=True, name=PENDING_INDEX)
-                                       for collection in self.collections(store.store)])
+        self.provider = _store_dependency(self.container)  # found once: the relay reads it too
+        self.provider.until_reachable(self._index_pending)
         self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
+
+    def _index_pending(self):
+        for collection in self.collections(self.provider.store):
+            collection.create_index("outbox.time", sparse=True, name=PENDING_INDEX)
 
     def get_dependency(self, worker_ctx):
         return self
@@ -154,9 +157,8 @@ class Outbox(DependencyProvider):
         """Publish every entry older than the grace period; the count published."""
         cutoff = iso(now() - timedelta(seconds=max(0.0, self.grace_seconds)))
         published = 0
-        store = _store_dependency(self.container).store
         backlog = 0
-        for collection in self.collections(store):
+        for collection in self.collections(self.provider.store):
             for doc in collection.find(pending_since_before(cutoff), {"_id": 1}).limit(500):
                 published += self._relay(collection, doc["_id"], cutoff)
             backlog += sum(len(d["outbox"]) for d in collection.find(PENDING, {"outbox.id": 1}))
