@@ -15,7 +15,7 @@ from pathlib import Path
 
 # the load generator runs on plain threads; eventlet comes in only with nameko's imports
 warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
-from tests.bench import report  # noqa: E402
+from tests.bench import features, report  # noqa: E402
 from tests.bench.run import STORES, Options, ratios, run  # noqa: E402
 
 TARGETS = {  # what ours is held to, as ratios to the floor in the same run (on the embedded store)
@@ -66,7 +66,8 @@ def parse(argv):
                         "without it, ours on the local store runs again with two of its busiest service")
     p.add_argument("--no-local-scale-out", action="store_true",
                    help="skip that second run of ours on the local store")
-    p.add_argument("--profile", default="", help="record our services with py-spy: all, or SERVICE[,SERVICE]")
+    p.add_argument("--profile", default="", help="record our services with py-spy: all, or SERVICE[,SERVICE]; "
+                        "or `features`: what each of ours' features costs a need, on each process's CPU clock")
     p.add_argument("--profile-rate", type=float, default=defaults.profile_rate,
                    help="profile during the first load at or above this (default %(default)s needs/s)")
     p.add_argument("--out", default="bench-results", help="where the JSON, the plot and the logs go")
@@ -167,6 +168,8 @@ def main(argv=None):
     for flow, data in result["flows"].items():
         report.print_steps(flow, data)
         report.print_cpu(flow, data)
+        if data.get("features"):
+            features.print_table(flow, data["features"]["ms_per_need"], data["features"]["offered_per_s"])
         report.print_store(flow, data)
         report.print_messages(flow, data)
         report.print_reads(flow, data.get("reads"))

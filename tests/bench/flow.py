@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
-from tests.bench import report, spy
+from tests.bench import features, report, spy
 from tests.bench import store as local_store
 from tests.bench.load import Flow, Load, Reads
 from tests.bench.platform import Processes, Vhost, seed
@@ -75,7 +75,7 @@ def _run(name, label, options, progress, store, logs):
     port = free_port(max(options.scale.values(), default=1))
     with vhost:
         procs = Processes(name, vhost.uri(), port, logs, scale=options.scale, label=label,
-                          extra_env={"MONGO_URI": store.uri} if store else None,
+                          extra_env={"MONGO_URI": store.uri} if store else features.env(options, name, store),
                           watch={"store": store.pid} if store else None)
         try:
             progress(f"{label}: starting {len(procs.scale) and procs.scale or 'one process per service'}"
@@ -94,11 +94,12 @@ def _run(name, label, options, progress, store, logs):
             idle = idle["cores"]
             progress(f"{label}: idle, the processes use {sum(idle.values()):.2f} cores")
             messages0 = vhost.settled_message_stats(options.settle_seconds)
-            steps, linked_ids, profiled, messages = [], [], None, None
+            steps, linked_ids, profiled, timed, messages = [], [], None, None, None
 
             def measure(rate, again=False):
-                nonlocal profiled
+                nonlocal profiled, timed
                 profiling = None if again else spy.linkage(options, procs, name, rate)
+                timing = None if again else features.start(options, procs, name, rate, store)
                 cpu0, ops0 = procs.cpu(), store.counters() if store else None
                 begun = time.monotonic()
                 step = load.step(rate, options.seconds_at(rate),
@@ -114,6 +115,8 @@ def _run(name, label, options, progress, store, logs):
                 linked_ids.extend(n for n in step.sent if n in load.linked)
                 if profiling:
                     profiled = spy.finish(profiling, figures)
+                if timing:
+                    timed = {"offered_per_s": rate, "ms_per_need": features.finish(timing, procs, figures["linked"])}
                 rise_saturated = figures["saturated"] and not again  # a repeat is no step of the rise
                 progress(f"{label}: {rate:g}/s{' again' if again else ''} → {figures['throughput_per_s']:.1f} linked/s, "
                          f"p99 {report.fmt(figures['latency_ms']['p99'])} ms"
@@ -149,7 +152,8 @@ def _run(name, label, options, progress, store, logs):
                      f"published and {report.fmt(messages['per_need']['delivered'])} delivered per linked need")
             load.close()
             reads = yield from _reads(flow, options, linked_ids, load.with_resident, progress, procs, store)
-            out = {"steps": steps, "reads": reads, "profile": profiled, "pids": procs.pids(), "idle_cores": idle,
+            out = {"steps": steps, "reads": reads, "profile": profiled, "features": timed, "pids": procs.pids(),
+                   "idle_cores": idle,
                    "messages": messages, "claim_errors": load.claim_errors[:5], "escalated": len(load.escalated),
                    "scale": dict(options.scale), "saturation_again": again, **_summary(steps, again)}
             if store:

@@ -4,12 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.bench import report
+from tests.bench import features, report
 
 
 def linkage(options, procs, name, rate):
     """Our services (all, or those named) during the first step at or above the profiled rate."""
-    if name != "wushe" or not options.profile:
+    if name != "wushe" or options.profile in ("", features.NAME):
         return None
     target = next((r for r in options.rates if r >= options.profile_rate), options.rates[-1])
     if rate != target:
@@ -22,7 +22,7 @@ def linkage(options, procs, name, rate):
 def reads(options, procs, name, rounds=1):
     """The gateways during the closed-loop reads of all needs. In rounds, the other flows read
     theirs between two: the recording spans twice the phase (py-spy leaves idle time out)."""
-    if name != "wushe" or not options.profile or options.reads_seconds <= 0:
+    if name != "wushe" or options.profile in ("", features.NAME) or options.reads_seconds <= 0:
         return None
     gateways = [label for label in procs.pids() if label.startswith("gateway")]
     seconds = options.reads_seconds * (2 if rounds > 1 else 1)

@@ -42,6 +42,27 @@ def test_make_bench_quick_writes_its_result(tmp_path):
     assert "ours / floor" in done.stdout and "embedded store vs local store server" in done.stdout
 
 
+def test_profile_features_times_each_feature_inside_our_processes(tmp_path):
+    """`--profile features`: each of our processes reports its CPU a need and, within it, each
+    feature's own share, from inside the running services (tests/bench/timing/)."""
+    out = tmp_path / "bench"
+    done = subprocess.run([sys.executable, "-m", "tests.bench", "--quick", "--flows", "wushe", "--store", "embedded",
+                           "--profile", "features", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    timed = json.loads((out / "bench.json").read_text())["flows"]["wushe"]["features"]
+    by_process = timed["ms_per_need"]
+    assert set(by_process) == {"community", "orgs", "workers", "volunteers", "charity", "gateway"}
+    for label, figures in by_process.items():
+        own = figures["features"]
+        # every service checks the events it receives, keeps its changes in the store and logs them
+        assert own["events checked on arrival"] > 0 and own["the store"] > 0 and own["log lines"] > 0, (label, own)
+        assert 0 < sum(own.values()) < figures["process"], (label, figures)
+    assert by_process["gateway"]["features"]["the read model's projection"] > 0
+    assert by_process["community"]["features"]["events checked when stamped"] > 0
+    assert "each feature's own" in done.stdout
+
+
 def test_a_bench_stopped_with_sigterm_leaves_no_process_and_no_vhost(tmp_path):
     """Stopped part-way (a kill, a CI timeout), the bench still stops the services it started — each
     in a session of its own, which a signal to the bench's group does not reach — and deletes its
