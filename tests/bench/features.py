@@ -28,9 +28,12 @@ def env(options, name, store):
 def totals(procs, out):
     """Each process's totals now: {label: {"cpu_seconds", "features": {feature: [calls, seconds]}}}."""
     pids = procs.pids()
-    for pid in pids.values():
+    for label, pid in list(pids.items()):
         (out / f"{pid}.json").unlink(missing_ok=True)
-        os.kill(pid, signal.SIGUSR1)
+        try:
+            os.kill(pid, signal.SIGUSR1)
+        except ProcessLookupError:  # gone (the step reports it): no figures of its own
+            del pids[label]
     found, deadline = {}, time.monotonic() + 5
     while len(found) < len(pids) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -59,6 +62,8 @@ def finish(started, procs, linked):
     out, before = started
     after = totals(procs, out)
     result = {}
+    if not linked:
+        return result
     for label, now in after.items():
         then = before.get(label, {"cpu_seconds": 0.0, "features": {}})
         features = {feature: round(1000 * (spent - then["features"].get(feature, [0, 0.0])[1]) / linked, 3)
