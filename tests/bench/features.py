@@ -7,26 +7,33 @@ import signal
 import time
 from pathlib import Path
 
+from wushe.runtime.store import is_embedded
+
 TIMING = Path(__file__).with_name("timing")
 NAME = "features"
 
 
 def wanted(options, name, store):
-    return options.profile == NAME and name == "wushe" and store is None
+    """Ours, on the embedded store (each process's own: no store server, and MONGO_URI unset)."""
+    return (options.profile == NAME and name == "wushe" and store is None
+            and is_embedded(os.environ.get("MONGO_URI", "")))
+
+
+def _folder(options):
+    return Path(options.out).resolve() / "features"
 
 
 def env(options, name, store):
     """What our processes need to be timed (None: not this flow)."""
     if not wanted(options, name, store):
         return None
-    out = Path(options.out).resolve() / "features"
-    out.mkdir(parents=True, exist_ok=True)
+    _folder(options).mkdir(parents=True, exist_ok=True)
     path = os.pathsep.join(p for p in (str(TIMING), os.environ.get("PYTHONPATH", "")) if p)
-    return {"PYTHONPATH": path, "WUSHE_BENCH_FEATURES": str(out)}
+    return {"PYTHONPATH": path, "WUSHE_BENCH_FEATURES": str(_folder(options))}
 
 
 def totals(procs, out):
-    """Each process's totals now: {label: {"cpu_seconds", "features": {feature: [calls, seconds]}}}."""
+    """Each process's totals now: {label: {"cpu_seconds", "features": {feature: seconds}}}."""
     pids = procs.pids()
     for label, pid in list(pids.items()):
         (out / f"{pid}.json").unlink(missing_ok=True)
@@ -48,13 +55,9 @@ def totals(procs, out):
 
 
 def start(options, procs, name, rate, store):
-    if not wanted(options, name, store):
+    if not wanted(options, name, store) or rate != options.profiled_rate():
         return None
-    target = next((r for r in options.rates if r >= options.profile_rate), options.rates[-1])
-    if rate != target:
-        return None
-    out = Path(options.out).resolve() / "features"
-    return out, totals(procs, out)
+    return _folder(options), totals(procs, _folder(options))
 
 
 def finish(started, procs, linked):
@@ -66,8 +69,8 @@ def finish(started, procs, linked):
         return result
     for label, now in after.items():
         then = before.get(label, {"cpu_seconds": 0.0, "features": {}})
-        features = {feature: round(1000 * (spent - then["features"].get(feature, [0, 0.0])[1]) / linked, 3)
-                    for feature, (_, spent) in now["features"].items()}
+        features = {feature: round(1000 * (spent - then["features"].get(feature, 0.0)) / linked, 3)
+                    for feature, spent in now["features"].items()}
         result[label] = {"process": round(1000 * (now["cpu_seconds"] - then["cpu_seconds"]) / linked, 3),
                          "features": features}
     return result

@@ -153,9 +153,9 @@ def _run(name, label, options, progress, store, logs):
             load.close()
             reads = yield from _reads(flow, options, linked_ids, load.with_resident, progress, procs, store)
             out = {"steps": steps, "reads": reads, "profile": profiled, "features": timed, "pids": procs.pids(),
-                   "idle_cores": idle,
-                   "messages": messages, "claim_errors": load.claim_errors[:5], "escalated": len(load.escalated),
-                   "scale": dict(options.scale), "saturation_again": again, **_summary(steps, again)}
+                   "idle_cores": idle, "messages": messages, "claim_errors": load.claim_errors[:5],
+                   "escalated": len(load.escalated), "scale": dict(options.scale), "saturation_again": again,
+                   **_summary(steps, again)}
             if store:
                 out["store"] = {**store.describe(), "idle_ops_per_s": {k: round(v, 1) for k, v in idle_ops.items()},
                                 "at": _store_at(steps)}

@@ -52,6 +52,10 @@ class Options:
     local_scale_out: bool = True                   # ours on the local store again with 2 of its busiest
     out: str = "bench-results"
 
+    def profiled_rate(self):
+        """The load a profile records: the first offered at or above `profile_rate`."""
+        return next((r for r in self.rates if r >= self.profile_rate), self.rates[-1])
+
     def seconds_at(self, rate):
         """How long a load is offered: the one the p99 target is quoted at, longer."""
         return max(self.step_seconds, self.p99_seconds) if rate == self.p99_rate else self.step_seconds

@@ -11,8 +11,7 @@ def linkage(options, procs, name, rate):
     """Our services (all, or those named) during the first step at or above the profiled rate."""
     if name != "wushe" or options.profile in ("", features.NAME):
         return None
-    target = next((r for r in options.rates if r >= options.profile_rate), options.rates[-1])
-    if rate != target:
+    if rate != options.profiled_rate():
         return None
     wanted = [label for label in procs.pids() if options.profile == "all"
               or label.split("#")[0] in options.profile.split(",")]

@@ -4,9 +4,9 @@ what each of ours' features costs on the thread's own CPU clock.
 
 Each feature (`FEATURES`) is a set of functions, wrapped where their modules are first imported;
 a call's time is its own, less that of the features it calls (the read model's projection less
-its store calls). SIGUSR1 writes the totals so far to `$WUSHE_BENCH_FEATURES/<pid>.json`. Only on
-the embedded store: a call to a store server waits on its socket and lets other green threads
-run, whose CPU the thread's clock would count as the call's."""
+its store calls). SIGUSR1 writes the totals so far to `$WUSHE_BENCH_FEATURES/<pid>.json`. The
+bench sets that only for ours on the embedded store: a call to a store server waits on its
+socket and lets other green threads run, whose CPU the thread's clock would count as the call's."""
 import importlib.util
 import json
 import os
@@ -25,7 +25,7 @@ STORE = "the store"  # every call on the embedded store's collections
 STORE_CALLS = ("find_one", "find_one_and_update", "update_one", "update_many", "insert_one", "find",
                "count_documents", "aggregate", "delete_one", "replace_one")
 
-totals = {}   # feature -> [calls, seconds of its own]
+totals = {}   # feature -> seconds of its own
 stack = []    # [feature, started, seconds in the features it called]
 
 
@@ -40,9 +40,7 @@ def timed(fn, feature):
         finally:
             stack.pop()
             spent = time.thread_time() - frame[1]
-            found = totals.setdefault(feature, [0, 0.0])
-            found[0] += 1
-            found[1] += spent - frame[2]
+            totals[feature] = totals.get(feature, 0.0) + spent - frame[2]
             if stack:
                 stack[-1][2] += spent
     call.__wrapped__ = fn
@@ -102,6 +100,6 @@ def ours():
         return False
 
 
-if OUT and ours() and os.environ.get("MONGO_URI", "") in ("", "mongomock://"):
+if OUT and ours():
     sys.meta_path.insert(0, Finder())
     signal.signal(signal.SIGUSR1, write)
