@@ -58,11 +58,13 @@ def from_refusal(exc):
 
 def loaded(schema_cls, payload):
     """`schema_cls().load(payload)`, with marshmallow's errors turned into InvalidInput. One
-    instance per class (wushe.contract.fields.instance)."""
+    instance per class (wushe.contract.fields.instance), read plainly when the payload is plainly
+    valid (wushe.contract.plain_load)."""
     from marshmallow import ValidationError
 
+    from wushe.contract import plain_load
     from wushe.contract.fields import instance
     try:
-        return instance(schema_cls).load(payload)
+        return plain_load.load(instance(schema_cls), payload)
     except ValidationError as exc:
         raise InvalidInput("the request has invalid fields", exc.messages) from None

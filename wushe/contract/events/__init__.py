@@ -10,6 +10,7 @@ from dataclasses import dataclass, asdict
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from wushe.contract import plain_load
 from wushe.contract.clock import now_iso
 from wushe.contract.events.catalog import CATALOG, INTERNAL, SOURCES, STATION, STATION_SOURCE, producer, whole
 from wushe.contract.fields import instance
@@ -79,7 +80,7 @@ def new_event(source, event_type, data, *, subject=None, correlation_id=None, ev
     its id and time are new unless given."""
     schema = _schema(source, event_type)
     try:
-        loaded = schema.load(data)
+        loaded = plain_load.load(schema, data)
     except ValidationError as exc:
         raise InvalidEvent(exc.messages) from None
     subject = subject if subject is not None else data.get("need_id")
@@ -111,7 +112,7 @@ def load(body):
         raise InvalidEvent({"_schema": ["the body is not a JSON object"]})
     try:
         envelope = _plain_envelope(body) or instance(Envelope).load(body, unknown="exclude")
-        data = _schema(envelope["source"], envelope["type"]).load(envelope["data"])
+        data = plain_load.load(_schema(envelope["source"], envelope["type"]), envelope["data"])
     except ValidationError as exc:
         raise InvalidEvent(exc.messages) from None
     return Event(**{**envelope, "data": data})
