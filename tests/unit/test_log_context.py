@@ -64,3 +64,44 @@ def test_a_value_json_cannot_hold_is_written_as_structlog_writes_it():
     written = lines_of(lambda: structlog.get_logger("wushe.test").info("odd.values", a=Shown(), b=Plain(),
                                                                       c="住户"))
     assert written[-1]["a"] == "shown" and written[-1]["b"] == "<plain>" and written[-1]["c"] == "住户"
+
+
+WRITE_BOTH_WAYS = """
+import io, json, logging, sys
+import structlog
+from wushe.runtime import logs
+logs.configure(stream=sys.stdout)
+log = structlog.get_logger("wushe.test")
+logs.bind(need_id="need-1", correlation_id="c-1")
+log.info("step.done", step=1)                   # the service's one handler: written at once
+try:
+    1 / 0
+except ZeroDivisionError:
+    log.exception("step.failed")
+capture = io.StringIO()
+handler = logging.StreamHandler(capture)
+handler.setFormatter(logs.json_lines())
+logging.root.addHandler(handler)               # a second handler: through the standard library
+log.warning("step.slow", after_ms=5)
+logging.getLogger("kombu.test").warning("library line")
+logging.root.setLevel(logging.ERROR)
+log.info("not.written")
+print(json.dumps(capture.getvalue().splitlines()))
+"""
+
+
+def test_a_line_written_at_once_is_the_line_the_standard_library_writes():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", WRITE_BOTH_WAYS], capture_output=True, text=True, check=True,
+                         timeout=60).stdout.splitlines()
+    written, captured = [json.loads(line) for line in out[:-1]], json.loads(out[-1])
+    assert [line["event"] for line in written] == ["step.done", "step.failed", "step.slow", "library line"]
+    assert [json.loads(line)["event"] for line in captured] == ["step.slow", "library line"]
+    assert written[2] == json.loads(captured[0])  # the same line either way
+    done, failed = written[0], written[1]
+    assert {k: v for k, v in done.items() if k != "timestamp"} == {
+        "event": "step.done", "step": 1, "need_id": "need-1", "correlation_id": "c-1", "level": "info",
+        "logger": "wushe.test"}
+    assert failed["level"] == "error" and "ZeroDivisionError" in failed["exception"]
+    assert set(done) - {"step"} == set(written[2]) - {"after_ms"} and written[3]["logger"] == "kombu.test"
