@@ -58,6 +58,8 @@ def test_find_one_by_id_answers_as_mongomocks_own(both, query, projection):
         return
     found = embedded._find_one(indexed, query, projection)
     assert found == expected
+    # as find_one_and_update asks it: projection and sort by name
+    assert embedded._find_one(indexed, query, projection=projection, sort=None) == expected
     if found is not None:
         found["n"] = "changed"  # a copy: the stored document stays as it was
         assert embedded._find_one_generic(indexed, query, projection) == expected

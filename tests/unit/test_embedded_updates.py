@@ -52,16 +52,22 @@ def a_filter(rng):
                        {"_id": doc_id, "tags": {"$ne": "x"}}, {"_id": doc_id, "outbox.id": "e1"}])
 
 
-def replay(seed):
+def replay(seed, unique=False):
+    """What 1,500 random updates answer, and the documents after; with `unique`, each document
+    has a `key` of its own under a unique index, and one update in ten sets it to one of a few."""
     rng = random.Random(seed)
     coll = mongomock.MongoClient().db[f"docs{seed}"]
     coll.create_index("state")
     coll.create_index("tags")
     coll.create_index("outbox.id")
-    coll.insert_many([a_document(rng, i) for i in range(30)])
+    if unique:
+        coll.create_index("key", unique=True)
+    coll.insert_many([{**a_document(rng, i), **({"key": i} if unique else {})} for i in range(30)])
     seen = []
     for _ in range(1500):
         spec, update = a_filter(rng), an_update(rng)
+        if unique and rng.random() < 0.1:
+            update.setdefault("$set", {})["key"] = rng.randrange(40)
         try:
             if rng.random() < 0.2:
                 found = coll.find_one_and_update(spec, update, return_document=True)
@@ -96,8 +102,9 @@ def test_direct_updates_answer_as_mongomocks_own(seed, monkeypatch):
     assert replay(seed) == ours
 
 
-def test_a_collection_with_a_unique_key_is_mongomocks_to_update(monkeypatch):
-    """A unique index but `_id`'s: every update goes to mongomock, which checks the key."""
+def test_a_change_to_a_unique_key_is_mongomocks_to_check(monkeypatch):
+    """A unique index but `_id`'s: an update that changes a field it keys goes to mongomock,
+    which checks the key; one that leaves the key be (an outbox's pull, a state) is direct."""
     embedded.install()
     coll = mongomock.MongoClient().db.calls
     coll.create_index("need_id", unique=True)
@@ -108,5 +115,26 @@ def test_a_collection_with_a_unique_key_is_mongomocks_to_update(monkeypatch):
     with pytest.raises(mongomock.DuplicateKeyError):
         coll.update_one({"_id": "call-2"}, {"$set": {"need_id": "need-1"}})
     coll.update_one({"_id": "call-2"}, {"$set": {"state": "open"}})
-    assert answers == [None, None]
+    assert answers[0] is None and answers[1] is not None
     assert coll.find_one({"_id": "call-2"}) == {"_id": "call-2", "need_id": "need-2", "state": "open"}
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_updates_beside_a_unique_key_answer_as_mongomocks_own(seed, monkeypatch):
+    """The replay, on a collection with a unique key that some updates change (into duplicates,
+    often) and most leave be."""
+    embedded.install()
+    direct = {"n": 0}
+    applied = updates._direct
+
+    def counted(*args):
+        done = applied(*args)
+        direct["n"] += done is not None
+        return done
+
+    monkeypatch.setattr(updates, "_direct", counted)
+    ours = replay(seed, unique=True)
+    assert direct["n"] > 300, direct
+    assert any(isinstance(s, tuple) and s[0] == "DuplicateKeyError" for s in ours[0])
+    monkeypatch.setattr(mc.Collection, "_update", mongomock_indexes._update)
+    assert replay(seed, unique=True) == ours

@@ -8,9 +8,10 @@ that name one string `_id` (most of ours: needs, calls, cases, idempotency recor
 same answers: the document is the only one such a filter can match, and the whole filter is
 still tested against it. A filter that names a declared index's field finds its documents
 through that index (wushe.runtime.mongomock_indexes); other filters scan as before. And it
-copies JSON-shaped documents without the generic copy protocol (below). A `find_one` by one
-string `_id`, with no projection or a plain one (top-level fields, all included or all left
-out), is answered from the document directly, without mongomock's cursor (`_find_one`). An
+copies JSON-shaped documents without the generic copy protocol (below). A `find_one` by a
+string `_id` (and any other conditions: a compare-and-set's version, the first read of a
+find_one_and_update), with no projection or a plain one (top-level fields, all included or all
+left out), is answered from the document directly, without mongomock's cursor (`_find_one`). An
 update of the simplest kinds to one document by `_id` is applied directly
 (wushe.runtime.mongomock_updates). Only the embedded store is touched.
 """
@@ -64,9 +65,9 @@ def _plain(projection):
 
 def _find_one(self, filter=None, *args, **kwargs):
     projection = kwargs.get("projection", args[0] if args else None)
-    direct = (type(filter) is dict and len(filter) == 1 and type(filter.get("_id")) is str
-              and len(args) + len(kwargs) <= 1 and set(kwargs) <= {"projection"}
-              and not self.codec_options.tz_aware)
+    direct = (type(filter) is dict and type(filter.get("_id")) is str and not self.codec_options.tz_aware
+              and (not args or (len(args) == 1 and "projection" not in kwargs))
+              and set(kwargs) <= {"projection", "sort"} and kwargs.get("sort") is None)
     plain = _plain(projection) if direct else None
     if plain is None:
         return _find_one_generic(self, filter, *args, **kwargs)
@@ -74,6 +75,8 @@ def _find_one(self, filter=None, *args, **kwargs):
         document = self._store[filter["_id"]]
     except KeyError:
         return None
+    if len(filter) > 1 and not mongomock_indexes.applies(filter, document, self._store):
+        return None  # the one document the filter could match does not (a compare-and-set's version…)
     include, fields, keep_id = plain
     if include:
         found = {"_id": document["_id"]} if keep_id else {}

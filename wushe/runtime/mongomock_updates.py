@@ -10,10 +10,11 @@ from wushe.runtime import mongomock_indexes
 # entries whose id is among those published. mongomock walks every update through its general
 # machinery (the positional operator, nested paths, pipelines), snapshots the document to tell
 # whether it changed and compares it whole after. `_direct` applies these kinds itself, with
-# mongomock's rules for each, on a collection with no unique index but `_id`'s. It hands anything
+# mongomock's rules for each, where no unique index but `_id`'s keys a field it changes. It hands anything
 # else to mongomock untouched: other operators and paths, a `$push` onto a non-array or a value
 # BSON cannot hold (mongomock raises them, having changed what it had changed by then), a pull
-# from an array holding anything but documents whose field is absent or a string. (An `$inc` of
+# from an array holding anything but documents whose field is absent or a string, a change to a
+# field a unique index keys (mongomock checks the key). (An `$inc` of
 # a string fails as mongomock's does: by the same addition.) tests/unit/test_embedded_updates.py
 # replays thousands of random updates through both.
 _SIMPLE = ("$set", "$inc", "$push", "$pull")
@@ -61,8 +62,7 @@ def _direct(self, spec, document):
         return None
     plan = _plan(document)
     store = self._store
-    if plan is None or any(index.get("unique") and index.get("key") != [("_id", 1)]
-                           for index in store.indexes.values()):
+    if plan is None or any(_guards(index, plan) for index in store.indexes.values()):
         return None
     # the values as mongomock applies them: its copy of the update, datetimes at MongoDB's precision
     copied = _helpers.patch_datetime_awareness_in_document(document)
@@ -117,6 +117,16 @@ def _direct(self, spec, document):
 
 
 _ABSENT = object()
+
+
+def _guards(index, plan):
+    """Whether a unique index but `_id`'s may refuse the update: it keys a field the update
+    changes, or holds only the documents a filter picks (which a change elsewhere may alter).
+    An update that leaves every field of the index as it was cannot make a duplicate of it:
+    the document was unique when written (mongomock checked), and stays as unique."""
+    if not index.get("unique") or index.get("key") == [("_id", 1)]:
+        return False
+    return "partialFilterExpression" in index or any(field.split(".", 1)[0] in plan for field, _ in index["key"])
 
 
 def _pulled(condition):
