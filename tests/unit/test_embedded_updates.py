@@ -82,8 +82,8 @@ def replay(seed, unique=False):
     return seen, list(coll.find())
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_direct_updates_answer_as_mongomocks_own(seed, monkeypatch):
+def counting_direct(monkeypatch):
+    """How many updates the direct path applies from now on: {"n": …}."""
     embedded.install()
     direct = {"n": 0}
     applied = updates._direct
@@ -94,6 +94,12 @@ def test_direct_updates_answer_as_mongomocks_own(seed, monkeypatch):
         return done
 
     monkeypatch.setattr(updates, "_direct", counted)
+    return direct
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_direct_updates_answer_as_mongomocks_own(seed, monkeypatch):
+    direct = counting_direct(monkeypatch)
     ours = replay(seed)
     assert direct["n"] > 400, direct  # the direct path took a good share, not just the fallbacks
     assert any(isinstance(s, tuple) and s[0] in ("WriteError", "TypeError", "InvalidDocument", "AttributeError")
@@ -123,16 +129,7 @@ def test_a_change_to_a_unique_key_is_mongomocks_to_check(monkeypatch):
 def test_updates_beside_a_unique_key_answer_as_mongomocks_own(seed, monkeypatch):
     """The replay, on a collection with a unique key that some updates change (into duplicates,
     often) and most leave be."""
-    embedded.install()
-    direct = {"n": 0}
-    applied = updates._direct
-
-    def counted(*args):
-        done = applied(*args)
-        direct["n"] += done is not None
-        return done
-
-    monkeypatch.setattr(updates, "_direct", counted)
+    direct = counting_direct(monkeypatch)
     ours = replay(seed, unique=True)
     assert direct["n"] > 300, direct
     assert any(isinstance(s, tuple) and s[0] == "DuplicateKeyError" for s in ours[0])

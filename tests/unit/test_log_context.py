@@ -84,6 +84,9 @@ handler.setFormatter(logs.json_lines())
 logging.root.addHandler(handler)               # a second handler: through the standard library
 log.warning("step.slow", after_ms=5)
 logging.getLogger("kombu.test").warning("library line")
+logging.root.removeHandler(handler)
+logging.getLogger("wushe").addHandler(handler)  # one on the way up: through the standard library too
+log.info("step.retried")
 logging.root.setLevel(logging.ERROR)
 log.info("not.written")
 print(json.dumps(capture.getvalue().splitlines()))
@@ -96,8 +99,9 @@ def test_a_line_written_at_once_is_the_line_the_standard_library_writes():
     out = subprocess.run([sys.executable, "-c", WRITE_BOTH_WAYS], capture_output=True, text=True, check=True,
                          timeout=60).stdout.splitlines()
     written, captured = [json.loads(line) for line in out[:-1]], json.loads(out[-1])
-    assert [line["event"] for line in written] == ["step.done", "step.failed", "step.slow", "library line"]
-    assert [json.loads(line)["event"] for line in captured] == ["step.slow", "library line"]
+    assert [line["event"] for line in written] == ["step.done", "step.failed", "step.slow", "library line",
+                                                    "step.retried"]
+    assert [json.loads(line)["event"] for line in captured] == ["step.slow", "library line", "step.retried"]
     assert written[2] == json.loads(captured[0])  # the same line either way
     done, failed = written[0], written[1]
     assert {k: v for k, v in done.items() if k != "timestamp"} == {

@@ -22,7 +22,7 @@ from marshmallow import EXCLUDE, RAISE, fields, missing
 from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
 
 _KEY = "_wushe_plain_plan"
-_NONE = object()  # no plan: marshmallow loads every data of this schema
+_NONE = object()  # no plan: marshmallow loads whatever this schema is given
 
 
 class NotPlain(Exception):
@@ -41,7 +41,7 @@ def load(schema, data):
 
 
 def planned(schema):
-    """Whether `schema` has a plan (the tests hold every catalog schema to having one)."""
+    """Whether `schema` has a plan (the tests hold every event and input schema without load hooks to having one)."""
     return (schema.__dict__.get(_KEY) or _planned(schema)) is not _NONE
 
 

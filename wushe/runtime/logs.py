@@ -84,8 +84,8 @@ def _written(logger, method_name, event_dict):
     otherwise (a test's capture…) the standard library takes it, and its handlers write it as it is."""
     line = _RENDER(logger, method_name, event_dict)
     handler, handlers = _HANDLER, logging.root.handlers
-    if (handler is not None and len(handlers) == 1 and handlers[0] is handler and not logger.handlers
-            and logger.propagate and not handler.filters and handler.level <= _LEVELS.get(method_name, -1)):
+    if (handler is not None and len(handlers) == 1 and handlers[0] is handler and not handler.filters
+            and handler.level <= _LEVELS.get(method_name, -1) and _up_to_root(logger)):
         try:
             with handler.lock:
                 handler.stream.write(line + handler.terminator)
@@ -94,6 +94,15 @@ def _written(logger, method_name, event_dict):
             return (line,), {"extra": {RENDERED: True}}
         raise structlog.DropEvent
     return (line,), {"extra": {RENDERED: True}}
+
+
+def _up_to_root(logger):
+    """Whether the line goes up to the root's handlers and no other's on the way."""
+    while logger.parent is not None:
+        if logger.handlers or not logger.propagate:
+            return False
+        logger = logger.parent
+    return True
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "msg": logging.INFO, "warning": logging.WARNING,
